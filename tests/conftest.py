@@ -1,0 +1,49 @@
+"""Fixtures every test area shares. Area-specific fixtures live in each folder's conftest.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import ProcessTracker, free_port
+
+
+@pytest.fixture
+def processes():
+    """Start processes with `processes.start(argv)` / `processes.python(...)`; all groups die at teardown."""
+    tracker = ProcessTracker()
+    yield tracker
+    tracker.cleanup()
+
+
+@pytest.fixture
+def port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    return free_port()
+
+
+class GatewaySim:
+    """A running `python -m services.gateway_sim` process."""
+
+    def __init__(self, proc, port: int):
+        self.proc = proc
+        self.port = port
+        self.pid = proc.pid
+
+
+@pytest.fixture
+def gateway_sim(processes):
+    """Factory: `gateway_sim("--fault", "silent")` starts a simulator on a free port, ready when it says so.
+
+    The simulator's readiness contract: it prints a line containing
+    ``listening on 127.0.0.1:<port>`` once its socket accepts connections.
+    """
+
+    def start(*args: str, port: int | None = None) -> GatewaySim:
+        from tests.helpers import read_line_matching
+
+        chosen = port or free_port()
+        proc = processes.python("-m", "services.gateway_sim", "--port", str(chosen), *args)
+        read_line_matching(proc, rf"listening on 127\.0\.0\.1:{chosen}")
+        return GatewaySim(proc, chosen)
+
+    return start
