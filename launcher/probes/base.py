@@ -40,6 +40,7 @@ class ProbeContext:
 
     service_name: str
     log_path: Path | None = None  # the service's current log (log probe)
+    log_start_offset: int = 0  # log bytes before this offset belong to earlier starts; the log probe skips them
     notify: "NotifyListener | None" = None  # the service's NOTIFY_SOCKET listener (notify probe)
     cwd: Path | None = None  # where exec probes run
     env: dict[str, str] = field(default_factory=dict)  # extra environment for exec probes
