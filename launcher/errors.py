@@ -86,6 +86,7 @@ class ServiceFailed(RobostackError):
 
     def __init__(self, service: str, message: str, *, log_tail: list[str] | None = None):
         self.service = service
+        self.detail = message
         self.log_tail = log_tail or []
         super().__init__(f"{service}: {message}")
 

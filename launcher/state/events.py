@@ -1,0 +1,85 @@
+"""The event timeline: one JSON line per thing that happened to a service.
+
+Appended with a single write per event on an O_APPEND descriptor, so lines
+from one supervisor never interleave and the file is never rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+# The events the supervisor records, for readers that filter on them.
+EVENT_KINDS = (
+    "starting", "started", "healthy", "unhealthy", "exited", "restarting", "restarted",
+    "waiting", "gave-up", "stopping", "stopped", "stale-stopped", "external-down", "external-up",
+    "supervisor-started", "supervisor-stopped",
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of the timeline."""
+
+    time: datetime
+    service: str  # "" for stack-wide events
+    event: str
+    reason: str = ""
+    data: dict[str, Any] = field(default_factory=dict)  # durations and details: seconds_to_healthy, exit, ...
+
+    def to_json(self) -> dict[str, Any]:
+        record = {"time": self.time.isoformat(timespec="milliseconds"), "service": self.service, "event": self.event}
+        if self.reason:
+            record["reason"] = self.reason
+        record.update(self.data)
+        return record
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> "Event":
+        data = {k: v for k, v in record.items() if k not in ("time", "service", "event", "reason")}
+        return cls(datetime.fromisoformat(record["time"]), record.get("service", ""), record["event"],
+                   record.get("reason", ""), data)
+
+
+class EventLog:
+    """Appends events to a stack's events.jsonl."""
+
+    def __init__(self, path: Path):
+        self._path = path
+        self._fd: int | None = None
+
+    def append(self, event: Event) -> None:
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.write(self._fd, (json.dumps(event.to_json(), sort_keys=False) + "\n").encode())
+
+    def close(self) -> None:
+        """Safe to call twice."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def read_events(path: Path, *, offset: int = 0) -> tuple[list[Event], int]:
+    """Events from byte `offset` on, and the offset to continue from (skips a half-written last line)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            chunk = handle.read()
+    except FileNotFoundError:
+        return [], offset
+    complete = chunk[: chunk.rfind(b"\n") + 1]
+    events = list(_parse_lines(complete))
+    return events, offset + len(complete)
+
+
+def _parse_lines(chunk: bytes) -> Iterator[Event]:
+    for line in chunk.splitlines():
+        try:
+            yield Event.from_json(json.loads(line))
+        except (ValueError, KeyError, TypeError):
+            continue  # a damaged line must not hide the rest of the timeline

@@ -1,0 +1,92 @@
+"""Where a stack's state lives: one private directory per stack file.
+
+Keyed by the stack file's absolute path only (its folder name plus a hash), so
+two checkouts never share a lock or run state, and `down` still finds a running
+stack after its file was edited into something invalid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Mapping
+
+from launcher.errors import StateError
+
+
+@dataclass(frozen=True)
+class StatePaths:
+    """Every path in a stack's state directory."""
+
+    root: Path
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "lock"
+
+    @property
+    def run_state(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def events(self) -> Path:
+        return self.root / "events.jsonl"
+
+    @property
+    def supervisor_log(self) -> Path:
+        return self.root / "supervisor.log"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def current_log(self, service: str) -> Path:
+        """The stable path of a service's current log (a symlink to this run's file)."""
+        return self.logs / f"{service}.log"
+
+    def run_log(self, service: str, run_id: str) -> Path:
+        """The log file of one service for one run."""
+        return self.logs / service / f"{run_id}.log"
+
+    def ensure(self) -> "StatePaths":
+        """Create the directory tree, private to this user (0700)."""
+        try:
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(self.root, 0o700)
+            self.logs.mkdir(mode=0o700, exist_ok=True)
+        except OSError as err:
+            raise StateError(f"cannot create state directory {self.root}: {err.strerror}") from err
+        return self
+
+
+def state_dir_for(stack_path: Path, environ: Mapping[str, str] | None = None) -> StatePaths:
+    """The state directory of a stack file: $ROBOSTACK_STATE_DIR, else under $XDG_STATE_HOME."""
+    env = os.environ if environ is None else environ
+    override = env.get("ROBOSTACK_STATE_DIR")
+    if override:
+        return StatePaths(Path(override).expanduser().resolve())
+    base = Path(env.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    absolute = stack_path.resolve()
+    digest = hashlib.sha256(str(absolute).encode()).hexdigest()[:8]
+    folder = "".join(c if c.isalnum() or c in "-_." else "_" for c in absolute.parent.name) or "stack"
+    return StatePaths(base / "robostack" / f"{folder}-{digest}")
+
+
+def new_run_id(moment: datetime, pid: int) -> str:
+    """A sortable, unique-enough id for one `up`: its start time and the supervisor's pid."""
+    return f"{moment:%Y%m%d-%H%M%S}-{pid}"
+
+
+def point_current_log(paths: StatePaths, service: str, run_log: Path) -> None:
+    """Make `logs/<service>.log` point at this run's file, atomically (symlink then rename)."""
+    link = paths.current_log(service)
+    temporary = link.with_name(f".{service}.log.{os.getpid()}")
+    try:
+        temporary.unlink(missing_ok=True)
+        temporary.symlink_to(run_log.relative_to(paths.logs))
+        os.replace(temporary, link)
+    except OSError as err:
+        raise StateError(f"cannot point {link} at {run_log}: {err.strerror}") from err

@@ -1,0 +1,149 @@
+"""The run state (who is running, as what) and the per-stack lock.
+
+The run state is what lets `down` work after the supervisor was SIGKILLed or
+its terminal closed: every service's pid, process group and create time are
+written atomically (temporary file, fsync, rename) on every change, so a
+reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from launcher.errors import AlreadyRunningError, StateError
+from launcher.state.paths import StatePaths
+
+
+@dataclass
+class ServiceRecord:
+    """One service as the supervisor last saw it."""
+
+    name: str
+    state: str = "stopped"  # starting | healthy | unhealthy | waiting | restarting | stopped | failed | external
+    pid: int | None = None
+    pgid: int | None = None
+    create_time: float | None = None
+    started_at: float | None = None  # wall-clock epoch seconds of the current process start
+    healthy_at: float | None = None
+    restarts: int = 0
+    log: str | None = None
+    probe: dict[str, Any] | None = None  # {"ok", "detail", "latency", "at"}
+    reason: str | None = None  # why it is failed / unhealthy / waiting
+    last_event: dict[str, Any] | None = None
+    exit: str | None = None  # how the last process ended, e.g. "exited with code 3"
+    external: bool = False
+    ports: list[int] = field(default_factory=list)
+    stop_signal: str = "SIGTERM"  # kept here so `down` needs nothing from the (maybe edited) stack file
+    stop_grace: float = 10.0
+
+
+@dataclass
+class RunState:
+    """The whole stack's run state, as stored in run.json."""
+
+    stack: str
+    stack_file: str
+    run_id: str
+    symbols: list[str] = field(default_factory=list)
+    supervisor_pid: int | None = None
+    supervisor_create_time: float | None = None
+    detached: bool = False
+    started_at: float | None = None
+    phase: str = "starting"  # starting | running | stopping | stopped
+    stop_order: list[str] = field(default_factory=list)  # dependents before their dependencies
+    services: dict[str, ServiceRecord] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "RunState":
+        services = {name: ServiceRecord(**record) for name, record in data.get("services", {}).items()}
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "services"}
+        return cls(services=services, **known)
+
+
+def write_json_atomically(path: Path, data: Any) -> None:
+    """Replace `path` with `data` as JSON so that readers see the old or the new file, never a mix."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as err:
+        temporary.unlink(missing_ok=True)
+        raise StateError(f"cannot write {path}: {err.strerror}") from err
+
+
+def write_run_state(paths: StatePaths, state: RunState) -> None:
+    write_json_atomically(paths.run_state, state.to_json())
+
+
+def read_run_state(paths: StatePaths) -> RunState | None:
+    """The last run state written, or None if this stack never ran here."""
+    try:
+        text = paths.run_state.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise StateError(f"cannot read {paths.run_state}: {err.strerror}") from err
+    try:
+        return RunState.from_json(json.loads(text))
+    except (ValueError, TypeError) as err:
+        raise StateError(f"{paths.run_state} is not a valid run state ({err}); remove it to start afresh") from err
+
+
+class StackLock:
+    """An exclusive, process-lifetime lock on a stack: one supervisor per stack at a time.
+
+    It is an flock, so the kernel drops it when the holder dies, even by SIGKILL:
+    a stale lock file never blocks the next `up`.
+    """
+
+    def __init__(self, paths: StatePaths):
+        self._path = paths.lock
+        self._fd: int | None = None
+
+    def acquire(self, stack_name: str) -> None:
+        """Take the lock or raise AlreadyRunningError naming the supervisor that holds it."""
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise AlreadyRunningError(
+                f"stack '{stack_name}' is already running (supervisor pid {holder}); "
+                "see `robostack status`, or stop it with `robostack down`"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def holder(self) -> int | None:
+        """The pid of the live supervisor holding the lock, or None if nobody holds it."""
+        try:
+            fd = os.open(self._path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.read(fd, 64).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else -1
+        finally:
+            os.close(fd)
+        return None
+
+    def release(self) -> None:
+        """Drop the lock; safe to call twice."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

@@ -1,0 +1,76 @@
+"""The startup gate: a service counts as started only once its probe passes.
+
+Probing starts fast (50 ms) and slows down to the configured `interval`, so a
+service that is ready in 300 ms is noticed in about 300 ms, while one that takes
+a minute (Gateway's API initialisation) is not hammered. The gate also wakes
+at once when the process exits or sends READY=1, instead of waiting for the
+next probe.
+
+The gate ends, whichever comes first, when:
+* the probe passes (healthy);
+* the process exits (failed, with its exit status);
+* `startup_timeout` passes (failed, with the last probe's detail);
+* `start_period` is set and, after it, `retries` probes in a row have failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from launcher.errors import ServiceFailed
+from launcher.probes.base import ProbeResult, run_probe
+from launcher.stack.durations import format_duration
+from launcher.supervise.reporter import Reporter
+from launcher.supervise.runtime import ServiceRuntime
+
+FIRST_PROBE_DELAY = 0.05
+
+
+async def wait_until_healthy(runtime: ServiceRuntime, reporter: Reporter) -> ProbeResult:
+    """Probe `runtime`'s service until healthy; raise ServiceFailed saying why it is not."""
+    health = runtime.service.health
+    if health is None:
+        return ProbeResult(ok=True, kind="none", detail="started (no health probe)", latency=0.0)
+    spec = runtime.service.spec
+    clock = runtime.clock
+    start = clock.monotonic()
+    deadline = start + spec.startup_timeout
+    delay = min(FIRST_PROBE_DELAY, health.interval)
+    failures_counted = 0
+    while True:
+        _fail_if_exited(runtime)
+        result = await run_probe(health, runtime.probe_context())
+        runtime.remember_probe(result)
+        now = clock.monotonic()
+        reporter.probe(runtime.name, result, now - start)
+        if result.ok:
+            return result
+        _fail_if_exited(runtime)
+        if health.start_period > 0 and now - start >= health.start_period:
+            failures_counted += 1
+            if failures_counted >= health.retries:
+                raise ServiceFailed(runtime.name, f"{health.kind} probe failed {failures_counted} times in a row "
+                                    f"after the {format_duration(health.start_period)} start period: {result.detail}")
+        if now >= deadline:
+            raise ServiceFailed(runtime.name, f"not healthy after {format_duration(spec.startup_timeout)} "
+                                f"(startup_timeout): {health.kind} probe: {result.detail}")
+        await _wait_for_change(runtime, min(delay, deadline - now))
+        delay = min(delay * 2, health.interval)
+
+
+def _fail_if_exited(runtime: ServiceRuntime) -> None:
+    if runtime.process is not None and runtime.process.returncode is not None:
+        status = runtime.record.exit or f"exited with code {runtime.process.returncode}"
+        raise ServiceFailed(runtime.name, f"{status} before becoming healthy")
+
+
+async def _wait_for_change(runtime: ServiceRuntime, timeout: float) -> None:
+    """Wait up to `timeout`, returning early if the process exits or reports READY=1."""
+    waiters = [asyncio.ensure_future(runtime.exited.wait())]
+    if runtime.notify is not None and not runtime.notify.ready.is_set():
+        waiters.append(asyncio.ensure_future(runtime.notify.ready.wait()))
+    try:
+        await asyncio.wait(waiters, timeout=max(0.0, timeout), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
