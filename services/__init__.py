@@ -1,0 +1,1 @@
+"""The stack's own services, each started as ``python -m services.<name>``."""
