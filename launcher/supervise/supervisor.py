@@ -21,11 +21,12 @@ from launcher.process.spawn import Spawner, SubprocessSpawner
 from launcher.stack.resolved import ResolvedStack
 from launcher.state.events import Event, EventLog
 from launcher.state.paths import StatePaths, new_run_id
-from launcher.state.store import RunState, StackLock, write_run_state
+from launcher.state.store import RunState, StackLock, read_run_state, write_run_state
 from launcher.supervise import lifecycle
 from launcher.supervise.gate import wait_until_healthy
 from launcher.supervise.reporter import Reporter
 from launcher.supervise.runtime import ServiceRuntime
+from launcher.supervise.teardown import stop_recorded_services
 
 Preflight = Callable[["Supervisor"], Awaitable[None]]
 LOG_TAIL_LINES = 20
@@ -58,6 +59,7 @@ class Supervisor:
         self.kill_requested = asyncio.Event()
         self.signals_received = 0
         self.stop_reason = ""
+        self.failure: ServiceFailed | None = None  # set when a failed service takes the stack down
         self._closed = False
 
     # -- signals: record only ------------------------------------------------------------
@@ -76,10 +78,11 @@ class Supervisor:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(signum, self.on_signal, signum)
 
-    def request_stop(self, reason: str) -> None:
+    def request_stop(self, reason: str, failure: ServiceFailed | None = None) -> None:
         """Ask the main loop to take the stack down (used by policies such as on_failure: stop-stack)."""
         if not self.stop_requested.is_set():
             self.stop_reason = reason
+            self.failure = failure
             self.stop_requested.set()
 
     # -- the whole life of a stack ---------------------------------------------------------
@@ -92,6 +95,7 @@ class Supervisor:
         """
         self.lock.acquire(self.stack.name)
         try:
+            await self._stop_leftovers()
             self.emit("", "supervisor-started", f"run {self.run_id}", pid=os.getpid())
             self.save()
             if self.preflight is not None:
@@ -105,9 +109,20 @@ class Supervisor:
 
             await supervise_until_stopped(self)
             await self.stop_all(self.stop_reason or "stop requested")
+            if self.failure is not None:
+                raise self.failure
         finally:
             self.close()
 
+    async def _stop_leftovers(self) -> None:
+        """Stop whatever an earlier run of this stack left running (its supervisor was killed)."""
+        previous = read_run_state(self.paths)
+        if previous is None:
+            return
+        reports = await stop_recorded_services(previous, self.reporter.note)
+        for report in reports:
+            if report.signalled:
+                self.reporter.note(f"stopped a leftover of run {previous.run_id}: {report.summary}")
     async def _start_or_stop(self) -> None:
         starting = asyncio.ensure_future(self.start_all())
         stopping = asyncio.ensure_future(self.stop_requested.wait())

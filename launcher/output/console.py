@@ -1,0 +1,99 @@
+"""Terminal output with rich: progress lines while the stack comes up, and `status` tables.
+
+Progress is one line per change (not a live-redrawn screen) so it reads the
+same in a terminal, in a CI log and in `supervisor.log`.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from launcher.probes.base import ProbeResult
+from launcher.state.events import Event
+from launcher.state.store import RunState
+
+STATE_STYLES = {
+    "healthy": "green", "external": "green", "starting": "yellow", "restarting": "yellow", "waiting": "yellow",
+    "unhealthy": "red", "failed": "bold red", "stopped": "dim", "gave-up": "bold red", "exited": "red",
+    "external-down": "red", "external-up": "green", "stopping": "dim", "started": "cyan",
+}
+QUIET_EVENTS = {"supervisor-started", "supervisor-stopped"}
+PROBE_REPEAT_SECONDS = 5.0  # a probe failing the same way is shown again only this often
+
+
+class ConsoleReporter:
+    """Renders supervisor progress on a rich Console: one line per event or new probe outcome."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self._width = 10
+        self._last_probe: dict[str, tuple[str, float]] = {}
+
+    def set_names(self, names: list[str]) -> None:
+        self._width = max([len(n) for n in names] + [self._width])
+
+    def _line(self, when: datetime, service: str, label: str, text: str, style: str) -> None:
+        stamp = when.strftime("%H:%M:%S")
+        self.console.print(f"[dim]{stamp}[/] {escape(service.ljust(self._width))} "
+                           f"[{style}]{label:<10}[/] {escape(text)}", highlight=False, soft_wrap=True)
+
+    def event(self, event: Event) -> None:
+        if event.event in QUIET_EVENTS:
+            return
+        extra = ""
+        if "seconds_to_healthy" in event.data:
+            extra = f"  ({event.data['seconds_to_healthy']:.2f}s)"
+        elif "delay" in event.data:
+            extra = f"  (in {event.data['delay']:.1f}s, attempt {event.data.get('attempt', '?')})"
+        self._line(event.time, event.service or "stack", event.event, event.reason + extra,
+                   STATE_STYLES.get(event.event, "cyan"))
+
+    def probe(self, service: str, result: ProbeResult, elapsed: float) -> None:
+        if result.ok:
+            return  # the "healthy" event that follows says it
+        previous = self._last_probe.get(service)
+        now = time.monotonic()
+        if previous and previous[0] == result.detail and now - previous[1] < PROBE_REPEAT_SECONDS:
+            return
+        self._last_probe[service] = (result.detail, now)
+        self._line(datetime.now(), service, "waiting", f"{result.kind}: {result.detail}  ({elapsed:.1f}s)", "yellow")
+
+    def note(self, text: str) -> None:
+        self.console.print(escape(text), highlight=False, soft_wrap=True)
+
+
+def format_uptime(seconds: float | None) -> str:
+    if seconds is None or seconds < 0:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def status_table(state: RunState, *, supervisor_alive: bool, now: float | None = None) -> Table:
+    """One row per service: state, pid, uptime, last probe, restarts, last event, log."""
+    now = time.time() if now is None else now
+    title = f"{state.stack}: supervisor " + (f"pid {state.supervisor_pid}" if supervisor_alive else "not running")
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    for column in ("service", "state", "pid", "uptime", "probe", "restarts", "last event", "log"):
+        table.add_column(column, overflow="fold")
+    for name in state.stop_order[::-1] or list(state.services):
+        record = state.services[name]
+        probe = record.probe or {}
+        probe_text = "-" if not probe else (
+            ("ok " if probe.get("ok") else "fail ") + f"{probe.get('latency', 0) * 1000:.1f}ms: {probe.get('detail', '')}")
+        last = record.last_event or {}
+        last_text = f"{last.get('event', '')}: {last.get('reason', '')}".strip(": ") if last else "-"
+        uptime = now - record.started_at if record.started_at and record.state not in ("stopped", "failed") else None
+        table.add_row(escape(name), f"[{STATE_STYLES.get(record.state, 'white')}]{record.state}[/]",
+                      str(record.pid or "-"), format_uptime(uptime), escape(probe_text), str(record.restarts),
+                      escape(last_text), escape(record.log or "-"))
+    return table
