@@ -1,0 +1,256 @@
+"""The asyncio server: accepts connections, runs a session per client, streams ticks, plays faults.
+
+Everything protocol-shaped happens in :class:`~services.gateway_sim.session.Session`;
+this module only moves bytes, keeps time and applies the fault modes:
+
+* ``silent``: read the handshake, never answer; close when the client does.
+* ``close-wait``: the same, but never close our side, so the socket sits in CLOSE_WAIT.
+* ``crash-after S``: exit abruptly S seconds after start.
+* ``hang-after S``: after S seconds answer nothing and close nothing (TCP alive, API dead).
+* ``--api-delay S``: hold handshake answers until S seconds after start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+from dataclasses import dataclass, field
+
+from launcher.clock import Clock, SystemClock
+from launcher.errors import ProtocolError
+from launcher.tws_wire import HandshakeDecoder
+from services.gateway_sim.account import PaperAccount
+from services.gateway_sim.config import SimulatorConfig
+from services.gateway_sim.log import EventLog
+from services.gateway_sim.market import MarketModel
+from services.gateway_sim.session import SERVER_MAX_VERSION, SERVER_MIN_VERSION, Gateway, Session
+
+READ_CHUNK = 64 * 1024
+# A client that stops reading gets its ticks dropped once this much is queued for it,
+# so one stuck client cannot grow the simulator's memory or slow the others down.
+SLOW_READER_LIMIT = 4 * 1024 * 1024
+CRASH_EXIT_CODE = 1
+SHUTDOWN_GRACE = 0.5
+
+
+@dataclass
+class Connection:
+    """One accepted client socket and its session."""
+
+    number: int
+    peer: str
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    session: Session
+    dropping_ticks: bool = False
+    task: asyncio.Task | None = field(default=None, repr=False)
+
+    @property
+    def closing(self) -> bool:
+        return self.writer.transport.is_closing()
+
+
+class GatewayServer:
+    """Serves the TWS API on one port until told to stop."""
+
+    def __init__(self, config: SimulatorConfig, *, clock: Clock | None = None, log: EventLog | None = None,
+                 rng: random.Random | None = None):
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.log = log or EventLog(self.clock)
+        self.seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
+        self.gateway = Gateway(MarketModel(rng or random.Random(self.seed)), PaperAccount(config.account),
+                               self.clock, max_clients=config.max_clients)
+        self.connections: dict[int, Connection] = {}
+        self.hung = False
+        self.port = config.port
+        self._started = self.clock.monotonic()
+        self._count = 0
+        self._stop: asyncio.Event | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Serve until SIGTERM/SIGINT; return the exit status."""
+        self._stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        server = await asyncio.start_server(self._accept, self.config.host, self.config.port,
+                                            reuse_address=True, limit=READ_CHUNK)
+        self.port = server.sockets[0].getsockname()[1]
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._request_stop, signal.Signals(signum).name)
+        self._schedule_faults(loop)
+        ticker = asyncio.create_task(self._tick_loop())
+        config = self.config
+        self.log(f"listening on {config.host}:{self.port} (server versions {SERVER_MIN_VERSION}.."
+                 f"{SERVER_MAX_VERSION}, account {config.account}, seed {self.seed}, tick interval "
+                 f"{config.tick_interval:g}s, fault {config.fault.describe()}, api delay {config.api_delay:g}s, "
+                 f"max clients {config.max_clients})")
+        await self._stop.wait()
+        server.close()
+        ticker.cancel()
+        await self._close_all()
+        self.log("stopped")
+        return 0
+
+    def _request_stop(self, signal_name: str) -> None:
+        if self._stop is not None and not self._stop.is_set():
+            self.log(f"{signal_name} received: closing {len(self.connections)} connection(s) and exiting")
+            self._stop.set()
+
+    async def _close_all(self) -> None:
+        tasks = [c.task for c in self.connections.values() if c.task is not None]
+        for connection in list(self.connections.values()):
+            connection.writer.close()
+        if tasks:
+            await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
+
+    def _schedule_faults(self, loop: asyncio.AbstractEventLoop) -> None:
+        fault = self.config.fault
+        if fault.kind == "crash-after":
+            loop.call_later(self._remaining(fault.after), self._crash)
+        elif fault.kind == "hang-after":
+            loop.call_later(self._remaining(fault.after), self._hang)
+
+    def _remaining(self, seconds_after_start: float) -> float:
+        return max(0.0, self._started + seconds_after_start - self.clock.monotonic())
+
+    def _crash(self) -> None:
+        self.log(f"fault crash-after {self.config.fault.after:g}s: crashing now (exit status {CRASH_EXIT_CODE}, "
+                 f"{len(self.connections)} connection(s) dropped without goodbye)")
+        os._exit(CRASH_EXIT_CODE)
+
+    def _hang(self) -> None:
+        self.hung = True
+        self.log(f"fault hang-after {self.config.fault.after:g}s: API hung, answering nothing from now on; "
+                 f"{len(self.connections)} socket(s) stay open")
+
+    # --- connections ----------------------------------------------------------------------
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._count += 1
+        number = self._count
+        address, port = writer.get_extra_info("peername")[:2]
+        peer = f"{address}:{port}"
+        if not self.config.trusts(address):
+            self.log(f"conn {number} from {peer} refused: {address} is not a trusted IP; closed without a byte")
+            writer.close()
+            return
+        connection = Connection(number, peer, reader, writer, Session(number, self.gateway),
+                                task=asyncio.current_task())
+        self.connections[number] = connection
+        self.log(f"conn {number} from {peer} accepted")
+        try:
+            if self.config.fault.kind in ("silent", "close-wait"):
+                await self._serve_mute(connection)
+            else:
+                await self._serve(connection)
+        except (ConnectionError, OSError) as problem:
+            self.log(f"conn {number} disconnected: {problem.__class__.__name__}: {problem}")
+        finally:
+            connection.session.release()
+            self.connections.pop(number, None)
+            if not connection.closing:
+                writer.close()
+
+    async def _serve(self, connection: Connection) -> None:
+        session, number = connection.session, connection.number
+        while True:
+            data = await connection.reader.read(READ_CHUNK)
+            if not data:
+                await self._client_closed(connection)
+                return
+            if self.hung:
+                continue
+            await self._hold_until_api_ready(connection)
+            if self.hung or self._stop.is_set():
+                continue
+            reaction = session.receive(data)
+            if reaction.replies and not connection.closing:
+                connection.writer.write(reaction.payload)
+            for line in reaction.log:
+                self.log(f"conn {number} {line}")
+            if reaction.close:
+                self.log(f"conn {number} closed by the simulator")
+                return
+
+    async def _client_closed(self, connection: Connection) -> None:
+        if self.hung:
+            # A hung Gateway never processes the close: our side stays open (CLOSE_WAIT).
+            self.log(f"conn {connection.number} closed by client; hung API keeps its side open")
+            await self._stop.wait()
+            return
+        for line in connection.session.end_of_stream():
+            self.log(f"conn {connection.number} {line}")
+        self.log(f"conn {connection.number} disconnected: closed by client (client id "
+                 f"{connection.session.client_id if connection.session.client_id is not None else 'none'})")
+
+    async def _hold_until_api_ready(self, connection: Connection) -> None:
+        wait = self._remaining(self.config.api_delay)
+        if wait > 0:
+            self.log(f"conn {connection.number} API not ready yet: holding the answer {wait:.2f}s (--api-delay)")
+            await asyncio.sleep(wait)
+
+    async def _serve_mute(self, connection: Connection) -> None:
+        """silent / close-wait: read and log the handshake, answer nothing."""
+        kind, number = self.config.fault.kind, connection.number
+        decoder: HandshakeDecoder | None = HandshakeDecoder()
+        while True:
+            data = await connection.reader.read(READ_CHUNK)
+            if not data:
+                break
+            if decoder is None:
+                continue
+            try:
+                offer = decoder.feed(data)
+            except ProtocolError as problem:
+                self.log(f"conn {number} bad input: {problem} (not answering: --fault {kind})")
+                decoder = None
+                continue
+            if offer is not None:
+                self.log(f"conn {number} handshake v{offer.low}..{offer.high} received; not answering "
+                         f"(--fault {kind})")
+                decoder = None
+        if kind == "close-wait":
+            self.log(f"conn {number} closed by client; never closing our side (--fault close-wait): "
+                     f"socket left in CLOSE_WAIT")
+            await self._stop.wait()
+            return
+        self.log(f"conn {number} disconnected: closed by client")
+
+    # --- market data ----------------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        """Step the market every tick interval and send each subscriber its ticks."""
+        loop = asyncio.get_running_loop()
+        interval = self.config.tick_interval
+        next_step = loop.time()
+        while True:
+            next_step += interval
+            delay = next_step - loop.time()
+            if delay < -interval:
+                next_step = loop.time()  # fell behind: skip the missed steps rather than bursting them
+            # Pacing, not synchronisation: the market moves once per interval.
+            await asyncio.sleep(max(0.0, delay))
+            if not self.hung:
+                self._broadcast_step()
+
+    def _broadcast_step(self) -> None:
+        subscribers = [c for c in self.connections.values() if c.session.subscriptions and not c.closing]
+        if not subscribers:
+            return
+        instruments = {i for c in subscribers for i in c.session.subscriptions.values()}
+        quotes = self.gateway.market.step(sorted(instruments, key=lambda i: i.con_id))
+        for connection in subscribers:
+            backlog = connection.writer.transport.get_write_buffer_size()
+            if backlog > SLOW_READER_LIMIT:
+                if not connection.dropping_ticks:
+                    self.log(f"conn {connection.number} slow reader: {backlog} bytes queued, dropping its ticks")
+                connection.dropping_ticks = True
+                continue
+            if connection.dropping_ticks:
+                self.log(f"conn {connection.number} caught up: sending ticks again")
+                connection.dropping_ticks = False
+            connection.writer.write(connection.session.stream(quotes))
