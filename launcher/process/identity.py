@@ -1,0 +1,142 @@
+"""Process identities: a pid paired with its create time, so pid reuse is detected, never signalled.
+
+A pid alone names a slot, not a process: once a process is reaped the kernel may hand
+its number to a stranger. robostack records ``(pid, create time)`` for every process it
+might signal later (possibly from another process, after the supervisor died) and only
+acts on a pid whose create time still matches.
+
+Signalling goes through a pidfd where the kernel has them (Linux 5.3+): the pidfd is
+opened first and the create time checked afterwards, so the descriptor is known to name
+the recorded process and the signal cannot land on a process that took over the pid in
+between. Without pidfds the check and ``kill`` are two steps with a tiny window.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+
+import psutil
+
+# psutil derives create times from the kernel's start time in clock ticks (1/100 s).
+# Two readings of the same process agree exactly; a stranger reusing the pid would have
+# to be born within one tick of the original, which needs the whole pid space to wrap
+# in 10 ms. The tolerance only absorbs float formatting through run.json.
+CREATE_TIME_TOLERANCE = 0.01
+
+
+@dataclass(frozen=True)
+class ProcessIdentity:
+    """One specific process: its pid and the time it was created (seconds since the epoch)."""
+
+    pid: int
+    create_time: float
+
+    def same_process(self, other: "ProcessIdentity | None") -> bool:
+        """True if `other` names this very process (same pid, same create time)."""
+        return (other is not None and other.pid == self.pid
+                and same_create_time(other.create_time, self.create_time))
+
+    def __str__(self) -> str:
+        return f"pid {self.pid}"
+
+
+def same_create_time(first: float, second: float) -> bool:
+    """True if two create times belong to the same process start."""
+    return abs(first - second) <= CREATE_TIME_TOLERANCE
+
+
+def identify(pid: int) -> ProcessIdentity | None:
+    """The identity of the process that has `pid` now, or None if there is none.
+
+    A zombie (exited, not yet reaped) still has an identity: spawn needs it for a
+    child that exits at once. Use :func:`is_alive` to ask whether it still runs.
+    """
+    if pid <= 0:
+        return None
+    try:
+        return ProcessIdentity(pid, psutil.Process(pid).create_time())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+        return None
+
+
+def is_alive(identity: ProcessIdentity) -> bool:
+    """True if the recorded process still runs: same pid, same create time, not a zombie."""
+    try:
+        process = psutil.Process(identity.pid)
+        if not same_create_time(process.create_time(), identity.create_time):
+            return False
+        return process.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+        return False
+
+
+def pidfds_supported() -> bool:
+    """True if this Python and kernel offer pidfd_open and pidfd_send_signal."""
+    return _PIDFDS_SUPPORTED
+
+
+def open_verified_pidfd(identity: ProcessIdentity) -> int | None:
+    """A pidfd for exactly the recorded process, or None if it is gone (or pidfds are missing).
+
+    The create time is checked after the descriptor is open: if it matches then, the
+    descriptor was opened on the recorded process, because a process reusing the pid
+    would be younger. The caller closes the descriptor.
+    """
+    if not _PIDFDS_SUPPORTED:
+        return None
+    try:
+        descriptor = os.pidfd_open(identity.pid)
+    except OSError:  # ESRCH: no such pid; others: treat as gone rather than guess
+        return None
+    if not identity.same_process(identify(identity.pid)):
+        os.close(descriptor)
+        return None
+    return descriptor
+
+
+def signal_process(identity: ProcessIdentity, signal_number: int) -> bool:
+    """Send `signal_number` to the recorded process if it is still that process; True if sent.
+
+    Never raises for a process that is gone or belongs to someone else: those are
+    simply not signalled.
+    """
+    if _PIDFDS_SUPPORTED:
+        descriptor = open_verified_pidfd(identity)
+        if descriptor is None:
+            return False
+        try:
+            signal.pidfd_send_signal(descriptor, signal_number)
+            return True
+        except OSError:  # ESRCH (exited meanwhile), EPERM (another user's process)
+            return False
+        finally:
+            os.close(descriptor)
+    if not identity.same_process(identify(identity.pid)):
+        return False
+    try:
+        os.kill(identity.pid, signal_number)
+        return True
+    except OSError:
+        return False
+
+
+def _probe_pidfds() -> bool:
+    """Whether pidfds work here: the functions exist and the kernel accepts them (Linux 5.3+)."""
+    if not (hasattr(os, "pidfd_open") and hasattr(signal, "pidfd_send_signal")):
+        return False
+    try:
+        descriptor = os.pidfd_open(os.getpid())
+    except OSError:
+        return False
+    try:
+        signal.pidfd_send_signal(descriptor, 0)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(descriptor)
+
+
+_PIDFDS_SUPPORTED = _probe_pidfds()

@@ -1,0 +1,103 @@
+"""Finding leftovers: processes whose command line matches a service's declared `stale` patterns.
+
+Pre-flight stops what this finds and doctor reports it, so the search is deliberately
+narrow: a process is a candidate only if it belongs to the current user, matches one of
+the service's own regular expressions on its full command line (arguments joined with
+spaces), and is neither this process, one of its ancestors (the shell, the terminal,
+`robostack up` itself) nor anything the caller excludes (the managed services, external
+ones). There is no matching by process name, ever.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+import psutil
+
+from launcher.errors import UsageError
+from launcher.process.identity import ProcessIdentity
+
+
+@dataclass(frozen=True)
+class MatchedProcess:
+    """A process that matched `pattern`, one of `service`'s stale patterns."""
+
+    service: str
+    pattern: str
+    identity: ProcessIdentity
+    command: str
+
+    @property
+    def pid(self) -> int:
+        return self.identity.pid
+
+
+def find_matching_processes(patterns: Mapping[str, Sequence[str]], *,
+                            exclude_pids: Iterable[int] = ()) -> list[MatchedProcess]:
+    """Processes of the current user whose command line matches a service's patterns.
+
+    `patterns` maps a service name to regular expressions searched (``re.search``) in
+    the command line. A process matching several services is listed once per service,
+    with the first pattern that matched. Sorted by service, then pid. An invalid regular
+    expression raises UsageError naming the service and the pattern.
+    """
+    compiled = compile_patterns(patterns)
+    if not any(compiled.values()):
+        return []
+    spared = {os.getpid()} | ancestors_of_self() | set(exclude_pids)
+    user = os.getuid()
+    matches = []
+    for process in psutil.process_iter(["cmdline", "uids", "create_time"]):
+        info = process.info
+        if process.pid in spared or not info.get("cmdline") or info.get("uids") is None:
+            continue  # spared, a kernel thread or zombie (no command line), or unreadable
+        if info["uids"].real != user:
+            continue
+        command = " ".join(info["cmdline"])
+        identity = ProcessIdentity(process.pid, info["create_time"])
+        matches.extend(match_command(compiled, command, identity))
+    matches.sort(key=lambda match: (match.service, match.pid))
+    return matches
+
+
+def match_command(compiled: Mapping[str, Sequence[re.Pattern[str]]], command: str,
+                  identity: ProcessIdentity) -> list[MatchedProcess]:
+    """One MatchedProcess per service with a pattern found in `command` (pure)."""
+    found = []
+    for service, regexes in compiled.items():
+        for regex in regexes:
+            if regex.search(command):
+                found.append(MatchedProcess(service, regex.pattern, identity, command))
+                break
+    return found
+
+
+def compile_patterns(patterns: Mapping[str, Sequence[str]]) -> dict[str, list[re.Pattern[str]]]:
+    """Compile every service's patterns, refusing an empty or invalid one with a one-line error."""
+    compiled: dict[str, list[re.Pattern[str]]] = {}
+    for service, texts in patterns.items():
+        compiled[service] = []
+        for text in texts:
+            if not text:
+                raise UsageError(f"services.{service}.stale: an empty pattern would match every process")
+            try:
+                compiled[service].append(re.compile(text))
+            except re.error as error:
+                raise UsageError(f"services.{service}.stale: invalid regular expression {text!r}: {error}") from error
+    return compiled
+
+
+def ancestors_of_self() -> set[int]:
+    """The pids of this process's parent, grandparent, ... up to pid 1 (this process excluded)."""
+    ancestors: set[int] = set()
+    pid = os.getppid()
+    while pid > 0 and pid not in ancestors:
+        ancestors.add(pid)
+        try:
+            pid = psutil.Process(pid).ppid()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            break
+    return ancestors
