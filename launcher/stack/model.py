@@ -12,7 +12,7 @@ import re
 import signal
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from launcher.stack.durations import parse_duration
 
@@ -23,6 +23,42 @@ Command = Union[str, list[str]]
 PROBE_KINDS = ("ib_api", "tcp", "http", "websocket", "log", "exec", "notify")
 _SYMBOL = re.compile(r"^[A-Za-z0-9.]+$")
 _MAX_RESTARTS = re.compile(r"^\s*(\d+)\s+within\s+(\S+)\s*$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _compiles(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as err:
+        raise ValueError(f'"{pattern}" is not a valid regular expression: {err}') from err
+    return pattern
+
+
+def _is_a_name(name: str) -> str:
+    # Service and stack names become file and folder names in the state directory.
+    if not _NAME.match(name):
+        raise ValueError(f'"{name}" is not a valid name (letters, digits, "_", "-" or ".", starting with a letter or digit)')
+    return name
+
+
+def _is_a_variable_name(key: str) -> str:
+    # The OS refuses these at spawn time; refusing them here names the key and its line.
+    if not key or "=" in key or "\0" in key:
+        raise ValueError(f'"{key}" cannot be an environment variable name (empty, or contains "=")')
+    return key
+
+
+def _has_no_nul(value: str) -> str:
+    if "\0" in value:
+        raise ValueError("an environment value cannot contain a NUL character")
+    return value
+
+
+# Validated per item (not per list or dict) so an error points at the offending line.
+Pattern = Annotated[str, AfterValidator(_compiles)]
+Name = Annotated[str, AfterValidator(_is_a_name)]
+EnvName = Annotated[str, AfterValidator(_is_a_variable_name)]
+EnvValue = Annotated[str, AfterValidator(_has_no_nul)]
 
 
 class _Strict(BaseModel):
@@ -66,16 +102,7 @@ class IbApiCheck(_Strict):
 class LogCheck(_Strict):
     """Healthy once a line of the service's current log matches `pattern`."""
 
-    pattern: str
-
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as err:
-            raise ValueError(f"not a valid regular expression: {err}") from err
-        return value
+    pattern: Pattern
 
 
 class ExecCheck(_Strict):
@@ -108,6 +135,14 @@ class Health(_Strict):
     interval: Duration = 1.0
     timeout: Duration = 2.0
     retries: int = Field(default=3, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_kind_means_defaults(cls, data: object) -> object:
+        # `notify:` with nothing after it is YAML null; it means "notify, default settings".
+        if isinstance(data, dict):
+            return {k: {} if k in PROBE_KINDS and v is None else v for k, v in data.items()}
+        return data
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> "Health":
@@ -175,14 +210,14 @@ class Service(_Strict):
 
     command: Command | None = None
     cwd: str = "."
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict)
     ports: list[Port] = Field(default_factory=list)
     depends_on: list[str] = Field(default_factory=list)
     health: Health | None = None
     startup_timeout: Duration = 120.0
     stop_signal: Annotated[str, BeforeValidator(_parse_signal)] = "SIGTERM"
     stop_grace: Duration = 10.0
-    stale: list[str] = Field(default_factory=list)
+    stale: list[Pattern] = Field(default_factory=list)
     external: bool = False
     restart: Annotated[Literal["no", "on-failure", "always"], BeforeValidator(_yaml_no_is_the_word_no)] = "on-failure"
     backoff: Backoff = Field(default_factory=Backoff)
@@ -191,22 +226,13 @@ class Service(_Strict):
     on_dependency_restart: Literal["wait", "restart"] = "wait"
     dependency_grace: Duration = 30.0
 
-    @field_validator("stale")
-    @classmethod
-    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as err:
-                raise ValueError(f'"{pattern}" is not a valid regular expression: {err}') from err
-        return patterns
-
     @field_validator("env", mode="before")
     @classmethod
     def _env_values_are_text(cls, env: object) -> object:
         # `PORT: 4002` in YAML is an int; the environment only holds strings.
         if isinstance(env, dict):
-            return {k: v if isinstance(v, str) else _scalar_text(v) for k, v in env.items()}
+            # Lists and mappings are left for the schema to refuse ("expected text, got a list").
+            return {k: v if isinstance(v, (str, list, dict)) else _scalar_text(v) for k, v in env.items()}
         return env
 
     @model_validator(mode="after")
@@ -229,23 +255,15 @@ def _scalar_text(value: object) -> str:
 class StackFile(_Strict):
     """The whole stack file as written (before substitution and path resolution)."""
 
-    name: str | None = None
+    name: Name | None = None
     symbols: list[str] = Field(default_factory=list)
     env_file: str | None = None
-    services: dict[str, Service] = Field(min_length=1)
+    services: dict[Name, Service] = Field(min_length=1)
 
     @field_validator("symbols")
     @classmethod
     def _symbols_are_tickers(cls, symbols: list[str]) -> list[str]:
         return validate_symbols(symbols)
-
-    @field_validator("services")
-    @classmethod
-    def _service_names(cls, services: dict[str, Service]) -> dict[str, Service]:
-        for name in services:
-            if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", name):
-                raise ValueError(f'service name "{name}" must be letters, digits, "_", "-" or "."')
-        return services
 
 
 def validate_symbols(symbols: list[str]) -> list[str]:
