@@ -21,7 +21,10 @@ class ResolvedService:
     spec: Service
     argv: tuple[str, ...] | None  # None for an external service
     cwd: Path
-    env: dict[str, str] = field(default_factory=dict)  # only what the stack adds; merged over os.environ at spawn
+    # Only what the stack adds; merged over os.environ at spawn. Kept out of repr: it holds secrets.
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    # An `exec` probe's command, resolved exactly like `argv` (None for other probe kinds).
+    probe_argv: tuple[str, ...] | None = None
 
     @property
     def external(self) -> bool:
@@ -49,6 +52,9 @@ class ResolvedStack:
     symbols: tuple[str, ...]
     services: dict[str, ResolvedService]
     start_order: tuple[str, ...]  # every dependency before its dependents
+    # Values of secret-looking variables the stack used (env_file, env, substituted ${VAR}s):
+    # whatever shows the stack to a person masks them (see launcher.stack.redaction).
+    secret_values: frozenset[str] = field(default=frozenset(), repr=False)
 
     @property
     def root(self) -> Path:

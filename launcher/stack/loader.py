@@ -1,0 +1,111 @@
+"""Finding and loading the stack file: YAML → validated model → :class:`ResolvedStack`.
+
+Every problem is a :class:`launcher.errors.StackFileError` whose message names
+the file as the user gave it, the line and the dotted field path, e.g.
+``stack.yaml:12 services.trader.health.interval: expected a duration (like 250ms, 2s, 1m), got "fast"``.
+When several things are wrong, the first one in the file is reported,
+followed by ``(and N more problems)``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+from launcher.errors import StackFileError
+from launcher.stack.model import StackFile
+from launcher.stack.ordering import dependency_problems, start_order
+from launcher.stack.problems import Problems
+from launcher.stack.resolve import choose_symbols, resolve_stack
+from launcher.stack.resolved import ResolvedStack
+from launcher.stack.source import SourceDocument, parse_yaml
+from launcher.stack.validation import validate_stack_file
+
+DEFAULT_FILE_NAME = "stack.yaml"
+FILE_VARIABLE = "ROBOSTACK_FILE"
+
+
+def find_stack_file(explicit: str | None, environ: Mapping[str, str], cwd: Path) -> Path:
+    """The stack file to use: `explicit` (-f/--file), else $ROBOSTACK_FILE, else ./stack.yaml.
+
+    A relative path is taken relative to `cwd`. The returned path keeps the
+    user's spelling when `cwd` is the process's working directory (so errors
+    say ``stack.yaml:12``, not a long absolute path); otherwise it is joined
+    to `cwd` so that it still names the right file. A missing file raises
+    StackFileError naming the path and how it was chosen.
+    """
+    if explicit:
+        given, origin = explicit, "given with -f/--file"
+    elif environ.get(FILE_VARIABLE):
+        given, origin = environ[FILE_VARIABLE], f"from {FILE_VARIABLE}"
+    else:
+        given, origin = DEFAULT_FILE_NAME, f"the default; use -f PATH or set {FILE_VARIABLE} to use another file"
+    chosen = Path(given)
+    located = chosen if chosen.is_absolute() else cwd / chosen
+    if located.is_dir():
+        raise StackFileError(given, f"is a folder, not a stack file ({origin})")
+    if not located.is_file():
+        raise StackFileError(given, f"no such file ({origin})")
+    return chosen if chosen.is_absolute() or _is_process_cwd(cwd) else located
+
+
+def _is_process_cwd(cwd: Path) -> bool:
+    try:
+        return cwd.resolve() == Path.cwd().resolve()
+    except OSError:  # the working directory was removed under us
+        return False
+
+
+def load_stack(
+    path: Path,
+    *,
+    symbols: list[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ResolvedStack:
+    """Read, validate and resolve the stack file at `path`.
+
+    `symbols` (from the command line) override the file's `symbols`; bad ones
+    raise UsageError naming the value. `environ` is where ``${VAR}`` values come
+    from (default: os.environ). Raises StackFileError for anything wrong with
+    the file, naming `path` as given (relative stays relative).
+    """
+    display_path = str(path)
+    document = parse_yaml(_read_text(path, display_path), display_path)
+    stack_file = validate_stack_file(document, display_path)
+    order = _start_order(stack_file, document, display_path)
+    return resolve_stack(
+        stack_file,
+        document,
+        path=Path(path).resolve(),
+        display_path=display_path,
+        start_order=order,
+        symbols=choose_symbols(symbols, stack_file.symbols),
+        environ=os.environ if environ is None else environ,
+    )
+
+
+def _read_text(path: Path, display_path: str) -> str:
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError as err:
+        raise StackFileError(display_path, "no such file") from err
+    except IsADirectoryError as err:
+        raise StackFileError(display_path, "is a folder, not a stack file") from err
+    except OSError as err:
+        raise StackFileError(display_path, f"cannot read the file: {err.strerror or err}") from err
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise StackFileError(display_path, "not UTF-8 text", line=line) from err
+
+
+def _start_order(stack_file: StackFile, document: SourceDocument, display_path: str) -> tuple[str, ...]:
+    depends_on = {name: service.depends_on for name, service in stack_file.services.items()}
+    problems = Problems(display_path, document)
+    for problem in dependency_problems(depends_on):
+        field_path = ("services", problem.service, "depends_on")
+        problems.add(field_path, problem.message, line_path=field_path + (problem.index,))
+    problems.raise_if_any()
+    return start_order(depends_on)
