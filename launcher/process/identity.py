@@ -19,10 +19,12 @@ from dataclasses import dataclass
 
 import psutil
 
-# psutil derives create times from the kernel's start time in clock ticks (1/100 s).
-# Two readings of the same process agree exactly; a stranger reusing the pid would have
-# to be born within one tick of the original, which needs the whole pid space to wrap
-# in 10 ms. The tolerance only absorbs float formatting through run.json.
+# psutil derives create times from the kernel's start time in clock ticks (1/100 s) plus
+# the boot time. Two readings of the same process agree exactly; a stranger reusing the
+# pid would have to be born within one tick of the original, which needs the whole pid
+# space to wrap in 10 ms. The tolerance only absorbs float formatting through run.json.
+# The boot time is wall-clock based: if the clock is stepped between recording and
+# checking, identities stop matching and robostack errs on the side of not signalling.
 CREATE_TIME_TOLERANCE = 0.01
 
 

@@ -201,7 +201,11 @@ class SubprocessSpawner:
         finally:
             os.close(log_descriptor)
         # Not reaped until wait(), so even a child that already exited still has its identity.
-        identity = identify(popen.pid) or ProcessIdentity(popen.pid, 0.0)
+        identity = identify(popen.pid)
+        if identity is None:  # /proc unreadable: without an identity it could never be stopped safely
+            popen.kill()
+            popen.wait()
+            raise ServiceFailed(name, f"could not read the create time of pid {popen.pid}; /proc unavailable?")
         return ServiceProcess(name, argv, popen, identity, Path(log_path), started_at)
 
 
