@@ -7,9 +7,12 @@ never raises for an unhealthy service: failure is a :class:`ProbeResult` with
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 if TYPE_CHECKING:
     from launcher.clock import Clock
@@ -46,9 +49,66 @@ class ProbeContext:
     env: dict[str, str] = field(default_factory=dict)  # extra environment for exec probes
     clock: "Clock | None" = None
 
+    def monotonic(self) -> float:
+        """Seconds on the injected clock, or on the system's monotonic clock."""
+        return self.clock.monotonic() if self.clock else time.monotonic()
+
+
+ProbeFunction = Callable[[Any, float, ProbeContext], Awaitable[ProbeResult]]
+
+# How far past its own timeout a probe may run (closing a socket, reaping a process)
+# before the guard below cancels it.
+OVERRUN_MARGIN = 1.0
+
+
+def bounded_probe(kind: str) -> Callable[[ProbeFunction], ProbeFunction]:
+    """Decorate a probe so it can neither raise nor run much past its timeout.
+
+    Each probe keeps its own deadline; this is the safety net that turns a bug or an
+    unexpected OS error into an unhealthy result instead of an exception in the
+    supervisor's loop. Cancellation still propagates.
+    """
+
+    def decorate(probe: ProbeFunction) -> ProbeFunction:
+        @functools.wraps(probe)
+        async def guarded(check: Any, timeout: float, context: ProbeContext) -> ProbeResult:
+            started = time.monotonic()
+            try:
+                return await asyncio.wait_for(probe(check, timeout, context), timeout + OVERRUN_MARGIN)
+            except asyncio.TimeoutError:
+                detail = f"{kind} probe did not finish within {timeout:g}s"
+            except Exception as err:  # noqa: BLE001 - a probe reports, it never raises
+                detail = f"{kind} probe error: {type(err).__name__}: {err}"
+            return ProbeResult(False, kind, detail, time.monotonic() - started)
+
+        return guarded
+
+    return decorate
+
 
 async def run_probe(health: "Health", context: ProbeContext) -> ProbeResult:
     """Run the service's configured probe once, bounded by ``health.timeout``."""
     from launcher.probes.registry import PROBES  # late import: each kind pulls its own libraries
 
     return await PROBES[health.kind](health.check, health.timeout, context)
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration for a detail line: ``0.4ms``, ``12ms``, ``2s``, ``1.5s``."""
+    if seconds < 0.01:
+        return f"{seconds * 1000:.1f}ms"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    return f"{seconds:.3g}s"
+
+
+def describe_connect_error(err: BaseException, host: str, port: int, timeout: float) -> str:
+    """One line for a failed TCP connect, naming the address and what that usually means."""
+    where = f"{host}:{port}"
+    if isinstance(err, ConnectionRefusedError):
+        return f"connection refused on {where} (nothing listening)"
+    if isinstance(err, (asyncio.TimeoutError, TimeoutError)):
+        return f"no TCP answer from {where} within {format_seconds(timeout)}"
+    if isinstance(err, OSError) and err.strerror:
+        return f"cannot connect to {where}: {err.strerror}"
+    return f"cannot connect to {where}: {type(err).__name__}: {err}"
