@@ -1,0 +1,187 @@
+"""The ``log`` probe: healthy once a line of the service's current log matches ``pattern``.
+
+Only what the current start wrote counts (bytes from ``context.log_start_offset``
+on). Logs can be large and the probe runs every interval, so where the scan
+stopped is remembered in a :class:`LogCursor`: each call reads only the bytes
+appended since the last one. Once a line has matched, the probe stays healthy
+for this start without scanning again (it only checks that line is still there).
+
+The cursors live in a small bounded cache in this module because the supervisor
+builds a fresh :class:`ProbeContext` for every probe. The cache cannot give a
+wrong answer: a scan resumes only in the same file (device and inode), the
+same start offset and the same pattern, a file that shrank is read again, and a
+remembered match counts only while its line is still where it was found.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from launcher.probes.base import ProbeContext, ProbeResult, bounded_probe, format_seconds
+from launcher.stack.model import LogCheck
+
+_CHUNK = 1024 * 1024
+_MAX_LINE = 1024 * 1024  # a "line" longer than this is searched as it is rather than buffered forever
+_SHOWN_LINE = 160
+_CACHED_CURSORS = 256  # far more than the log-probed services of any stack
+
+
+@dataclass(frozen=True)
+class LogCursor:
+    """How far one log file has been scanned for one pattern, and what matched."""
+
+    path: Path
+    start_offset: int
+    pattern: str
+    file_identity: tuple[int, int] | None = None  # (device, inode): a replaced file is rescanned
+    position: int = 0  # next byte to read; always at a line start
+    matched_line: str | None = None
+    matched_offset: int = 0  # where the matched line starts in the file
+    matched_bytes: bytes = b""  # the matched line as stored, to check it is still there
+    size_seen: int = 0
+
+    def scanned(self) -> int:
+        """Bytes of this start's output already read."""
+        return max(0, self.position - self.start_offset)
+
+
+def _line_regexes(pattern: str) -> tuple[re.Pattern[str], re.Pattern[str] | None]:
+    """The per-line regex, and a whole-block prefilter that can only over-match.
+
+    Searching a block of many lines at once is much faster than line by line; the
+    hit is then confirmed per line. Anchors to the whole text (\\A, \\Z) would behave
+    differently on a block, so such patterns skip the prefilter.
+    """
+    line = re.compile(pattern)
+    if "\\A" in pattern or "\\Z" in pattern:
+        return line, None
+    return line, re.compile(pattern, re.MULTILINE)
+
+
+def _find_line(data: bytes, line_regex: re.Pattern[str], block_regex: re.Pattern[str] | None) -> tuple[int, bytes] | None:
+    """The offset within ``data`` and the bytes of its first line matching, or ``None``."""
+    if block_regex is not None and not block_regex.search(data.decode("utf-8", errors="replace")):
+        return None
+    offset = 0
+    for raw in data.splitlines(keepends=True):
+        line = raw.rstrip(b"\r\n")
+        if line_regex.search(line.decode("utf-8", errors="replace")):
+            return offset, line
+        offset += len(raw)
+    return None
+
+
+def scan_log(cursor: LogCursor, deadline: float) -> LogCursor:
+    """Read on from ``cursor`` until a line matches, the end of the file, or ``deadline``.
+
+    Blocking file I/O: the probe runs it in a thread. Returns a new cursor; a file
+    that shrank or was replaced is scanned again from the start offset.
+    """
+    line_regex, block_regex = _line_regexes(cursor.pattern)
+    with open(cursor.path, "rb") as log:
+        status = os.fstat(log.fileno())
+        identity = (status.st_dev, status.st_ino)
+        if identity != cursor.file_identity or status.st_size < cursor.position:
+            cursor = replace(cursor, file_identity=identity, position=cursor.start_offset)
+        log.seek(cursor.position)
+        position, partial = cursor.position, b""
+        while time.monotonic() < deadline:
+            chunk = log.read(_CHUNK)
+            if not chunk:
+                break
+            data = partial + chunk
+            end = data.rfind(b"\n") + 1
+            if end == 0 and len(data) < _MAX_LINE:
+                partial = data
+                continue
+            end = end or len(data)
+            complete, partial = data[:end], data[end:]
+            found = _find_line(complete, line_regex, block_regex)
+            if found is not None:
+                return _matched(cursor, position + found[0], found[1], position + len(complete), status.st_size)
+            position += len(complete)
+        # A last line without its newline yet may already say "ready"; it is searched
+        # but not consumed, so it is read again whole next time.
+        found = _find_line(partial, line_regex, block_regex)
+        if found is not None:
+            return _matched(cursor, position + found[0], found[1], position, status.st_size)
+        return replace(cursor, position=position, size_seen=max(status.st_size, position))
+
+
+def _matched(cursor: LogCursor, offset: int, line: bytes, position: int, size: int) -> LogCursor:
+    return replace(cursor, position=position, matched_line=line.decode("utf-8", errors="replace"),
+                   matched_offset=offset, matched_bytes=line, size_seen=max(size, position))
+
+
+def _match_still_there(cursor: LogCursor) -> bool:
+    """The matched line is still in the file where it was found (a rewritten log does not keep it)."""
+    try:
+        with open(cursor.path, "rb") as log:
+            log.seek(cursor.matched_offset)
+            return log.read(len(cursor.matched_bytes)) == cursor.matched_bytes
+    except OSError:
+        return False
+
+
+class CursorCache:
+    """The last cursors used, by (log path, start offset, pattern); least recently used dropped first."""
+
+    def __init__(self, size: int = _CACHED_CURSORS) -> None:
+        self._size = size
+        self._cursors: OrderedDict[tuple[Path, int, str], LogCursor] = OrderedDict()
+
+    def get(self, path: Path, start_offset: int, pattern: str) -> LogCursor:
+        key = (path, start_offset, pattern)
+        cursor = self._cursors.get(key)
+        if cursor is None:
+            return LogCursor(path, start_offset, pattern, position=start_offset)
+        self._cursors.move_to_end(key)
+        return cursor
+
+    def put(self, cursor: LogCursor) -> None:
+        self._cursors[(cursor.path, cursor.start_offset, cursor.pattern)] = cursor
+        self._cursors.move_to_end((cursor.path, cursor.start_offset, cursor.pattern))
+        while len(self._cursors) > self._size:
+            self._cursors.popitem(last=False)
+
+
+CURSORS = CursorCache()
+
+
+@bounded_probe("log")
+async def probe_log(check: LogCheck, timeout: float, context: ProbeContext) -> ProbeResult:
+    """Look for ``check.pattern`` in the service's current log, reading only new bytes."""
+    started = time.monotonic()
+    path = context.log_path
+    if path is None:
+        return ProbeResult(False, "log", f"no log file known for {context.service_name}", 0.0)
+    cursor = CURSORS.get(Path(path).absolute(), context.log_start_offset, check.pattern)
+    if cursor.matched_line is not None and not _match_still_there(cursor):
+        cursor = LogCursor(cursor.path, cursor.start_offset, cursor.pattern, position=cursor.start_offset)
+    if cursor.matched_line is None:
+        try:
+            cursor = await asyncio.to_thread(scan_log, cursor, started + timeout)
+        except FileNotFoundError:
+            return ProbeResult(False, "log", f"log file {path} does not exist yet", time.monotonic() - started)
+        except OSError as err:
+            detail = f"cannot read log {path}: {err.strerror or err}"
+            return ProbeResult(False, "log", detail, time.monotonic() - started)
+        CURSORS.put(cursor)
+    latency = time.monotonic() - started
+    facts = {"log_path": str(path), "bytes_scanned": cursor.scanned()}
+    if cursor.matched_line is not None:
+        shown = cursor.matched_line.strip()[:_SHOWN_LINE]
+        return ProbeResult(True, "log", f"log line matched /{check.pattern}/: {shown}", latency, facts)
+    unread = cursor.size_seen - cursor.position
+    if unread > _MAX_LINE:
+        detail = (f"no line matching /{check.pattern}/ in the first {cursor.scanned()} bytes of {path} "
+                  f"(scan continues; {unread} bytes left after {format_seconds(timeout)})")
+    else:
+        detail = f"no line matching /{check.pattern}/ yet in {path} ({cursor.scanned()} bytes since this start)"
+    return ProbeResult(False, "log", detail, latency, facts)
