@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -78,22 +80,34 @@ def format_uptime(seconds: float | None) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
+def _probe_text(probe: dict | None) -> str:
+    if not probe:
+        return "-"
+    latency = f"{probe.get('latency', 0) * 1000:.1f}ms"
+    return f"ok {latency}" if probe.get("ok") else f"fail: {probe.get('detail', '')}"
+
+
 def status_table(state: RunState, *, supervisor_alive: bool, now: float | None = None) -> Table:
-    """One row per service: state, pid, uptime, last probe, restarts, last event, log."""
+    """One row per service: state, pid, uptime, restarts, last probe, last event; log folder as caption."""
     now = time.time() if now is None else now
     title = f"{state.stack}: supervisor " + (f"pid {state.supervisor_pid}" if supervisor_alive else "not running")
-    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
-    for column in ("service", "state", "pid", "uptime", "probe", "restarts", "last event", "log"):
-        table.add_column(column, overflow="fold")
+    logs = {str(Path(r.log).parent.parent) for r in state.services.values() if r.log}
+    caption = f"logs: robostack logs [SERVICE] -f  (files in {', '.join(sorted(logs))})" if logs else None
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left", show_edge=False,
+                  pad_edge=False, box=box.SIMPLE_HEAD)
+    for column in ("service", "state", "pid", "uptime", "restarts"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("probe", overflow="ellipsis", no_wrap=True, max_width=48)
+    table.add_column("last event", overflow="ellipsis", no_wrap=True, max_width=48)
     for name in state.stop_order[::-1] or list(state.services):
         record = state.services[name]
-        probe = record.probe or {}
-        probe_text = "-" if not probe else (
-            ("ok " if probe.get("ok") else "fail ") + f"{probe.get('latency', 0) * 1000:.1f}ms: {probe.get('detail', '')}")
         last = record.last_event or {}
         last_text = f"{last.get('event', '')}: {last.get('reason', '')}".strip(": ") if last else "-"
-        uptime = now - record.started_at if record.started_at and record.state not in ("stopped", "failed") else None
+        if record.reason and record.state in ("failed", "unhealthy", "waiting"):
+            last_text = record.reason
+        active = record.started_at and record.state not in ("stopped", "failed")
+        uptime = now - record.started_at if active else None
         table.add_row(escape(name), f"[{STATE_STYLES.get(record.state, 'white')}]{record.state}[/]",
-                      str(record.pid or "-"), format_uptime(uptime), escape(probe_text), str(record.restarts),
-                      escape(last_text), escape(record.log or "-"))
+                      str(record.pid or "-"), format_uptime(uptime), str(record.restarts),
+                      escape(_probe_text(record.probe)), escape(last_text))
     return table

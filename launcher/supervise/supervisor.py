@@ -10,6 +10,7 @@ shell, even after this process was SIGKILLed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from typing import Awaitable, Callable
@@ -25,8 +26,10 @@ from launcher.state.store import RunState, StackLock, read_run_state, write_run_
 from launcher.supervise import lifecycle
 from launcher.supervise.gate import wait_until_healthy
 from launcher.supervise.reporter import Reporter
+from launcher.supervise.control import serve_control
 from launcher.supervise.runtime import ServiceRuntime
 from launcher.supervise.teardown import stop_recorded_services
+from launcher.supervise.watch import supervise_until_stopped
 
 Preflight = Callable[["Supervisor"], Awaitable[None]]
 LOG_TAIL_LINES = 20
@@ -60,6 +63,7 @@ class Supervisor:
         self.signals_received = 0
         self.stop_reason = ""
         self.failure: ServiceFailed | None = None  # set when a failed service takes the stack down
+        self.listeners: list[Reporter] = []  # control clients following a restart they asked for
         self._closed = False
 
     # -- signals: record only ------------------------------------------------------------
@@ -103,11 +107,13 @@ class Supervisor:
             await self._start_or_stop()
             self.state.phase = "running"
             self.save()
+            control = await serve_control(self)
             if on_ready is not None:
                 on_ready()
-            from launcher.supervise.watch import supervise_until_stopped
-
-            await supervise_until_stopped(self)
+            try:
+                await supervise_until_stopped(self)
+            finally:
+                control.close()
             await self.stop_all(self.stop_reason or "stop requested")
             if self.failure is not None:
                 raise self.failure
@@ -173,7 +179,7 @@ class Supervisor:
         if not runtime.service.external:
             self.emit(name, "starting", " ".join(runtime.service.argv or ()))
             await lifecycle.start_process(runtime, self.spawner, self.paths)
-            self.emit(name, "started", "", pid=runtime.record.pid)
+            self.emit(name, "started", f"pid {runtime.record.pid}", pid=runtime.record.pid)
         else:
             runtime.started_at = self.clock.monotonic()
             self.emit(name, "starting", "external: waiting for its probe to pass")
@@ -239,6 +245,31 @@ class Supervisor:
             self.emit(runtime.name, "stopped", summary or runtime.record.exit or "")
         self.save()
 
+    async def restart_on_request(self, name: str, *, with_dependents: bool) -> None:
+        """`robostack restart`: stop the service (and dependents), start it again, gate, restart dependents."""
+        runtime = self.runtimes[name]
+        if runtime.service.external:
+            raise ServiceFailed(name, "is external: robostack never starts or stops it")
+        dependents = [self.runtimes[d] for d in self.stack.dependents_of(name) if not self.stack.services[d].external
+                      and (with_dependents or self.stack.services[d].spec.on_dependency_restart == "restart")]
+        async with contextlib.AsyncExitStack() as held:
+            for each in (runtime, *dependents):  # start order, like every other lock holder
+                await held.enter_async_context(each.busy)
+            for dependent in reversed(dependents):
+                await self.stop_service(dependent.name, f"{name} is restarting")
+            await self.stop_service(name, "restart requested")
+            runtime.record.restarts += 1
+            self.emit(name, "restarting", "requested by `robostack restart`", attempt=runtime.record.restarts)
+            for each in (runtime, *dependents):
+                try:
+                    await self.start_service(each.name)
+                except ServiceFailed as failure:
+                    each.record.state, each.record.reason = "failed", failure.detail
+                    self.emit(each.name, "gave-up", failure.detail)
+                    self.save()
+                    raise
+            self.emit(name, "restarted", "requested by `robostack restart`")
+
     # -- bookkeeping --------------------------------------------------------------------
 
     def emit(self, service: str, event: str, reason: str = "", **data: object) -> Event:
@@ -247,7 +278,8 @@ class Supervisor:
         self.events.append(entry)
         if service in self.runtimes:
             self.runtimes[service].record.last_event = {"time": entry.time.timestamp(), "event": event, "reason": reason}
-        self.reporter.event(entry)
+        for reporter in (self.reporter, *self.listeners):
+            reporter.event(entry)
         return entry
 
     def save(self) -> None:

@@ -1,0 +1,170 @@
+"""The `robostack` command line. The only place errors become messages and exit codes.
+
+Exit codes: 0 ok; 1 a service failed (or doctor/status found a problem);
+2 bad stack file or usage; 3 the stack is already running; 4 pre-flight refused
+(a foreign process holds a port, zombie sockets on an external Gateway); 5 the
+stack is not running; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from launcher.commands.context import CommandContext
+from launcher.errors import EXIT_INTERRUPTED, EXIT_USAGE, RobostackError, UsageError
+from launcher.stack.model import validate_symbols
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0    ok
+  1    a service failed, or doctor/status found a problem
+  2    bad stack file, bad arguments or usage
+  3    the stack is already running
+  4    pre-flight refused (a foreign process holds a port, zombie sockets)
+  5    the stack is not running
+  130  interrupted"""
+
+pass_context = click.make_pass_decorator(CommandContext)
+
+
+def parse_symbols(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    try:
+        return validate_symbols(text.split(","))
+    except ValueError as err:
+        raise UsageError(f"bad symbol list {text!r}: {err}") from err
+
+
+@click.group(epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-f", "--file", "file_option", metavar="PATH", envvar="ROBOSTACK_FILE",
+              help="Stack file (default: ./stack.yaml, or $ROBOSTACK_FILE).")
+@click.version_option(package_name="robostack")
+@click.pass_context
+def cli(click_context: click.Context, file_option: str | None) -> None:
+    """Bring an Interactive Brokers trading stack up and down, and say what is wrong when it can't."""
+    click_context.obj = CommandContext(file_option)
+
+
+def preflight_options(function):
+    function = click.option("--dry-run", is_flag=True, help="Only show what pre-flight would stop, and why.")(function)
+    return click.option("--ignore-zombies", is_flag=True,
+                        help="Start even if an external Gateway holds CLOSE_WAIT sockets.")(function)
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("symbols", required=False)
+@click.option("-d", "--detach", is_flag=True, help="Run the supervisor in the background; return once healthy.")
+@preflight_options
+@pass_context
+def up(ctx: CommandContext, symbols: str | None, detach: bool, dry_run: bool, ignore_zombies: bool) -> int:
+    """Start the stack in dependency order, each service gated on its health probe.
+
+    SYMBOLS is a comma-separated list (AAPL,NVDA,TSLA) that overrides the stack file's.
+    """
+    from launcher.commands import up as up_command
+
+    chosen = parse_symbols(symbols)
+    options = {"dry_run": dry_run, "ignore_zombies": ignore_zombies}
+    if dry_run:
+        from launcher.commands.preflight import run_dry_run
+
+        return run_dry_run(ctx, chosen, ignore_zombies=ignore_zombies)
+    if detach:
+        return up_command.run_detached(ctx, chosen, preflight_options={"ignore_zombies": ignore_zombies})
+    return up_command.run_foreground(ctx, chosen, preflight_options={"ignore_zombies": ignore_zombies})
+
+
+@cli.command(hidden=True)
+@click.option("--symbols")
+@click.option("--report-fd", type=int, required=True)
+@click.option("--ignore-zombies", is_flag=True)
+@pass_context
+def supervise(ctx: CommandContext, symbols: str | None, report_fd: int, ignore_zombies: bool) -> int:
+    """The background supervisor started by `up --detach`."""
+    from launcher.commands.up import run_supervise
+
+    return run_supervise(ctx, parse_symbols(symbols), report_fd, preflight_options={"ignore_zombies": ignore_zombies})
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@pass_context
+def down(ctx: CommandContext) -> int:
+    """Stop every service, dependents first; works even if the supervisor was killed."""
+    from launcher.commands.down import run_down
+
+    return run_down(ctx)
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
+@pass_context
+def status(ctx: CommandContext, as_json: bool) -> int:
+    """Each service's state, pid, uptime, last probe, restarts and log."""
+    from launcher.commands.status import run_status
+
+    return run_status(ctx, as_json)
+
+
+@cli.command()
+@click.argument("services", nargs=-1)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (across restarts).")
+@click.option("-n", "--lines", default=20, show_default=True, type=click.IntRange(min=0), help="Lines to show first.")
+@pass_context
+def logs(ctx: CommandContext, services: tuple[str, ...], follow: bool, lines: int) -> int:
+    """Show the services' logs, multiplexed with coloured prefixes."""
+    from launcher.commands.logs import run_logs
+
+    return run_logs(ctx, services, follow, lines)
+
+
+@cli.command()
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new events.")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines.")
+@pass_context
+def events(ctx: CommandContext, follow: bool, as_json: bool) -> int:
+    """The event timeline: started, healthy, unhealthy, exited, restarted, gave up, stopped."""
+    from launcher.commands.status import run_events
+
+    return run_events(ctx, follow, as_json)
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("service")
+@click.option("--with-dependents", is_flag=True, help="Also restart every service that depends on it.")
+@pass_context
+def restart(ctx: CommandContext, service: str, with_dependents: bool) -> int:
+    """Restart one service of the running stack (foreground or detached), gated on its probe."""
+    from launcher.commands.restart import run_restart
+
+    return run_restart(ctx, service, with_dependents)
+
+
+@cli.command()
+@click.argument("symbols", required=False)
+@pass_context
+def config(ctx: CommandContext, symbols: str | None) -> int:
+    """Print the resolved stack (substituted, defaults filled in, secrets masked)."""
+    from launcher.stack.render import render_stack
+
+    ctx.console.print(render_stack(ctx.load(parse_symbols(symbols))), markup=False, highlight=False, soft_wrap=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the command, turn RobostackError into one line on stderr and its exit code."""
+    try:
+        code = cli.main(args=argv, prog_name="robostack", standalone_mode=False)
+    except click.exceptions.Abort:
+        code = EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
+    except click.ClickException as error:
+        error.show()
+        code = error.exit_code if error.exit_code else EXIT_USAGE
+    except RobostackError as error:
+        click.echo(f"robostack: {error}", err=True)
+        code = error.exit_code
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,32 @@
+"""What every command needs: which stack file, its state directory, a console."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+from launcher.stack.loader import find_stack_file, load_stack
+from launcher.stack.resolved import ResolvedStack
+from launcher.state.paths import StatePaths, state_dir_for
+
+
+@dataclass
+class CommandContext:
+    """Shared by all subcommands; created once by the CLI group."""
+
+    file_option: str | None
+    console: Console = field(default_factory=Console)
+    error_console: Console = field(default_factory=lambda: Console(stderr=True))
+
+    def stack_path(self) -> Path:
+        return find_stack_file(self.file_option, os.environ, Path.cwd())
+
+    def load(self, symbols: list[str] | None = None) -> ResolvedStack:
+        return load_stack(self.stack_path(), symbols=symbols, environ=os.environ)
+
+    def paths(self) -> StatePaths:
+        """The state directory; needs only the file's path, so it works even if the file is now invalid."""
+        return state_dir_for(self.stack_path())

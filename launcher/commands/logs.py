@@ -1,0 +1,34 @@
+"""`robostack logs [SERVICE...] [-f] [-n N]`: tail and follow the services' own log files."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from launcher.commands.context import CommandContext
+from launcher.errors import EXIT_OK, NotRunningError, UsageError
+from launcher.output.logs import follow, last_lines, make_printer, start_cursor
+from launcher.state.store import read_run_state
+
+
+def run_logs(ctx: CommandContext, services: tuple[str, ...], follow_new: bool, lines: int) -> int:
+    paths = ctx.paths()
+    state = read_run_state(paths)
+    if state is None:
+        raise NotRunningError(f"no logs yet: this stack has not run here (state directory {paths.root})")
+    known = [name for name in reversed(state.stop_order or list(state.services)) if not state.services[name].external]
+    unknown = [name for name in services if name not in state.services]
+    if unknown:
+        raise UsageError(f"unknown service {unknown[0]!r}; this stack has: {', '.join(known)}")
+    chosen = [name for name in (services or known) if not state.services[name].external]
+    printer = make_printer(sys.stdout, chosen)
+    for name in chosen:
+        for text in last_lines(paths.current_log(name), lines):
+            printer.line(name, text)
+    if follow_new:
+        cursors = {name: start_cursor(paths.current_log(name)) for name in chosen}
+        try:
+            asyncio.run(follow(cursors, printer.line))
+        except KeyboardInterrupt:
+            pass
+    return EXIT_OK

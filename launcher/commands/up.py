@@ -1,0 +1,188 @@
+"""`robostack up`: in the foreground, or detached behind a background supervisor.
+
+A detached supervisor reports its progress as JSON lines on a pipe; `up
+--detach` renders them and returns when the stack is healthy (0) or could not
+be brought up (the supervisor's exit code). No file is polled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from launcher.commands.context import CommandContext
+from launcher.errors import EXIT_INTERRUPTED, EXIT_OK, RobostackError, ServiceFailed
+from launcher.output.console import ConsoleReporter
+from launcher.state.events import Event
+from launcher.supervise.reporter import PipeReporter, Reporter
+from launcher.supervise.supervisor import Supervisor
+
+
+class _Both:
+    """Send progress to two reporters (the pipe to `up --detach`, and supervisor.log)."""
+
+    def __init__(self, *reporters: Reporter):
+        self.reporters = reporters
+
+    def event(self, event: Event) -> None:
+        for reporter in self.reporters:
+            reporter.event(event)
+
+    def probe(self, service, result, elapsed) -> None:
+        for reporter in self.reporters:
+            reporter.probe(service, result, elapsed)
+
+    def note(self, text: str) -> None:
+        for reporter in self.reporters:
+            reporter.note(text)
+
+
+def print_failure(ctx: CommandContext, failure: ServiceFailed) -> None:
+    """The gate failure, and the last lines of the service's log, to stderr."""
+    if failure.log_tail:
+        ctx.error_console.print(f"--- last {len(failure.log_tail)} lines of {failure.service}'s log ---",
+                                style="dim", highlight=False)
+        for line in failure.log_tail:
+            ctx.error_console.print(line, markup=False, highlight=False)
+        ctx.error_console.print("---", style="dim")
+
+
+def run_foreground(ctx: CommandContext, symbols: list[str] | None, *, preflight_options: dict) -> int:
+    stack = ctx.load(symbols)
+    reporter = ConsoleReporter(ctx.console)
+    reporter.set_names(list(stack.services))
+    supervisor = Supervisor(stack, ctx.paths(), reporter=reporter, preflight=make_preflight(**preflight_options))
+
+    def ready() -> None:
+        ctx.console.print(f"[bold green]stack '{stack.name}' is up[/] ({', '.join(stack.symbols) or 'no symbols'}); "
+                          "Ctrl-C stops it, a second Ctrl-C kills it", highlight=False)
+
+    async def main() -> None:
+        supervisor.install_signal_handlers()
+        await supervisor.run(on_ready=ready)
+
+    try:
+        asyncio.run(main())
+    except ServiceFailed as failure:
+        print_failure(ctx, failure)
+        raise
+    ctx.console.print(f"stack '{stack.name}' stopped ({supervisor.stop_reason or 'done'})", highlight=False)
+    return EXIT_OK
+
+
+def make_preflight(**options):
+    """The pre-flight hook the supervisor runs after taking the lock, before starting anything."""
+    try:
+        from launcher.hygiene.preflight import run_preflight
+    except ImportError:  # pre-flight checks not installed in this build
+        return None
+
+    async def preflight(supervisor: Supervisor) -> None:
+        await run_preflight(supervisor.stack, supervisor.paths, reporter=supervisor.reporter, **options)
+
+    return preflight
+
+
+def run_detached(ctx: CommandContext, symbols: list[str] | None, *, preflight_options: dict) -> int:
+    """Start a background supervisor and relay its progress until the stack is up or failed."""
+    stack = ctx.load(symbols)  # validate here so a bad file fails in the foreground, at once
+    paths = ctx.paths().ensure()
+    read_end, write_end = os.pipe()
+    argv = [sys.executable, "-m", "launcher", "--file", str(stack.path), "supervise", "--report-fd", str(write_end)]
+    if symbols:
+        argv += ["--symbols", ",".join(stack.symbols)]
+    for flag, value in preflight_options.items():
+        if value:
+            argv.append("--" + flag.replace("_", "-"))
+    with open(paths.supervisor_log, "ab") as log:
+        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=(write_end,),
+                                 start_new_session=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    os.close(write_end)
+    reporter = ConsoleReporter(ctx.console)
+    reporter.set_names(list(stack.services))
+    try:
+        return _relay(ctx, reporter, read_end, child, paths.supervisor_log)
+    except KeyboardInterrupt:
+        ctx.error_console.print("interrupted: stopping the background supervisor and its services")
+        child.send_signal(signal.SIGTERM)
+        _drain(read_end, reporter)
+        child.wait()
+        return EXIT_INTERRUPTED
+    finally:
+        os.close(read_end)
+
+
+def _relay(ctx: CommandContext, reporter: ConsoleReporter, read_end: int, child, log: Path) -> int:
+    for message in _messages(read_end):
+        if message["kind"] == "finish":
+            if message["ok"]:
+                ctx.console.print(f"[bold green]stack is up[/] (supervisor pid {child.pid}); "
+                                  "`robostack status`, `robostack logs -f`, `robostack down`", highlight=False)
+                return EXIT_OK
+            for line in message.get("log_tail", []):
+                ctx.error_console.print(line, markup=False, highlight=False)
+            child.wait()
+            raise _DetachedFailure(message["message"], message.get("exit_code", 1))
+        render_message(reporter, message)
+    code = child.wait()
+    raise _DetachedFailure(f"the background supervisor exited (code {code}) before the stack was up; see {log}", 1)
+
+
+def _drain(read_end: int, reporter: ConsoleReporter) -> None:
+    for message in _messages(read_end):
+        if message["kind"] != "finish":
+            render_message(reporter, message)
+
+
+def _messages(read_end: int):
+    with os.fdopen(os.dup(read_end), "r", encoding="utf-8", errors="replace") as stream:
+        for line in stream:
+            try:
+                yield json.loads(line)
+            except ValueError:
+                continue
+
+
+def render_message(reporter: ConsoleReporter, message: dict) -> None:
+    from launcher.probes.base import ProbeResult
+
+    if message["kind"] == "event":
+        reporter.event(Event.from_json(message["event"]))
+    elif message["kind"] == "probe":
+        result = ProbeResult(ok=message["ok"], kind="probe", detail=message["detail"], latency=message["latency"])
+        reporter.probe(message["service"], result, message["elapsed"])
+    elif message["kind"] == "note":
+        reporter.note(message["text"])
+
+
+class _DetachedFailure(RobostackError):
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def run_supervise(ctx: CommandContext, symbols: list[str] | None, report_fd: int, *, preflight_options: dict) -> int:
+    """The detached supervisor's own body (the hidden `supervise` command)."""
+    pipe = PipeReporter(report_fd)
+    log_reporter = ConsoleReporter(ctx.console)
+    try:
+        stack = ctx.load(symbols)
+        log_reporter.set_names(list(stack.services))
+        supervisor = Supervisor(stack, ctx.paths(), reporter=_Both(pipe, log_reporter), detached=True,
+                                preflight=make_preflight(**preflight_options))
+
+        async def main() -> None:
+            supervisor.install_signal_handlers()
+            await supervisor.run(on_ready=lambda: pipe.finish(ok=True))
+
+        asyncio.run(main())
+        return EXIT_OK
+    except RobostackError as error:
+        tail = error.log_tail if isinstance(error, ServiceFailed) else []
+        pipe.finish(ok=False, message=str(error), exit_code=error.exit_code, log_tail=tail)
+        raise

@@ -1,0 +1,85 @@
+"""Fixtures for running the real `robostack` CLI against throw-away stacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO, kill_group
+
+SERVICE_PROGRAM = Path(__file__).with_name("service_program.py")
+
+
+@dataclass
+class Robostack:
+    """Runs `python -m launcher` against one stack file with a private state directory."""
+
+    stack_file: Path
+    state_dir: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        return dict(os.environ, ROBOSTACK_STATE_DIR=str(self.state_dir), PYTHONUNBUFFERED="1", COLUMNS="200")
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "launcher", "-f", str(self.stack_file), *args]
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(self.argv(*args), capture_output=True, text=True, env=self.env, cwd=REPO, timeout=timeout)
+
+    def start(self, *args: str) -> subprocess.Popen:
+        """Start a long-running command (foreground `up`) in its own process group."""
+        return subprocess.Popen(self.argv(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env,
+                                cwd=REPO, start_new_session=True)
+
+    def run_state(self) -> dict:
+        return json.loads((self.state_dir / "run.json").read_text())
+
+    def status(self) -> dict:
+        result = self.run("status", "--json")
+        return json.loads(result.stdout)
+
+    def recorded_pgids(self) -> list[int]:
+        try:
+            state = self.run_state()
+        except (FileNotFoundError, ValueError):
+            return []
+        pgids = [s["pgid"] for s in state["services"].values() if s.get("pgid")]
+        if state.get("supervisor_pid"):
+            pgids.append(state["supervisor_pid"])
+        return pgids
+
+
+@pytest.fixture
+def robostack(tmp_path):
+    """Factory: `robostack(yaml_text)` writes the stack file; everything it started is killed at teardown."""
+    created: list[Robostack] = []
+
+    def make(text: str, name: str = "stack.yaml") -> Robostack:
+        folder = tmp_path / f"stack{len(created)}"
+        folder.mkdir()
+        path = folder / name
+        path.write_text(text)
+        instance = Robostack(path, tmp_path / f"state{len(created)}")
+        created.append(instance)
+        return instance
+
+    yield make
+    for instance in created:
+        pgids = instance.recorded_pgids()
+        if pgids:
+            instance.run("down", timeout=60)
+        for pgid in pgids:
+            kill_group(pgid)
+
+
+def service_command(*args: str) -> str:
+    """A stack-file command line running the test service program."""
+    return " ".join([sys.executable, str(SERVICE_PROGRAM), *args])

@@ -1,0 +1,74 @@
+"""A configurable service for launcher tests: a real process that behaves as asked.
+
+    python service_program.py --name a --journal FILE [--ready-after S] [--port P]
+        [--ignore-term] [--grandchildren N] [--exit-after S --exit-code C] [--print-ready]
+
+It appends `<event> <name> <monotonic time> <pid>` lines to the journal (start,
+ready) so tests can check the order in which services started, and can ignore
+SIGTERM and fork grandchildren that ignore it too, like a badly behaved trader.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+import time
+
+
+def journal(path: str | None, event: str, name: str) -> None:
+    if path:
+        with open(path, "a") as handle:
+            handle.write(f"{event} {name} {time.monotonic():.6f} {os.getpid()}\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--name", default="service")
+    parser.add_argument("--journal")
+    parser.add_argument("--ready-after", type=float, default=0.0)
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--ignore-term", action="store_true")
+    parser.add_argument("--grandchildren", type=int, default=0)
+    parser.add_argument("--exit-after", type=float)
+    parser.add_argument("--exit-code", type=int, default=3)
+    parser.add_argument("--print-ready", action="store_true")
+    args = parser.parse_args()
+    journal(args.journal, "start", args.name)
+    if args.ignore_term:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for _ in range(args.grandchildren):
+        if os.fork() == 0:
+            # Both generations ignore SIGTERM (inherited disposition) and outlive their parent if allowed.
+            if os.fork() == 0:
+                while True:
+                    time.sleep(3600)
+            while True:
+                time.sleep(3600)
+    if args.exit_after is not None:
+        time.sleep(args.exit_after)
+        print(f"{args.name}: exiting with code {args.exit_code}", flush=True)
+        sys.exit(args.exit_code)
+    time.sleep(args.ready_after)  # the service's own start-up time, not a synchronisation
+    # Journal first, then listen: whoever sees the port open may rely on the "ready" line being there.
+    journal(args.journal, "ready", args.name)
+    listener = None
+    if args.port:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", args.port))
+        listener.listen()
+    if args.print_ready:
+        print(f"{args.name} is ready", flush=True)
+    while True:
+        if listener is not None:
+            connection, _ = listener.accept()
+            connection.close()
+        else:
+            time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()
