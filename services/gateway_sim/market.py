@@ -86,7 +86,9 @@ class MarketModel:
         last = round_to_tick(mid, instrument)
         # The previous close sits a little away from today's open, like a real overnight gap.
         close = round_to_tick(mid * (1 + self._rng.uniform(-0.01, 0.01)), instrument)
-        return Quote(bid, ask, last, self._book_size(instrument), self._book_size(instrument), 0, 0,
+        # The session is already under way: some volume has traded before the first subscriber.
+        volume = self._rng.randint(1_000, 50_000) * instrument.lot_size
+        return Quote(bid, ask, last, self._book_size(instrument), self._book_size(instrument), 0, volume,
                      open=last, high=max(last, ask), low=min(last, bid), close=close)
 
     def _advance(self, instrument: Instrument) -> Quote:

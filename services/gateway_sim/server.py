@@ -163,6 +163,7 @@ class GatewayServer:
                 await self._client_closed(connection)
                 return
             if self.hung:
+                self.log(f"conn {number} hung API ignored {len(data)} bytes")
                 continue
             await self._hold_until_api_ready(connection)
             if self.hung or self._stop.is_set():
@@ -177,6 +178,9 @@ class GatewayServer:
                 return
 
     async def _client_closed(self, connection: Connection) -> None:
+        if self._stop.is_set():
+            self.log(f"conn {connection.number} closed by the simulator (shutting down)")
+            return
         if self.hung:
             # A hung Gateway never processes the close: our side stays open (CLOSE_WAIT).
             self.log(f"conn {connection.number} closed by client; hung API keeps its side open")

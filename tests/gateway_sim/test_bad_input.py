@@ -1,0 +1,176 @@
+"""Bad input from one client: logged, answered or that connection closed, and nobody else notices.
+
+One simulator serves the whole module with a client streaming AAPL ticks;
+every case checks its own outcome on the wire and in the log, then that the
+process is alive and the streaming client still gets fresh ticks.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from launcher.tws_wire import API_PREFIX, MAX_FRAME_SIZE, build_handshake, encode_message, frame
+from tests.gateway_sim.support import FAST_TICKS, WireClient, is_tick, log_line, log_mark
+from tests.helpers import PYTHON, ProcessTracker, free_port, read_line_matching
+
+OVERSIZED_PREFIX = struct.pack(">I", MAX_FRAME_SIZE + 1)
+
+
+class Shared:
+    def __init__(self, proc, port: int, streamer: WireClient):
+        self.proc, self.port, self.streamer = proc, port, streamer
+
+
+@pytest.fixture(scope="module")
+def shared():
+    tracker = ProcessTracker()
+    port = free_port()
+    proc = tracker.start([PYTHON, "-m", "services.gateway_sim", "--port", str(port), *FAST_TICKS])
+    read_line_matching(proc, rf"listening on 127\.0\.0\.1:{port}")
+    streamer = WireClient(port)
+    streamer.connect_api(100)
+    streamer.subscribe(1, "AAPL")
+    streamer.read_until(is_tick)
+    yield Shared(proc, port, streamer)
+    streamer.close()
+    tracker.cleanup()
+
+
+@pytest.fixture
+def sim(shared):
+    """The shared simulator; after the test, it must still be running and streaming."""
+    yield shared
+    assert shared.proc.poll() is None, "the simulator died"
+    shared.streamer.drain()
+    assert is_tick(shared.streamer.read_until(is_tick))
+
+
+def api_client(sim: Shared, client_id: int) -> WireClient:
+    client = WireClient(sim.port)
+    client.connect_api(client_id)
+    return client
+
+
+def assert_still_serving(client: WireClient) -> None:
+    """The connection survived: reqCurrentTime still gets currentTime (msg 49)."""
+    client.send_message(49, 1)
+    assert client.read_until(lambda m: m[0] != "4")[0] == "49"
+
+
+CLOSED_WITHOUT_A_BYTE = [
+    pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", r"bad input: connection did not start with 'API\\0'",
+                 id="garbage-before-handshake"),
+    pytest.param(b"API=9.72\0", r"bad input: connection did not start with 'API\\0' \(got b'API='\)",
+                 id="wrong-prefix-API=9.72"),
+    pytest.param(API_PREFIX + frame(b"hello"), r"bad input: expected 'v<min>\.\.<max>', got 'hello'",
+                 id="malformed-version-range"),
+    pytest.param(API_PREFIX + OVERSIZED_PREFIX, r"bad input: length prefix 16777217 exceeds 16777216 bytes",
+                 id="oversized-handshake-frame"),
+]
+
+
+@pytest.mark.parametrize("data, logged", CLOSED_WITHOUT_A_BYTE)
+def test_bad_opening_is_closed_without_a_byte(sim, data, logged):
+    mark = log_mark(sim.proc)
+    with WireClient(sim.port) as client:
+        client.send(data)
+        assert client.bytes_until_closed() == b""
+    log_line(sim.proc, logged, after=mark)
+
+
+@pytest.mark.parametrize("low, high", [(179, 190), (10, 99)])
+def test_unsupported_version_range_gets_an_error_then_close(sim, low, high):
+    mark = log_mark(sim.proc)
+    with WireClient(sim.port) as client:
+        client.send(build_handshake(low, high))
+        message = client.read_message()
+        assert message[:4] == ["4", "2", "-1", "503"]
+        assert f"v{low}..{high}" in message[4] and "v100..178" in message[4]
+        assert client.bytes_until_closed() == b""
+    log_line(sim.proc, rf"handshake v{low}\.\.{high} refused: no version in common", after=mark)
+
+
+def test_handshake_cut_short_is_logged(sim):
+    mark = log_mark(sim.proc)
+    with WireClient(sim.port) as client:
+        client.send(API_PREFIX + struct.pack(">I", 10) + b"v157")
+    log_line(sim.proc, r"bad input: connection closed in the middle of the handshake", after=mark)
+
+
+def test_truncated_frame_after_start_is_logged(sim):
+    mark = log_mark(sim.proc)
+    with api_client(sim, 1) as client:
+        client.send(struct.pack(">I", 100) + b"62\x001\x00")
+    log_line(sim.proc, r"bad input: truncated frame, 9 bytes of an incomplete message at disconnect", after=mark)
+
+
+def test_oversized_frame_after_start_closes_that_connection(sim):
+    mark = log_mark(sim.proc)
+    with api_client(sim, 2) as client:
+        client.send(OVERSIZED_PREFIX + b"x" * 64)
+        assert client.bytes_until_closed() == b""
+    log_line(sim.proc, r"bad input: length prefix 16777217 exceeds 16777216 bytes; closing", after=mark)
+
+
+ANSWERED_WITH_AN_ERROR = [
+    pytest.param([999, 1], "-1", r"unknown message id '999'", id="unknown-message-id"),
+    pytest.param(["abc", 1], "-1", r"unknown message id 'abc'", id="non-numeric-message-id"),
+    pytest.param([1, 11, "abc"], "-1", r"reqMktData: field 'reqId' must be an integer, got 'abc'",
+                 id="non-numeric-request-id"),
+    pytest.param([1, 11, 5, "x1", "AAPL"], "5", r"reqMktData: field 'contract.conId' must be an integer",
+                 id="non-numeric-conId"),
+    pytest.param([1, 11], "-1", r"reqMktData: message ends before field 'reqId'", id="missing-fields"),
+    pytest.param([9, 8, 6, 0, "AAPL", "STK", "", "lots", ""], "6",
+                 r"reqContractDetails: field 'contract.strike' must be a number", id="non-numeric-strike"),
+    pytest.param([20, 7, 0, "AAPL", "STK", "", 0, "", "", "SMART", "", "USD", "", "", 0, "", "1 fortnight",
+                  "1 D", 0, "TRADES", 1, 0, ""], "7", r"reqHistoricalData 7 field 'barSizeSetting'",
+                 id="invalid-bar-size"),
+    pytest.param([4, 1, 12], "-1", r"cancelOrder \(message id 4\) is not simulated", id="unsupported-request"),
+]
+
+
+@pytest.mark.parametrize("fields, request_id, logged", ANSWERED_WITH_AN_ERROR)
+def test_bad_request_gets_error_321_and_the_connection_carries_on(sim, fields, request_id, logged):
+    mark = log_mark(sim.proc)
+    with api_client(sim, 3) as client:
+        client.send(encode_message(*fields))
+        error = client.read_error()
+        assert error[2:4] == [request_id, "321"]
+        assert_still_serving(client)
+    log_line(sim.proc, logged, after=mark)
+
+
+def test_empty_frame_gets_an_error(sim):
+    with api_client(sim, 4) as client:
+        client.send(frame(b""))
+        assert client.read_error()[3] == "321"
+        assert_still_serving(client)
+
+
+def test_invalid_utf8_symbol_is_just_an_unknown_contract(sim):
+    with api_client(sim, 5) as client:
+        client.send(frame(b"9\x008\x004\x000\x00\xff\xfeAA\x00STK\x00\x000\x00\x00\x00SMART\x00\x00USD\x00\x00\x00"
+                          b"0\x00\x00\x00\x00"))
+        assert client.read_error()[2:4] == ["4", "200"]
+        assert_still_serving(client)
+
+
+def test_request_before_start_api_gets_an_error(sim):
+    with WireClient(sim.port) as client:
+        client.handshake()
+        client.send_message(49, 1)
+        error = client.read_error()
+        assert error[3] == "321" and "startApi must come first" in error[4]
+        client.start_api(6)
+        assert_still_serving(client)
+
+
+def test_many_bad_clients_at_once_do_not_disturb_the_stream(sim):
+    bad = [WireClient(sim.port) for _ in range(10)]
+    for number, client in enumerate(bad):
+        client.send(b"\x00" * number + b"GARBAGE")
+    for client in bad:
+        assert client.bytes_until_closed() == b""
+        client.close()
