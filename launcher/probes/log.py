@@ -51,6 +51,9 @@ class LogCursor:
         return max(0, self.position - self.start_offset)
 
 
+LAUNCHER_HEADER = b"--- robostack: "
+
+
 def _line_regexes(pattern: str) -> tuple[re.Pattern[str], re.Pattern[str] | None]:
     """The per-line regex, and a whole-block prefilter that can only over-match.
 
@@ -71,7 +74,8 @@ def _find_line(data: bytes, line_regex: re.Pattern[str], block_regex: re.Pattern
     offset = 0
     for raw in data.splitlines(keepends=True):
         line = raw.rstrip(b"\r\n")
-        if line_regex.search(line.decode("utf-8", errors="replace")):
+        # The launcher's own start header quotes the command, which may contain the pattern itself.
+        if not line.startswith(LAUNCHER_HEADER) and line_regex.search(line.decode("utf-8", errors="replace")):
             return offset, line
         offset += len(raw)
     return None
