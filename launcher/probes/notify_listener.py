@@ -99,30 +99,32 @@ class NotifyListener:
     Create it inside the loop (it attaches itself with ``loop.add_reader``); give
     the service ``NOTIFY_SOCKET=<address>``; await ``ready.wait()`` for READY=1;
     call :meth:`reset` before a restart and :meth:`close` when done (idempotent).
-    ``directory`` is where a socket file goes if abstract sockets are unavailable.
-    Pass the same ``clock`` as the probe context so times compare.
+    ``directory`` is where a socket file goes if abstract sockets are unavailable,
+    or when ``abstract=False`` (an abstract name is only reachable from the same
+    network namespace; a path works across them). Pass the same ``clock`` as the
+    probe context so times compare. ``on_message`` is called after each accepted
+    datagram with the new state and the message's fields.
     """
 
     def __init__(self, *, directory: Path | None = None, clock: "Clock | None" = None,
-                 on_message: Callable[[NotifyState, dict[str, str]], None] | None = None) -> None:
+                 on_message: Callable[[NotifyState, dict[str, str]], None] | None = None,
+                 abstract: bool = True) -> None:
         self._loop = asyncio.get_running_loop()
         self._clock = clock
         self._on_message = on_message
         self.state = NotifyState()
         self.ready = asyncio.Event()
         self._path: Path | None = None
-        self._socket, self.address = self._bind(directory)
+        self._socket, self.address = self._bind(directory, abstract)
         self._closed = False
         self._loop.add_reader(self._socket.fileno(), self._receive_all)
 
-    def _bind(self, directory: Path | None) -> tuple[socket.socket, str]:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
+    def _bind(self, directory: Path | None, abstract: bool) -> tuple[socket.socket, str]:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         try:
-            name = f"robostack/{secrets.token_hex(8)}"
-            try:
-                sock.bind("\0" + name)
-                address = "@" + name
-            except OSError:  # no abstract namespace (not Linux): a short path instead
+            sock.setblocking(False)
+            address = self._bind_abstract(sock) if abstract else None
+            if address is None:
                 folder = directory or Path(os.environ.get("TMPDIR", "/tmp"))
                 self._path = folder / f"n-{secrets.token_hex(_FALLBACK_NAME_BYTES)}.sock"
                 sock.bind(str(self._path))
@@ -133,6 +135,16 @@ class NotifyListener:
             sock.close()
             raise StateError(f"cannot create a notify socket: {err.strerror or err}") from err
         return sock, address
+
+    @staticmethod
+    def _bind_abstract(sock: socket.socket) -> str | None:
+        """Bind a random name in Linux's abstract namespace; ``None`` where there is none."""
+        name = f"robostack/{secrets.token_hex(8)}"
+        try:
+            sock.bind("\0" + name)
+        except OSError:
+            return None
+        return "@" + name
 
     def _now(self) -> float:
         return self._clock.monotonic() if self._clock else time.monotonic()

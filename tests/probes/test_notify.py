@@ -154,3 +154,14 @@ def test_parse_and_apply_are_pure():
         False, "service reported a watchdog failure (WATCHDOG=trigger)")
     assert judge_notify(state, 1.0, 2.5) == (True, "READY=1 received 500ms ago")
 
+
+
+async def test_socket_file_instead_of_an_abstract_name(processes, context, tmp_path):
+    with NotifyListener(directory=tmp_path, abstract=False) as listener:
+        assert listener.address.startswith(str(tmp_path)) and os.path.exists(listener.address)
+        assert len(listener.address.encode()) < 108  # fits in sun_path
+        context.notify = listener
+        send(processes, listener, "READY=1")
+        await asyncio.wait_for(listener.ready.wait(), 30)
+        assert (await PROBES["notify"](NotifyCheck(), 1.0, context)).ok
+    assert not os.path.exists(listener.address)  # close() removed the file
