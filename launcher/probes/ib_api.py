@@ -144,7 +144,7 @@ class _Conversation:
             data = await asyncio.wait_for(self.loop.sock_recv(self.sock, _RECEIVE_SIZE), until - time.monotonic())
         except asyncio.TimeoutError:
             return None
-        except (ConnectionResetError, BrokenPipeError):
+        except OSError:  # reset, or the connection broke some other way: it is over either way
             data = b""
         if not data:
             self.peer_closed = True
@@ -185,7 +185,7 @@ class _Conversation:
         try:
             await self.loop.sock_sendall(self.sock, data)
             return True
-        except (ConnectionResetError, BrokenPipeError):
+        except OSError:
             self.peer_closed = self.diagnosis.closed_by_peer = True
             return False
 
