@@ -191,7 +191,7 @@ def describe_stop(report: StopReport, subject: str) -> str:
             pids = ", ".join(map(str, report.survivors))
             return f"could not signal {subject}: pid {pids} still running (another user's?)"
         if report.pid_reused:
-            return f"nothing to stop: the pid of {subject} now belongs to another process, left alone"
+            return f"nothing to stop: {subject} is gone and its pid now belongs to another process, left alone"
         return f"nothing to stop: {subject} has no running process"
     count = _processes(len(report.signalled))
     if report.stop_signal == signal.SIGKILL:
