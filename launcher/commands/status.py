@@ -86,6 +86,6 @@ def _print_events(ctx: CommandContext, events, as_json: bool) -> None:
         if as_json:
             ctx.console.print(json.dumps(event.to_json()), markup=False, highlight=False, soft_wrap=True)
             continue
-        extras = " ".join(f"{k}={v}" for k, v in event.data.items())
+        extras = " ".join(f"{k}={v}" for k, v in event.data.items() if k != "pid" or str(v) not in event.reason)
         text = f"{event.time:%Y-%m-%d %H:%M:%S} {event.service or 'stack':<12} {event.event:<18} {event.reason} {extras}"
         ctx.console.print(text.rstrip(), markup=False, highlight=False, soft_wrap=True)

@@ -83,31 +83,38 @@ def format_uptime(seconds: float | None) -> str:
 def _probe_text(probe: dict | None) -> str:
     if not probe:
         return "-"
-    latency = f"{probe.get('latency', 0) * 1000:.1f}ms"
-    return f"ok {latency}" if probe.get("ok") else f"fail: {probe.get('detail', '')}"
+    return f"{'ok' if probe.get('ok') else 'fail'} {probe.get('latency', 0) * 1000:.1f}ms"
+
+
+def _detail_text(record) -> str:
+    """The one thing worth reading about a service: why it is not healthy, else its last event."""
+    probe = record.probe or {}
+    if record.reason and record.state in ("failed", "unhealthy", "waiting", "restarting"):
+        return record.reason
+    if probe and not probe.get("ok"):
+        return str(probe.get("detail", ""))
+    last = record.last_event or {}
+    return f"{last.get('event', '')}: {last.get('reason', '')}".strip(": ") if last else "-"
 
 
 def status_table(state: RunState, *, supervisor_alive: bool, now: float | None = None) -> Table:
-    """One row per service: state, pid, uptime, restarts, last probe, last event; log folder as caption."""
+    """One row per service: state, pid, uptime, restarts, last probe, and why (or its last event)."""
     now = time.time() if now is None else now
     title = f"{state.stack}: supervisor " + (f"pid {state.supervisor_pid}" if supervisor_alive else "not running")
     logs = {str(Path(r.log).parent.parent) for r in state.services.values() if r.log}
     caption = f"logs: robostack logs [SERVICE] -f  (files in {', '.join(sorted(logs))})" if logs else None
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left", show_edge=False,
-                  pad_edge=False, box=box.SIMPLE_HEAD)
-    for column in ("service", "state", "pid", "uptime", "restarts"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("probe", overflow="ellipsis", no_wrap=True, max_width=48)
-    table.add_column("last event", overflow="ellipsis", no_wrap=True, max_width=48)
+                  pad_edge=False, box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True)
+    name_width = max([len(name) for name in state.services] + [7])
+    for column, width in (("service", name_width), ("state", 10), ("pid", 7), ("uptime", 6), ("restarts", 8),
+                          ("probe", 11)):
+        table.add_column(column, no_wrap=True, min_width=width)
+    table.add_column("detail", overflow="fold", ratio=1)
     for name in state.stop_order[::-1] or list(state.services):
         record = state.services[name]
-        last = record.last_event or {}
-        last_text = f"{last.get('event', '')}: {last.get('reason', '')}".strip(": ") if last else "-"
-        if record.reason and record.state in ("failed", "unhealthy", "waiting"):
-            last_text = record.reason
         active = record.started_at and record.state not in ("stopped", "failed")
         uptime = now - record.started_at if active else None
         table.add_row(escape(name), f"[{STATE_STYLES.get(record.state, 'white')}]{record.state}[/]",
                       str(record.pid or "-"), format_uptime(uptime), str(record.restarts),
-                      escape(_probe_text(record.probe)), escape(last_text))
+                      _probe_text(record.probe), escape(_detail_text(record)))
     return table

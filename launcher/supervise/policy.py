@@ -59,6 +59,13 @@ def decide_after_unhealthy(spec: Service, *, probe_detail: str, history: Restart
     return _restart_or_give_up(spec, f"unhealthy: {probe_detail}", history, now)
 
 
+def decide_after_failed_start(spec: Service, *, reason: str, history: RestartHistory, now: float) -> Decision:
+    """A restart did not make it through the startup gate (it exited, or never became healthy)."""
+    if spec.restart == "no":
+        return Decision("leave", reason=f"{reason}; restart policy is 'no'")
+    return _restart_or_give_up(spec, reason, history, now)
+
+
 def _restart_or_give_up(spec: Service, what: str, history: RestartHistory, now: float) -> Decision:
     limit = spec.max_restarts
     recent = history.within(limit.window, now)

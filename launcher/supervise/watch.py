@@ -15,7 +15,8 @@ import contextlib
 from launcher.errors import ServiceFailed
 from launcher.probes.base import run_probe
 from launcher.supervise import lifecycle
-from launcher.supervise.policy import Decision, decide_after_exit, decide_after_unhealthy, dependent_needs_restart
+from launcher.supervise.policy import (Decision, decide_after_exit, decide_after_failed_start, decide_after_unhealthy,
+                                       dependent_needs_restart)
 from launcher.supervise.runtime import ServiceRuntime
 
 IDLE_WAKEUP = 3600.0  # a service without a probe only wakes for its exit
@@ -183,8 +184,8 @@ async def _restart(supervisor, runtime: ServiceRuntime, decision: Decision) -> D
         try:
             await supervisor.start_service(runtime.name)
         except ServiceFailed as failure:
-            return decide_after_unhealthy(spec, probe_detail=failure.detail, history=runtime.history,
-                                          now=clock.monotonic())
+            return decide_after_failed_start(spec, reason=failure.detail, history=runtime.history,
+                                             now=clock.monotonic())
         supervisor.emit(runtime.name, "restarted", decision.reason, seconds=round(clock.monotonic() - began, 3))
         for dependent in dependents:
             await _start_dependent(supervisor, dependent.name)
@@ -196,6 +197,6 @@ async def _start_dependent(supervisor, name: str) -> None:
         await supervisor.start_service(name)
     except ServiceFailed as failure:
         dependent = supervisor.runtimes[name]
-        decision = decide_after_unhealthy(dependent.service.spec, probe_detail=failure.detail,
+        decision = decide_after_failed_start(dependent.service.spec, reason=failure.detail,
                                           history=dependent.history, now=supervisor.clock.monotonic())
         await apply_decision(supervisor, dependent, decision)

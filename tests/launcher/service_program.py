@@ -35,8 +35,15 @@ def main() -> None:
     parser.add_argument("--exit-after", type=float)
     parser.add_argument("--exit-code", type=int, default=3)
     parser.add_argument("--print-ready", action="store_true")
+    parser.add_argument("--crash-on-restart", metavar="MARKER",
+                        help="become ready the first time (creating MARKER); every later start exits 3 at once")
     args = parser.parse_args()
     journal(args.journal, "start", args.name)
+    if args.crash_on_restart:
+        if os.path.exists(args.crash_on_restart):
+            print(f"{args.name}: crashing at once", flush=True)
+            sys.exit(3)
+        open(args.crash_on_restart, "w").close()
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     for _ in range(args.grandchildren):
