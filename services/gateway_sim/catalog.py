@@ -17,9 +17,13 @@ US_TRADING_HOURS = "20251124:0400-20251124:2000;20251125:0400-20251125:2000"
 US_LIQUID_HOURS = "20251124:0930-20251124:1600;20251125:0930-20251125:1600"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Instrument:
-    """One tradable contract and the reference data contractDetails reports for it."""
+    """One tradable contract and the reference data contractDetails reports for it.
+
+    Each instrument exists once (in :data:`INSTRUMENTS`), so identity is equality;
+    hashing by identity keeps the per-tick dictionary lookups cheap.
+    """
 
     symbol: str
     con_id: int

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import random
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable
 
@@ -99,12 +99,9 @@ class MarketModel:
         traded = self._rng.random() < 0.7
         last = self._rng.choice((bid, ask)) if traded else previous.last
         last_size = self._trade_size(instrument) if traded else previous.last_size
-        updated = replace(
-            previous, bid=bid, ask=ask, last=last, last_size=last_size,
-            bid_size=self._book_size(instrument), ask_size=self._book_size(instrument),
-            volume=previous.volume + (last_size if traded else 0),
-            high=max(previous.high, last), low=min(previous.low, last),
-        )
+        updated = Quote(bid, ask, last, self._book_size(instrument), self._book_size(instrument), last_size,
+                        previous.volume + (last_size if traded else 0), previous.open,
+                        max(previous.high, last), min(previous.low, last), previous.close)
         self._quotes[instrument] = updated
         return updated
 

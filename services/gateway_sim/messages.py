@@ -12,9 +12,9 @@ layout depends on the server version, the ``version`` argument selects it:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Iterable
+from typing import Iterable, Mapping
 
-from launcher.tws_wire import encode_message
+from launcher.tws_wire import LENGTH_PREFIX, encode_fields, encode_message
 from services.gateway_sim.account import PortfolioLine
 from services.gateway_sim.catalog import (
     STOCK_EXCHANGES,
@@ -23,7 +23,7 @@ from services.gateway_sim.catalog import (
     US_TRADING_HOURS,
     Instrument,
 )
-from services.gateway_sim.market import Bar, format_bar_time
+from services.gateway_sim.market import Bar, Quote, format_bar_time
 
 # Outgoing message ids (the EDecoder's IN_MSG ids).
 TICK_PRICE, TICK_SIZE, ERROR, ACCOUNT_VALUE, PORTFOLIO_VALUE, ACCOUNT_TIME = 1, 2, 4, 6, 7, 8
@@ -206,3 +206,43 @@ def historical_data(request_id: int, instrument: Instrument, bars: list[Bar], ba
                    price_text(bar.high, instrument), price_text(bar.low, instrument),
                    price_text(bar.close, instrument), bar.volume, bar.average, bar.trade_count]
     return encode_message(*fields)
+
+
+class TickStep:
+    """One market step's tick messages, encoded once per instrument and addressed per subscription.
+
+    Every subscriber to an instrument gets the same ticks except for its request
+    id, which sits in the middle of each message; so the fields after the id are
+    encoded once per step and only the head is built per subscription. The bytes
+    are identical to :func:`tick_price` / :func:`tick_size` output.
+    """
+
+    _PRICE_HEAD = encode_fields([TICK_PRICE, 6])
+    _SIZE_HEAD = encode_fields([TICK_SIZE, 6])
+
+    def __init__(self, quotes: Mapping[Instrument, Quote]):
+        self.quotes = quotes
+        self._tails: dict[Instrument, list[tuple[bytes, bytes]]] = {}
+
+    def for_subscription(self, request_id: int, instrument: Instrument) -> bytes:
+        """bid, ask and last with their sizes, then the day's volume, for one subscription."""
+        tails = self._tails.get(instrument)
+        if tails is None:
+            quote = self.quotes.get(instrument)
+            if quote is None:
+                return b""
+            tails = self._tails[instrument] = self._encode_tails(instrument, quote)
+        address = f"{request_id}\0".encode()
+        parts = []
+        for head, tail in tails:
+            parts += [LENGTH_PREFIX.pack(len(head) + len(address) + len(tail)), head, address, tail]
+        return b"".join(parts)
+
+    def _encode_tails(self, instrument: Instrument, quote: Quote) -> list[tuple[bytes, bytes]]:
+        price = price_text
+        return [
+            (self._PRICE_HEAD, encode_fields([BID, price(quote.bid, instrument), quote.bid_size, 0])),
+            (self._PRICE_HEAD, encode_fields([ASK, price(quote.ask, instrument), quote.ask_size, 0])),
+            (self._PRICE_HEAD, encode_fields([LAST, price(quote.last, instrument), quote.last_size, 0])),
+            (self._SIZE_HEAD, encode_fields([VOLUME, quote.volume])),
+        ]

@@ -25,6 +25,7 @@ from services.gateway_sim.account import PaperAccount
 from services.gateway_sim.config import SimulatorConfig
 from services.gateway_sim.log import EventLog
 from services.gateway_sim.market import MarketModel
+from services.gateway_sim.messages import TickStep
 from services.gateway_sim.session import SERVER_MAX_VERSION, SERVER_MIN_VERSION, Gateway, Session
 
 READ_CHUNK = 64 * 1024
@@ -246,7 +247,7 @@ class GatewayServer:
         if not subscribers:
             return
         instruments = {i for c in subscribers for i in c.session.subscriptions.values()}
-        quotes = self.gateway.market.step(sorted(instruments, key=lambda i: i.con_id))
+        step = TickStep(self.gateway.market.step(sorted(instruments, key=lambda i: i.con_id)))
         for connection in subscribers:
             backlog = connection.writer.transport.get_write_buffer_size()
             if backlog > SLOW_READER_LIMIT:
@@ -257,4 +258,4 @@ class GatewayServer:
             if connection.dropping_ticks:
                 self.log(f"conn {connection.number} caught up: sending ticks again")
                 connection.dropping_ticks = False
-            connection.writer.write(connection.session.stream(quotes))
+            connection.writer.write(connection.session.stream(step))

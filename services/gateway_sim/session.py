@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Mapping
-
 from launcher.clock import Clock
 from launcher.errors import ProtocolError
 from launcher.tws_wire import (
@@ -26,7 +24,7 @@ from services.gateway_sim import messages
 from services.gateway_sim.account import PaperAccount
 from services.gateway_sim.catalog import Instrument
 from services.gateway_sim.handlers import RequestHandlers
-from services.gateway_sim.market import MarketModel, Quote
+from services.gateway_sim.market import MarketModel
 from services.gateway_sim.requests import BadRequest, StartApi, UnknownMessage, decode_request
 
 # The versions the simulator speaks: from the first V100+ protocol to the newest ib_async offers.
@@ -156,14 +154,10 @@ class Session:
 
     # --- streaming ------------------------------------------------------------------------
 
-    def stream(self, quotes: Mapping[Instrument, Quote]) -> bytes:
+    def stream(self, step: messages.TickStep) -> bytes:
         """The tick messages this connection's subscriptions get for one market step."""
-        parts = []
-        for request_id, instrument in self.subscriptions.items():
-            quote = quotes.get(instrument)
-            if quote is not None:
-                parts.append(tick_messages(request_id, instrument, quote))
-        return b"".join(parts)
+        return b"".join(step.for_subscription(request_id, instrument)
+                        for request_id, instrument in self.subscriptions.items())
 
     # --- phases ---------------------------------------------------------------------------
 
@@ -235,14 +229,3 @@ class Session:
         self.send(messages.next_valid_id(1), messages.managed_accounts([account]))
         for code, text in messages.FARM_NOTICES:
             self.send_error(-1, code, text)
-
-
-def tick_messages(request_id: int, instrument: Instrument, quote: Quote) -> bytes:
-    """One market step for one subscription: bid, ask and last with their sizes, then volume."""
-    price = messages.price_text
-    return b"".join((
-        messages.tick_price(request_id, messages.BID, price(quote.bid, instrument), quote.bid_size),
-        messages.tick_price(request_id, messages.ASK, price(quote.ask, instrument), quote.ask_size),
-        messages.tick_price(request_id, messages.LAST, price(quote.last, instrument), quote.last_size),
-        messages.tick_size(request_id, messages.VOLUME, quote.volume),
-    ))

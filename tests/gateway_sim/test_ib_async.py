@@ -13,17 +13,17 @@ from tests.helpers import DEFAULT_DEADLINE, socket_states
 SYMBOLS = {"AAPL": 265598, "NVDA": 4815747, "TSLA": 76792991}
 
 
-async def until(ib: IB, condition, what: str, timeout: float = DEFAULT_DEADLINE) -> None:
-    """Let ib_async process events until ``condition()`` holds (each wait ends on its next update)."""
+async def until(condition, what: str, timeout: float = DEFAULT_DEADLINE, poll: float = 0.02) -> None:
+    """Let ib_async run until ``condition()`` holds; fail naming ``what`` at the deadline.
+
+    Like tests.helpers.wait_until, but yielding to the event loop between checks so
+    the clients under test keep processing what the simulator sends.
+    """
     deadline = time.monotonic() + timeout
     while not condition():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        try:
-            await asyncio.wait_for(ib.updateEvent, remaining)
-        except asyncio.TimeoutError:
-            pass
+        await asyncio.sleep(poll)
 
 
 async def connected_ib(port: int, client_id: int) -> IB:
@@ -66,7 +66,7 @@ async def test_connect_qualify_stream_and_disconnect(gateway_sim):
 
         tickers = [ib.reqMktData(contract) for contract in qualified]
         updates = count_updates(tickers)
-        await until(ib, lambda: all(n >= 5 for n in updates.values()), "five tick batches for AAPL, NVDA and TSLA")
+        await until(lambda: all(n >= 5 for n in updates.values()), "five tick batches for AAPL, NVDA and TSLA")
         for ticker in tickers:
             assert ticker.bid < ticker.ask
             assert ticker.bidSize > 0 and ticker.askSize > 0 and ticker.volume > 0
@@ -85,7 +85,7 @@ async def test_unknown_symbol_gets_error_200(gateway_sim):
         assert await ib.qualifyContractsAsync(Stock("ZZZZ", "SMART", "USD")) == [None]
         # ib_async only subscribes contracts with a conId; this one names no listed instrument.
         ticker = ib.reqMktData(Stock("QQQQQ", "SMART", "USD", conId=999_999_999))
-        await until(ib, lambda: sum(code == 200 for _, code, _ in errors) >= 2, "two error 200 records")
+        await until(lambda: sum(code == 200 for _, code, _ in errors) >= 2, "two error 200 records")
         codes_and_texts = {(code, text) for _, code, text in errors}
         assert codes_and_texts == {(200, "No security definition has been found for the request")}
         assert ticker.bid != ticker.bid or ticker.bid <= 0  # never priced
@@ -104,13 +104,13 @@ async def test_duplicate_client_id_gets_326_and_first_client_keeps_streaming(gat
     try:
         # Off the event loop: ib_async must keep running while the test waits for the log.
         await asyncio.to_thread(log_line, sim.proc, r"conn 2 client id 7 refused: already in use by conn 1")
-        await until(first, lambda: any(code == 326 for _, code, _ in errors) and not second.client.isConnected(),
+        await until(lambda: any(code == 326 for _, code, _ in errors) and not second.client.isConnected(),
                     "error 326 and the duplicate's connection closed")
         assert (-1, 326, "Unable to connect as the client id is already in use. Retry with a unique client id.") \
             in errors
         [aapl] = await first.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
         updates = count_updates([first.reqMktData(aapl)])
-        await until(first, lambda: min(updates.values()) >= 5, "the first client's ticks")
+        await until(lambda: min(updates.values()) >= 5, "the first client's ticks")
     finally:
         attempt.cancel()
         await asyncio.gather(attempt, return_exceptions=True)
@@ -155,8 +155,8 @@ async def test_several_clients_stream_at_once(gateway_sim):
             [contract] = await ib.qualifyContractsAsync(Stock(symbol, "SMART", "USD"))
             tickers.append(ib.reqMktData(contract))
         updates = count_updates(tickers)
-        for ib, ticker in zip(clients, tickers):
-            await until(ib, lambda t=ticker: updates[id(t)] >= 5, f"ticks for {ticker.contract.symbol}")
+        for ticker in tickers:
+            await until(lambda t=ticker: updates[id(t)] >= 5, f"ticks for {ticker.contract.symbol}")
     finally:
         for ib in clients:
             ib.disconnect()

@@ -8,8 +8,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from launcher.tws_wire import FrameDecoder, build_handshake, encode_message, split_fields
+from services.gateway_sim import messages
 from services.gateway_sim.account import PaperAccount
 from services.gateway_sim.catalog import INSTRUMENTS, ContractQuery, find_instrument, instrument_by_symbol
+from services.gateway_sim.messages import TickStep
 from services.gateway_sim.market import MarketModel, parse_bar_size, parse_duration, round_to_tick
 from services.gateway_sim.session import Gateway, Phase, Session
 
@@ -123,14 +125,27 @@ def test_market_data_subscription_streams_until_cancelled():
     assert [m[0] for m in opening[:2]] == ["58", "81"]
     assert {(m[0], m[3]) for m in opening[2:]} >= {("1", "1"), ("1", "2"), ("1", "4"), ("2", "8"), ("1", "9")}
     quotes = gateway.market.step([AAPL])
-    streamed = messages_in(session.stream(quotes))
+    streamed = messages_in(session.stream(TickStep(quotes)))
     assert [(m[0], m[2], m[3]) for m in streamed] == [("1", "4", "1"), ("1", "4", "2"), ("1", "4", "4"),
                                                        ("2", "4", "8")]
     assert float(streamed[0][4]) == quotes[AAPL].bid
     session.receive(encode_message(2, 2, 4))
-    assert session.stream(gateway.market.step([AAPL])) == b""
+    assert session.stream(TickStep(gateway.market.step([AAPL]))) == b""
     again = messages_in(session.receive(encode_message(2, 2, 4)).payload)
     assert again[0][3] == "300"
+
+
+def test_tick_step_bytes_equal_the_plain_encoders():
+    quote = MarketModel(random.Random(2)).step([AAPL])[AAPL]
+    expected = b"".join((
+        messages.tick_price(17, messages.BID, messages.price_text(quote.bid, AAPL), quote.bid_size),
+        messages.tick_price(17, messages.ASK, messages.price_text(quote.ask, AAPL), quote.ask_size),
+        messages.tick_price(17, messages.LAST, messages.price_text(quote.last, AAPL), quote.last_size),
+        messages.tick_size(17, messages.VOLUME, quote.volume),
+    ))
+    step = TickStep({AAPL: quote})
+    assert step.for_subscription(17, AAPL) == expected
+    assert step.for_subscription(17, instrument_by_symbol("TSLA")) == b""
 
 
 def test_end_of_stream_reports_a_truncated_frame():
