@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Callable
 
 from services.gateway_sim import messages
 from services.gateway_sim.catalog import ContractQuery, Instrument, find_instrument
-from services.gateway_sim.market import parse_bar_size, parse_duration
+from services.gateway_sim.market import Quote, parse_bar_size, parse_duration
 from services.gateway_sim.requests import (
     AccountSummaryRequest,
     AccountUpdatesMultiRequest,
@@ -216,7 +216,7 @@ class RequestHandlers:
                                                        f"by the gateway simulator")
 
 
-def opening_ticks(request_id: int, instrument: Instrument, quote) -> list[bytes]:
+def opening_ticks(request_id: int, instrument: Instrument, quote: Quote) -> list[bytes]:
     """The full picture a new subscription starts with: book, last trade and the day's statistics."""
     price = messages.price_text
     return [

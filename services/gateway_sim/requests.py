@@ -285,15 +285,30 @@ def _account_summary(r: FieldReader, version: int) -> AccountSummaryRequest:
     return AccountSummaryRequest(request_id, r.text("groupName"), r.text("tags"))
 
 
+def _cancel_market_data(r: FieldReader, version: int) -> CancelMarketData:
+    r.skip("version")
+    return CancelMarketData(r.request_id_field())
+
+
+def _place_order(r: FieldReader, version: int) -> OrderRequest:
+    return OrderRequest(r.request_id_field())
+
+
+def _ids(r: FieldReader, version: int) -> IdsRequest:
+    r.skip("version")
+    return IdsRequest(r.integer("numIds"))
+
+
+def _market_data_type(r: FieldReader, version: int) -> MarketDataTypeRequest:
+    r.skip("version")
+    return MarketDataTypeRequest(r.integer("marketDataType"))
+
+
 def _with_version_and_id(name: str) -> Callable[[FieldReader, int], SimpleRequest]:
     def decode(r: FieldReader, version: int) -> SimpleRequest:
         r.skip("version")
         return SimpleRequest(name, r.request_id_field())
     return decode
-
-
-def _with_id(name: str) -> Callable[[FieldReader, int], SimpleRequest]:
-    return lambda r, version: SimpleRequest(name, r.request_id_field())
 
 
 def _plain(name: str) -> Callable[[FieldReader, int], SimpleRequest]:
@@ -302,12 +317,12 @@ def _plain(name: str) -> Callable[[FieldReader, int], SimpleRequest]:
 
 _DECODERS: dict[int, Callable[[FieldReader, int], Request]] = {
     1: _market_data,
-    2: lambda r, v: (r.skip("version"), CancelMarketData(r.request_id_field()))[1],
-    3: lambda r, v: OrderRequest(r.request_id_field()),
+    2: _cancel_market_data,
+    3: _place_order,
     5: _plain("reqOpenOrders"),
     6: _account_updates,
     7: _with_version_and_id("reqExecutions"),
-    8: lambda r, v: (r.skip("version"), IdsRequest(r.integer("numIds")))[1],
+    8: _ids,
     9: _contract_details,
     15: _plain("reqAutoOpenOrders"),
     16: _plain("reqAllOpenOrders"),
@@ -315,7 +330,7 @@ _DECODERS: dict[int, Callable[[FieldReader, int], Request]] = {
     20: _historical_data,
     25: _with_version_and_id("cancelHistoricalData"),
     49: _plain("reqCurrentTime"),
-    59: lambda r, v: (r.skip("version"), MarketDataTypeRequest(r.integer("marketDataType")))[1],
+    59: _market_data_type,
     61: _plain("reqPositions"),
     62: _account_summary,
     63: _with_version_and_id("cancelAccountSummary"),

@@ -16,7 +16,7 @@ import asyncio
 import os
 import random
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from launcher.clock import Clock, SystemClock
 from launcher.errors import ProtocolError
@@ -46,7 +46,6 @@ class Connection:
     writer: asyncio.StreamWriter
     session: Session
     dropping_ticks: bool = False
-    task: asyncio.Task | None = field(default=None, repr=False)
 
     @property
     def closing(self) -> bool:
@@ -70,6 +69,7 @@ class GatewayServer:
         self._started = self.clock.monotonic()
         self._count = 0
         self._stop: asyncio.Event | None = None
+        self._handlers: set[asyncio.Task] = set()
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -102,11 +102,19 @@ class GatewayServer:
             self._stop.set()
 
     async def _close_all(self) -> None:
-        tasks = [c.task for c in self.connections.values() if c.task is not None]
+        """Close every client and let each handler finish on its own.
+
+        Handlers must end rather than be cancelled: a cancelled stream handler
+        makes asyncio print a traceback, which is noise in the service's log.
+        """
         for connection in list(self.connections.values()):
             connection.writer.close()
-        if tasks:
-            await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
+        deadline = asyncio.get_running_loop().time() + SHUTDOWN_GRACE
+        while self._handlers:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            await asyncio.wait(set(self._handlers), timeout=remaining)
 
     def _schedule_faults(self, loop: asyncio.AbstractEventLoop) -> None:
         fault = self.config.fault
@@ -131,16 +139,27 @@ class GatewayServer:
     # --- connections ----------------------------------------------------------------------
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self._handlers.add(task)
+        try:
+            await self._handle(reader, writer)
+        finally:
+            self._handlers.discard(task)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._count += 1
         number = self._count
         address, port = writer.get_extra_info("peername")[:2]
         peer = f"{address}:{port}"
+        if self._stop.is_set():
+            self.log(f"conn {number} from {peer} closed at once: shutting down")
+            writer.close()
+            return
         if not self.config.trusts(address):
             self.log(f"conn {number} from {peer} refused: {address} is not a trusted IP; closed without a byte")
             writer.close()
             return
-        connection = Connection(number, peer, reader, writer, Session(number, self.gateway),
-                                task=asyncio.current_task())
+        connection = Connection(number, peer, reader, writer, Session(number, self.gateway))
         self.connections[number] = connection
         self.log(f"conn {number} from {peer} accepted")
         try:
@@ -196,7 +215,11 @@ class GatewayServer:
         wait = self._remaining(self.config.api_delay)
         if wait > 0:
             self.log(f"conn {connection.number} API not ready yet: holding the answer {wait:.2f}s (--api-delay)")
-            await asyncio.sleep(wait)
+            try:
+                # The fault's delay itself; a shutdown ends it early.
+                await asyncio.wait_for(self._stop.wait(), wait)
+            except asyncio.TimeoutError:
+                pass
 
     async def _serve_mute(self, connection: Connection) -> None:
         """silent / close-wait: read and log the handshake, answer nothing."""
@@ -218,6 +241,9 @@ class GatewayServer:
                 self.log(f"conn {number} handshake v{offer.low}..{offer.high} received; not answering "
                          f"(--fault {kind})")
                 decoder = None
+        if self._stop.is_set():
+            self.log(f"conn {number} closed by the simulator (shutting down)")
+            return
         if kind == "close-wait":
             self.log(f"conn {number} closed by client; never closing our side (--fault close-wait): "
                      f"socket left in CLOSE_WAIT")

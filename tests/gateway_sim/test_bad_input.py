@@ -13,7 +13,7 @@ import pytest
 
 from launcher.tws_wire import API_PREFIX, MAX_FRAME_SIZE, build_handshake, encode_message, frame
 from tests.gateway_sim.support import FAST_TICKS, WireClient, is_tick, log_line, log_mark
-from tests.helpers import PYTHON, ProcessTracker, free_port, read_line_matching
+from tests.helpers import PYTHON, ProcessTracker, free_port, read_line_matching, wait_until
 
 OVERSIZED_PREFIX = struct.pack(">I", MAX_FRAME_SIZE + 1)
 
@@ -174,3 +174,28 @@ def test_many_bad_clients_at_once_do_not_disturb_the_stream(sim):
     for client in bad:
         assert client.bytes_until_closed() == b""
         client.close()
+
+
+def test_a_client_that_stops_reading_loses_ticks_not_the_others(gateway_sim):
+    sim = gateway_sim("--tick-interval", "0.001")
+    stuck = WireClient(sim.port)
+    stuck.connect_api(1)
+    for request_id in range(1, 201):  # ~26 KB of ticks per market step, never read
+        stuck.subscribe(request_id, "AAPL")
+    healthy = WireClient(sim.port)
+    healthy.connect_api(2)
+    healthy.subscribe(1, "NVDA")
+    log_line(sim.proc, r"conn 1 slow reader: \d+ bytes queued, dropping its ticks")
+    healthy.drain()
+    assert healthy.read_until(is_tick)[2] == "1"
+
+    def caught_up() -> bool:
+        stuck.drain()
+        try:
+            log_line(sim.proc, r"conn 1 caught up: sending ticks again", timeout=0.2)
+        except AssertionError:
+            return False
+        return True
+
+    wait_until(caught_up, what="the stuck client to catch up once it reads again")
+    assert sim.proc.poll() is None

@@ -165,3 +165,13 @@ def test_sigint_exits_zero_too(gateway_sim):
         client.connect_api(1)
         os.kill(sim.pid, signal.SIGINT)
         assert sim.proc.wait(timeout=DEFAULT_DEADLINE) == 0
+
+
+def test_sigterm_during_api_delay_still_exits_zero(gateway_sim):
+    sim = gateway_sim("--api-delay", "600")
+    client = WireClient(sim.port)
+    client.send(build_handshake())
+    log_line(sim.proc, r"conn 1 API not ready yet: holding the answer")
+    os.kill(sim.pid, signal.SIGTERM)
+    assert sim.proc.wait(timeout=DEFAULT_DEADLINE) == 0
+    assert client.bytes_until_closed() == b""  # never answered, closed cleanly
