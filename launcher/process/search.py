@@ -101,3 +101,28 @@ def ancestors_of_self() -> set[int]:
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             break
     return ancestors
+
+
+def find_processes_carrying(variable: str, value: str, *, exclude_pids: Iterable[int] = ()) -> list[ProcessIdentity]:
+    """Processes of this user whose environment has `variable`=`value`.
+
+    robostack gives every service a per-run token in its environment; children inherit
+    it, so a process that escaped its group with setsid() and was orphaned is still
+    recognisable as ours, even after the supervisor itself was killed. The token is
+    random, so matching it cannot reach a stranger.
+    """
+    user = os.getuid()
+    spared = set(exclude_pids) | {os.getpid()}
+    found = []
+    for process in psutil.process_iter(["uids", "create_time", "status"]):
+        info = process.info
+        if process.pid in spared or info.get("uids") is None or info["uids"].real != user:
+            continue
+        if info.get("status") == psutil.STATUS_ZOMBIE:
+            continue
+        try:
+            if process.environ().get(variable) == value:
+                found.append(ProcessIdentity(process.pid, info["create_time"]))
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found

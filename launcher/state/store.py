@@ -56,6 +56,7 @@ class RunState:
     started_at: float | None = None
     phase: str = "starting"  # starting | running | stopping | stopped
     stop_order: list[str] = field(default_factory=list)  # dependents before their dependencies
+    run_token: str = ""  # random; in every service's environment as ROBOSTACK_RUN
     services: dict[str, ServiceRecord] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

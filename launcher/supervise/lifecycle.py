@@ -7,12 +7,15 @@ import signal
 
 from launcher.probes.notify_listener import NotifyListener
 from launcher.process.spawn import Spawner
-from launcher.process.stop import GroupTarget, StopReport, kill_group_now, stop_group
+from launcher.process.stop import StopReport, kill_group_now, stop_group
 from launcher.state.paths import StatePaths, point_current_log
 from launcher.supervise.runtime import ServiceRuntime
 
 
-async def start_process(runtime: ServiceRuntime, spawner: Spawner, paths: StatePaths) -> None:
+RUN_TOKEN_VARIABLE = "ROBOSTACK_RUN"
+
+
+async def start_process(runtime: ServiceRuntime, spawner: Spawner, paths: StatePaths, run_token: str) -> None:
     """Spawn the service's command in its own session, stdout and stderr into its log.
 
     The log probe must not match lines from an earlier start, so the log's size
@@ -26,6 +29,8 @@ async def start_process(runtime: ServiceRuntime, spawner: Spawner, paths: StateP
     point_current_log(paths, runtime.name, log_path)
     runtime.log_offset = log_path.stat().st_size if log_path.exists() else 0
     env = dict(service.env)
+    # Inherited by every descendant: how `down` recognises one that escaped its process group.
+    env[RUN_TOKEN_VARIABLE] = run_token
     health = service.health
     if health is not None and health.kind == "notify":
         if runtime.notify is None:
@@ -63,8 +68,7 @@ async def stop_process(runtime: ServiceRuntime) -> StopReport | None:
     if process is None:
         return None
     spec = runtime.service.spec
-    report = await stop_group(GroupTarget(process.pgid, process.identity),
-                              stop_signal=signal.Signals[spec.stop_signal], grace=spec.stop_grace)
+    report = await stop_group(process.target, stop_signal=signal.Signals[spec.stop_signal], grace=spec.stop_grace)
     await _settle_exit(runtime)
     return report
 
@@ -75,7 +79,7 @@ async def kill_process_now(runtime: ServiceRuntime) -> StopReport | None:
     process = runtime.process
     if process is None:
         return None
-    report = await kill_group_now(GroupTarget(process.pgid, process.identity))
+    report = await kill_group_now(process.target)
     await _settle_exit(runtime)
     return report
 

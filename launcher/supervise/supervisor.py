@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 from typing import Awaitable, Callable
 
@@ -28,7 +29,7 @@ from launcher.supervise.gate import wait_until_healthy
 from launcher.supervise.reporter import Reporter
 from launcher.supervise.control import serve_control
 from launcher.supervise.runtime import ServiceRuntime
-from launcher.supervise.teardown import stop_recorded_services
+from launcher.supervise.teardown import stop_escaped, stop_recorded_services
 from launcher.supervise.watch import supervise_until_stopped
 
 Preflight = Callable[["Supervisor"], Awaitable[None]]
@@ -48,6 +49,7 @@ class Supervisor:
         self.clock = clock or SystemClock()
         self.preflight = preflight
         self.run_id = new_run_id(self.clock.now(), os.getpid())
+        self.run_token = secrets.token_hex(12)
         self.lock = StackLock(self.paths)
         self.events = EventLog(self.paths.events)
         self.runtimes = {name: ServiceRuntime(svc, None if svc.external else paths.run_log(name, self.run_id), self.clock)
@@ -57,6 +59,7 @@ class Supervisor:
                               symbols=list(stack.symbols), supervisor_pid=os.getpid(),
                               supervisor_create_time=me.create_time if me else None, detached=detached,
                               started_at=self.clock.now().timestamp(), stop_order=list(stack.stop_order),
+                              run_token=self.run_token,
                               services={name: rt.record for name, rt in self.runtimes.items()})
         self.stop_requested = asyncio.Event()
         self.kill_requested = asyncio.Event()
@@ -178,7 +181,7 @@ class Supervisor:
         runtime = self.runtimes[name]
         if not runtime.service.external:
             self.emit(name, "starting", " ".join(runtime.service.argv or ()))
-            await lifecycle.start_process(runtime, self.spawner, self.paths)
+            await lifecycle.start_process(runtime, self.spawner, self.paths, self.run_token)
             self.emit(name, "started", f"pid {runtime.record.pid}", pid=runtime.record.pid)
         else:
             runtime.started_at = self.clock.monotonic()
@@ -222,6 +225,7 @@ class Supervisor:
                 stopped[name].set()
 
         await asyncio.gather(*(stop_after_dependents(name) for name in self.stack.stop_order))
+        await stop_escaped(self.run_token, self.reporter.note)
 
     async def stop_service(self, name: str, reason: str) -> None:
         runtime = self.runtimes[name]

@@ -10,19 +10,20 @@ the run state are ever signalled, and only while their create time matches.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from typing import Callable
 
-import psutil
-
-from launcher.process.identity import ProcessIdentity, is_alive
-from launcher.process.stop import GroupTarget, StopReport, stop_group
+from launcher.process.exits import wait_for_exits
+from launcher.process.identity import ProcessIdentity, is_alive, signal_process
+from launcher.process.search import find_processes_carrying
+from launcher.process.stop import GroupTarget, StopReport, stop_group, stop_processes
+from launcher.supervise.lifecycle import RUN_TOKEN_VARIABLE
 from launcher.state.events import read_events
 from launcher.state.paths import StatePaths
 from launcher.state.store import RunState, StackLock, read_run_state, write_run_state
 
 SUPERVISOR_MARGIN = 10.0  # beyond the services' own stop graces
+ESCAPED_GRACE = 5.0  # for processes that left their service's group; their service's own grace is unknown
 
 
 def supervisor_identity(state: RunState) -> ProcessIdentity | None:
@@ -55,7 +56,18 @@ async def stop_recorded_services(state: RunState, note: Callable[[str], None]) -
             note(f"{name}: {report.summary}")
         reports.append(report)
         record.state = "stopped"
+    if state.run_token:
+        reports.append(await stop_escaped(state.run_token, note))
     return reports
+
+
+async def stop_escaped(run_token: str, note: Callable[[str], None]) -> StopReport:
+    """Stop processes of this run that left their service's process group (setsid + orphaned)."""
+    escaped = find_processes_carrying(RUN_TOKEN_VARIABLE, run_token)
+    report = await stop_processes(escaped, stop_signal=signal.SIGTERM, grace=ESCAPED_GRACE)
+    if report.signalled:
+        note(f"stopped {len(report.signalled)} process(es) that had left their service's group: {report.summary}")
+    return report
 
 
 async def stop_supervisor(paths: StatePaths, state: RunState, note: Callable[[str], None]) -> bool:
@@ -68,25 +80,20 @@ async def stop_supervisor(paths: StatePaths, state: RunState, note: Callable[[st
     if identity is None or StackLock(paths).holder() is None:
         return False
     _, offset = read_events(paths.events)
-    os.kill(identity.pid, signal.SIGTERM)
+    signal_process(identity, signal.SIGTERM)
     budget = sum(r.stop_grace for r in state.services.values()) + SUPERVISOR_MARGIN
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget
     while is_alive(identity) and loop.time() < deadline:
         offset = _relay_events(paths, offset, note)
-        await _wait_for_exit(identity.pid, min(0.2, max(0.0, deadline - loop.time())))
+        # Wake every 0.2 s only to relay progress; the wait itself ends at the exit.
+        await wait_for_exits([identity], timeout=min(0.2, max(0.0, deadline - loop.time())))
     _relay_events(paths, offset, note)
     if is_alive(identity):
         note(f"supervisor (pid {identity.pid}) did not finish stopping within {budget:.0f}s; killing it")
-        os.kill(identity.pid, signal.SIGKILL)
+        signal_process(identity, signal.SIGKILL)
+        await wait_for_exits([identity], timeout=5.0)
     return True
-
-
-async def _wait_for_exit(pid: int, timeout: float) -> None:
-    try:
-        await asyncio.to_thread(psutil.Process(pid).wait, timeout)
-    except (psutil.NoSuchProcess, psutil.TimeoutExpired):
-        pass
 
 
 def _relay_events(paths: StatePaths, offset: int, note: Callable[[str], None]) -> int:

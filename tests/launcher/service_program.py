@@ -35,6 +35,8 @@ def main() -> None:
     parser.add_argument("--exit-after", type=float)
     parser.add_argument("--exit-code", type=int, default=3)
     parser.add_argument("--print-ready", action="store_true")
+    parser.add_argument("--escape", action="store_true",
+                        help="leave a grandchild in its own session (setsid) whose parent exits: an orphan")
     parser.add_argument("--crash-on-restart", metavar="MARKER",
                         help="become ready the first time (creating MARKER); every later start exits 3 at once")
     args = parser.parse_args()
@@ -46,6 +48,16 @@ def main() -> None:
         open(args.crash_on_restart, "w").close()
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if args.escape:
+        child = os.fork()
+        if child == 0:
+            if os.fork() == 0:
+                os.setsid()
+                journal(args.journal, "escaped", args.name)
+                while True:
+                    time.sleep(3600)
+            os._exit(0)
+        os.waitpid(child, 0)
     for _ in range(args.grandchildren):
         if os.fork() == 0:
             # Both generations ignore SIGTERM (inherited disposition) and outlive their parent if allowed.

@@ -191,3 +191,19 @@ def test_bad_symbols_are_a_usage_error(robostack):
     result = stack.run("up", "AAPL,,TSLA")
     assert result.returncode == 2
     assert "AAPL,,TSLA" in result.stderr and "empty symbol" in result.stderr
+
+
+def test_down_finds_an_orphan_that_escaped_into_its_own_session(robostack, tmp_path):
+    journal = tmp_path / "journal"
+    port = free_port()
+    stack = robostack(f"services:\n  sneaky:\n    command: {service_command('--escape', '--journal', str(journal), '--port', str(port))}\n"
+                      f"    health: {{tcp: {{port: {port}}}}}\n")
+    assert stack.run("up", "--detach").returncode == 0
+    escaped = int(next(line.split()[3] for line in journal.read_text().splitlines() if line.startswith("escaped")))
+    assert os.getpgid(escaped) != stack.run_state()["services"]["sneaky"]["pgid"]
+    assert psutil.Process(escaped).ppid() != stack.run_state()["services"]["sneaky"]["pid"]
+    os.kill(stack.status()["supervisor_pid"], signal.SIGKILL)
+    result = stack.run("down")
+    assert result.returncode == 0, result.stdout + result.stderr
+    wait_until(lambda: not psutil.pid_exists(escaped) or psutil.Process(escaped).status() == psutil.STATUS_ZOMBIE,
+               timeout=10, what="the escaped orphan to be stopped")
