@@ -1,0 +1,100 @@
+"""``python -m services.runner_async``: stream market data from the Gateway to the WebSocket server.
+
+Exit codes: 0 after SIGTERM/SIGINT (market data cancelled, sockets closed),
+2 for bad arguments or when no requested symbol is known to the Gateway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from launcher.errors import RobostackError
+from services.notify import Notifier, watchdog_interval
+from services.runner_async.backoff import Backoff
+from services.runner_async.events import parse_symbols
+from services.runner_async.trader import Trader, TraderSettings
+
+TOKEN_VARIABLE = "ROBOSTACK_WS_TOKEN"
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the full usage is in --help)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineErrorParser(
+        prog="python -m services.runner_async",
+        description="Stream market data for SYMBOLS from an IB Gateway to the stack's WebSocket server.",
+        epilog=f"The publisher token comes from {TOKEN_VARIABLE}; readiness goes to NOTIFY_SOCKET when set.",
+    )
+    parser.add_argument("--symbols", required=True, help="comma-separated tickers, e.g. AAPL,NVDA,TSLA")
+    parser.add_argument("--host", default="127.0.0.1", help="Gateway host (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=4002, help="Gateway API port: 4002 paper, 4001 live (default 4002)")
+    parser.add_argument("--client-id", type=int, default=10, help="TWS API client id, unique per connection (default 10)")
+    parser.add_argument("--ws-url", default="ws://127.0.0.1:8765/publish",
+                        help="the WebSocket server's publish address (default %(default)s)")
+    parser.add_argument("--connect-timeout", type=_positive_float, default=10.0,
+                        help="seconds to wait for the Gateway's API to answer (default 10)")
+    parser.add_argument("--api-check-interval", type=_positive_float, default=10.0,
+                        help="seconds between checks that the Gateway still answers API requests (default 10)")
+    parser.add_argument("--max-backoff", type=_positive_float, default=30.0,
+                        help="longest wait between reconnect attempts, in seconds (default 30)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        symbols = parse_symbols(args.symbols)
+    except ValueError as err:
+        parser.error(f"--symbols: {err}")
+        raise  # parser.error exits; this keeps type checkers sure `symbols` is bound
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # The trader logs connection failures and Gateway errors itself, each once, with context;
+    # ib_async's own lines for the same things would say it two or three times over.
+    logging.getLogger("ib_async").setLevel(logging.ERROR)
+    logging.getLogger("ib_async.client").setLevel(logging.CRITICAL)
+    logging.getLogger("ib_async.wrapper").setLevel(logging.CRITICAL)
+    settings = TraderSettings(
+        symbols=tuple(symbols), host=args.host, port=args.port, client_id=args.client_id,
+        ws_url=args.ws_url, ws_token=os.environ.get(TOKEN_VARIABLE) or None,
+        connect_timeout=args.connect_timeout, api_check_interval=args.api_check_interval,
+        watchdog_interval=watchdog_interval(os.environ),
+        backoff=Backoff(initial=min(0.5, args.max_backoff), maximum=args.max_backoff),
+    )
+    try:
+        asyncio.run(run_until_signalled(settings))
+    except RobostackError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        return err.exit_code
+    return 0
+
+
+async def run_until_signalled(settings: TraderSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    trader = Trader(settings, notifier=Notifier.from_environment())
+    await trader.run(stop)
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())
