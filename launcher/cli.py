@@ -142,6 +142,17 @@ def restart(ctx: CommandContext, service: str, with_dependents: bool) -> int:
     return run_restart(ctx, service, with_dependents)
 
 
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("service", required=False)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: a verdict, detail, fix and checks per service.")
+@pass_context
+def doctor(ctx: CommandContext, service: str | None, as_json: bool) -> int:
+    """Diagnose every service (or SERVICE) without touching anything: one verdict and fix each."""
+    from launcher.commands.doctor import run_doctor
+
+    return run_doctor(ctx, service, as_json)
+
+
 @cli.command()
 @click.argument("symbols", required=False)
 @pass_context

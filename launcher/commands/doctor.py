@@ -1,0 +1,59 @@
+"""`robostack doctor [SERVICE] [--json]`: one verdict per service with its fix, on one screen. Touches nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from launcher.commands.context import CommandContext
+from launcher.errors import EXIT_OK, EXIT_SERVICE_FAILED
+from launcher.hygiene.doctor import ServiceDiagnosis, diagnose_stack, doctor_json
+
+MARKS = {"ok": "[green]✓[/]", "fail": "[red]✗[/]", "warn": "[yellow]![/]", "info": "[dim]·[/]"}
+
+
+def run_doctor(ctx: CommandContext, service: str | None, as_json: bool) -> int:
+    """Diagnose, print (table or JSON), and exit 0 only if every service is ok."""
+    stack = ctx.load()
+    diagnoses = asyncio.run(diagnose_stack(stack, ctx.paths(), service))
+    if as_json:
+        ctx.console.print(json.dumps(doctor_json(diagnoses), indent=1), markup=False, highlight=False,
+                          soft_wrap=True)
+    else:
+        ctx.console.print(doctor_table(stack.name, diagnoses))
+        ctx.console.print(summary_line(diagnoses), highlight=False)
+    return EXIT_OK if all(diagnosis.ok for diagnosis in diagnoses) else EXIT_SERVICE_FAILED
+
+
+def doctor_table(stack_name: str, diagnoses: list[ServiceDiagnosis]) -> Table:
+    """Per service: the verdict line, the fix, then one line per check."""
+    table = Table.grid(padding=(0, 1))
+    table.title = f"robostack doctor: stack '{escape(stack_name)}'"
+    table.title_justify = "left"
+    table.add_column(no_wrap=True, style="bold")
+    table.add_column(no_wrap=True)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")
+    for diagnosis in diagnoses:
+        verdict = diagnosis.verdict
+        style = "green" if diagnosis.ok else "bold red"
+        table.add_row(escape(diagnosis.name), MARKS["ok" if diagnosis.ok else "fail"],
+                      f"[{style}]{escape(verdict.code)}[/]", escape(verdict.detail))
+        if verdict.fix:
+            table.add_row("", "", "[bold]fix[/]", escape(verdict.fix))
+        for check in diagnosis.checks:  # one line each, so the whole stack fits on one screen
+            table.add_row("", MARKS[check.status], f"[dim]{escape(check.name)}[/]",
+                          Text(check.detail, no_wrap=True, overflow="ellipsis"))
+        table.add_row("", "", "", "")
+    return table
+
+
+def summary_line(diagnoses: list[ServiceDiagnosis]) -> str:
+    failing = [d.name for d in diagnoses if not d.ok]
+    if not failing:
+        return f"[green]all {len(diagnoses)} services ok[/]"
+    return f"[bold red]{len(failing)} of {len(diagnoses)} need attention:[/] {escape(', '.join(failing))}"

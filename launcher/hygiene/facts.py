@@ -1,0 +1,178 @@
+"""What doctor observes about one service, as plain values, and the thin I/O that observes it.
+
+:class:`ServiceFacts` is everything the seeds' author gathered by hand with ps, netstat,
+lsof and hand-written socket scripts: is the process there, who listens on the port, how
+fast TCP connects, what the TWS API handshake and a session say, the CLOSE_WAIT /
+FIN_WAIT_2 sockets and their owners, stale processes, the log's last errors.
+:func:`collect_facts` gathers them with no side effects: nothing is signalled, and every
+connection is closed so that neither side keeps a socket. Judging the facts is pure
+(:mod:`launcher.hygiene.verdicts`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from launcher.hygiene.connect import TcpConnect, tcp_connect
+from launcher.hygiene.findings import Holder, ZombieFinding, classify_zombies, owner_label, watched_ports
+from launcher.hygiene.scan import (PortScan, external_holder_pids, find_stale, live_groups, process_ages,
+                                   settled_scan)
+from launcher.output.logs import last_lines
+from launcher.probes.base import ProbeContext, ProbeResult, run_probe
+from launcher.probes.ib_api import IbApiDiagnosis, diagnose_ib_api
+from launcher.probes.registry import PROBES  # noqa: F401 - imported now, not mid-measurement (run_probe imports it late)
+from launcher.process.search import MatchedProcess
+from launcher.stack.resolved import ResolvedService, ResolvedStack
+from launcher.state.paths import StatePaths
+from launcher.state.store import RunState, ServiceRecord, StackLock, read_run_state
+from launcher.supervise.teardown import supervisor_identity
+
+DEFAULT_TIMEOUT = 2.0  # for services without a health check
+LOG_LINES_SCANNED = 200
+LOG_ERRORS_SHOWN = 3
+ERROR_LOOKING = re.compile(r"(?i)\b(error|errors|exception|traceback|fatal|critical|failed|failure|refused|denied|"
+                           r"timed out|timeout|cannot|can't|unable)\b")
+
+
+@dataclass
+class ServiceFacts:
+    """Everything observed about one service (values only: the verdict is computed from these)."""
+
+    name: str
+    external: bool
+    probe_kind: str | None
+    ports: list[int]
+    label: str = ""  # "Gateway" for a TWS API service, else the quoted name
+    stack_running: bool = False  # a live supervisor holds the stack's lock
+    has_run_state: bool = False
+    record: ServiceRecord | None = None  # what the run state says about this service
+    managed_pids: list[int] = field(default_factory=list)  # live processes of its recorded group
+    listeners: dict[int, list[Holder]] = field(default_factory=dict)
+    ages: dict[int, float] = field(default_factory=dict)  # pid -> seconds since it started
+    tcp: dict[int, TcpConnect] = field(default_factory=dict)
+    ib_api: IbApiDiagnosis | None = None
+    probe_timeout: float = 0.0
+    probe: ProbeResult | None = None  # the configured probe, when it is not ib_api
+    probe_skipped: str | None = None  # why the configured probe could not run from here
+    zombies: list[ZombieFinding] = field(default_factory=list)
+    clients: dict[int, list[Holder]] = field(default_factory=dict)  # established clients per port
+    served: dict[int, int] = field(default_factory=dict)  # established connections the listener serves
+    stale: list[MatchedProcess] = field(default_factory=list)
+    log_path: str | None = None
+    log_errors: list[str] = field(default_factory=list)
+
+    @property
+    def managed_alive(self) -> bool:
+        return bool(self.managed_pids)
+
+    @property
+    def managed_pid(self) -> int | None:
+        return self.record.pid if self.record is not None and self.managed_alive else None
+
+
+async def collect_facts(stack: ResolvedStack, paths: StatePaths, names: list[str]) -> list[ServiceFacts]:
+    """Observe the named services: network probes first, then one look at the socket and process tables."""
+    state = read_run_state(paths)
+    running = _supervisor_alive(paths, state)
+    groups = {name: pids for name, _, pids in live_groups(state)}
+    facts = [_initial_facts(stack.services[name], state, running, groups.get(name, [])) for name in names]
+    # Bare connects first and on their own, so their timing is not inflated by probes sharing the loop.
+    await asyncio.gather(*(_connect(f, port, _timeout(stack.services[f.name])) for f in facts for port in f.ports))
+    await asyncio.gather(*(_run_probe(stack.services[f.name], f, paths) for f in facts))
+    # After the probes, so the table shows what the services hold, not our own connections.
+    ports = sorted({port for service in stack.services.values() for port in watched_ports(service)})
+    scan = await settled_scan(ports)
+    managed = {pid: name for name, pids in groups.items() for pid in pids}
+    spared = set(managed) | external_holder_pids(stack, scan)
+    stale = find_stale(stack, exclude_pids=spared)
+    zombies = classify_zombies(stack, scan.zombie_counts(), managed_pids=managed)
+    for service_facts in facts:
+        _add_table_facts(service_facts, scan, zombies, stale)
+        service_facts.log_path, service_facts.log_errors = _log_errors(paths, stack.services[service_facts.name])
+    return facts
+
+
+def _supervisor_alive(paths: StatePaths, state: RunState | None) -> bool:
+    return state is not None and supervisor_identity(state) is not None and StackLock(paths).holder() is not None
+
+
+def _initial_facts(service: ResolvedService, state: RunState | None, running: bool,
+                   managed_pids: list[int]) -> ServiceFacts:
+    health = service.health
+    record = state.services.get(service.name) if state is not None else None
+    return ServiceFacts(name=service.name, external=service.external, probe_kind=health.kind if health else None,
+                        ports=watched_ports(service), label=owner_label(service), stack_running=running,
+                        has_run_state=state is not None, record=record,
+                        managed_pids=[] if service.external else managed_pids,
+                        probe_timeout=health.timeout if health else 0.0)
+
+
+def _timeout(service: ResolvedService) -> float:
+    return service.health.timeout if service.health is not None else DEFAULT_TIMEOUT
+
+
+async def _run_probe(service: ResolvedService, facts: ServiceFacts, paths: StatePaths) -> None:
+    """The configured probe; ib_api always with a session, on the check's own client id."""
+    health = service.health
+    if health is None:
+        return
+    if not service.external and not facts.managed_alive:
+        # Nothing of ours to probe; probing a stranger on our port could only disturb it.
+        facts.probe_skipped = "not run: the service is not running"
+        return
+    if health.kind == "ib_api":
+        check = health.check
+        await _diagnose(facts, check.host, check.port, health.timeout, check.client_id)
+    else:
+        await _run_configured_probe(service, facts, paths)
+
+
+async def _diagnose(facts: ServiceFacts, host: str, port: int, timeout: float, client_id: int) -> None:
+    facts.ib_api = await diagnose_ib_api(host, port, timeout=timeout, session=True, client_id=client_id)
+
+
+async def _connect(facts: ServiceFacts, port: int, timeout: float) -> None:
+    facts.tcp[port] = await tcp_connect("127.0.0.1", port, timeout=timeout)
+
+
+async def _run_configured_probe(service: ResolvedService, facts: ServiceFacts, paths: StatePaths) -> None:
+    health = service.health
+    if health.kind == "notify":
+        facts.probe_skipped = "READY=1 / WATCHDOG=1 reach only the supervisor; its last probe"
+        return
+    log_path = paths.current_log(service.name)
+    context = ProbeContext(service_name=service.name, log_path=log_path if log_path.exists() else None,
+                           cwd=service.cwd, env=dict(service.env))
+    facts.probe = await run_probe(health, context)
+
+
+def _add_table_facts(facts: ServiceFacts, scan: PortScan, zombies: list[ZombieFinding],
+                     stale: list[MatchedProcess]) -> None:
+    listeners = scan.listeners()
+    facts.listeners = {port: listeners.get(port, []) for port in facts.ports}
+    facts.zombies = [finding for finding in zombies if finding.port in facts.ports]
+    facts.clients = {port: scan.clients(port) for port in facts.ports}
+    facts.served = {port: scan.connections_served(port) for port in facts.ports}
+    facts.stale = [match for match in stale if match.service == facts.name]
+    pids = {holder.pid for holders in facts.listeners.values() for holder in holders if holder.pid is not None}
+    if facts.managed_pid is not None:
+        pids.add(facts.managed_pid)
+    facts.ages = process_ages(pids)
+
+
+def _log_errors(paths: StatePaths, service: ResolvedService) -> tuple[str | None, list[str]]:
+    """The service's current log and its last error-looking lines (external services have no log)."""
+    if service.external:
+        return None, []
+    link = paths.current_log(service.name)
+    if not link.exists():
+        return None, []
+    return str(Path(link).resolve()), error_lines(last_lines(link, LOG_LINES_SCANNED))
+
+
+def error_lines(lines: list[str], count: int = LOG_ERRORS_SHOWN) -> list[str]:
+    """The last `count` lines that look like errors (pure)."""
+    return [line.strip() for line in lines if ERROR_LOOKING.search(line)][-count:]
