@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+from typing import NoReturn
 
 from launcher.errors import RobostackError
 from services.notify import Notifier, watchdog_interval
@@ -25,7 +26,7 @@ TOKEN_VARIABLE = "ROBOSTACK_WS_TOKEN"
 class OneLineErrorParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (the full usage is in --help)."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
@@ -56,8 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         symbols = parse_symbols(args.symbols)
     except ValueError as err:
-        parser.error(f"--symbols: {err}")
-        raise  # parser.error exits; this keeps type checkers sure `symbols` is bound
+        parser.error(f"--symbols: {err}")  # exits with status 2
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # The trader logs connection failures and Gateway errors itself, each once, with context;

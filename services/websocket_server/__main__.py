@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+from typing import NoReturn
 
 from services.websocket_server.messages import DEFAULT_EVENT_TYPES, BadMessage, parse_event_types
 from services.websocket_server.server import ServerSettings, WebSocketServer
@@ -20,8 +21,15 @@ from services.websocket_server.server import ServerSettings, WebSocketServer
 TOKEN_VARIABLE = "ROBOSTACK_WS_TOKEN"
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the full usage is in --help)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="python -m services.websocket_server",
         description="Relay JSON events from publishers (/publish) to subscribers (/); GET /healthz for counters.",
         epilog=f"When {TOKEN_VARIABLE} is set, publishers must send 'Authorization: Bearer <token>'.",
@@ -47,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
-                        format="%(asctime)s websocket_server %(levelname)s %(message)s")
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("websockets").setLevel(logging.WARNING)
     settings = ServerSettings(
         host=args.host, port=args.port, token=os.environ.get(TOKEN_VARIABLE) or None,
