@@ -39,11 +39,17 @@ class Backoff:
 
 
 class RetrySchedule:
-    """Counts consecutive failures and hands out the next delay; reset on success."""
+    """Counts consecutive failures and hands out the next delay.
 
-    def __init__(self, backoff: Backoff, rng: random.Random | None = None) -> None:
+    A connection only counts as a success once it has lasted ``stable_after``
+    seconds: a Gateway that accepts and then drops us at once, over and over,
+    must not be hammered at the shortest delay.
+    """
+
+    def __init__(self, backoff: Backoff, rng: random.Random | None = None, *, stable_after: float = 10.0) -> None:
         self.backoff = backoff
         self.rng = rng or random.Random()
+        self.stable_after = stable_after
         self.attempts = 0
 
     def next_delay(self) -> float:
@@ -53,3 +59,8 @@ class RetrySchedule:
 
     def reset(self) -> None:
         self.attempts = 0
+
+    def connection_ended(self, lasted: float) -> None:
+        """A connection that had succeeded ended after `lasted` seconds; start over if it was stable."""
+        if lasted >= self.stable_after:
+            self.reset()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from typing import Any, Callable
 
@@ -71,10 +72,11 @@ class EventPublisher:
 
     async def _run(self) -> None:
         while not self._closing.is_set():
+            opened: float | None = None
             try:
                 async with connect(self.url, additional_headers=self._headers(), open_timeout=5,
                                    close_timeout=1, compression=None) as connection:
-                    self._schedule.reset()
+                    opened = time.monotonic()
                     self.connected.set()
                     self._on_state("connected", self.url)
                     await self._pump(connection)
@@ -86,6 +88,8 @@ class EventPublisher:
                 reason = "server closed the connection"
             finally:
                 self.connected.clear()
+                if opened is not None:
+                    self._schedule.connection_ended(time.monotonic() - opened)
             if self._closing.is_set():
                 return
             delay = self._schedule.next_delay()

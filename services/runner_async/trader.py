@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,8 +108,9 @@ class Trader:
         while True:
             try:
                 await self._open_session()
-                self.schedule.reset()
+                opened = time.monotonic()
                 reason = await self._until_session_ends()
+                self.schedule.connection_ended(time.monotonic() - opened)
             except GatewayUnavailable as err:
                 reason = str(err)
             self._subscribed = False

@@ -55,3 +55,14 @@ def test_the_schedule_counts_attempts_and_resets_after_success():
 def test_nonsense_policies_are_refused(settings):
     with pytest.raises(ValueError):
         Backoff(**settings)
+
+
+def test_only_a_connection_that_lasted_counts_as_success():
+    schedule = RetrySchedule(Backoff(initial=1.0, maximum=10.0, jitter=0.0), stable_after=10.0)
+    schedule.next_delay()
+    schedule.next_delay()
+    schedule.connection_ended(lasted=0.3)  # accepted, then dropped at once: keep backing off
+    assert schedule.next_delay() == 4.0
+    schedule.connection_ended(lasted=10.0)  # a stable session: the next outage starts afresh
+    assert schedule.attempts == 0
+    assert schedule.next_delay() == 1.0
