@@ -55,5 +55,5 @@ def doctor_table(stack_name: str, diagnoses: list[ServiceDiagnosis]) -> Table:
 def summary_line(diagnoses: list[ServiceDiagnosis]) -> str:
     failing = [d.name for d in diagnoses if not d.ok]
     if not failing:
-        return f"[green]all {len(diagnoses)} services ok[/]"
+        return "[green]" + ("1 service ok" if len(diagnoses) == 1 else f"all {len(diagnoses)} services ok") + "[/]"
     return f"[bold red]{len(failing)} of {len(diagnoses)} need attention:[/] {escape(', '.join(failing))}"

@@ -40,7 +40,8 @@ def build_checks(f: ServiceFacts) -> list[Check]:
         checks.extend([_api(f), _session(f)])
     elif f.probe is not None or f.probe_skipped:
         checks.append(_probe(f))
-    checks.append(_sockets(f))
+    if f.ports:
+        checks.append(_sockets(f))
     if not f.external:  # robostack neither stops nor logs an external service
         checks.extend([_stale(f), _log(f)])
     return checks
@@ -124,7 +125,7 @@ def _session(f: ServiceFacts) -> Check:
         return Check("session", "warn" if warned else "ok",
                      f"client id {d.client_id}: nextValidId {d.next_valid_id}, accounts "
                      f"{','.join(d.accounts) or 'none'}{took}{codes}", data)
-    return Check("session", "fail", f"client id {d.client_id}: {d.failure or 'incomplete'}{codes}", data)
+    return Check("session", "fail", (d.failure or f"client id {d.client_id}: incomplete") + codes, data)
 
 
 def _probe(f: ServiceFacts) -> Check:
@@ -137,8 +138,8 @@ def _probe(f: ServiceFacts) -> Check:
         text = ("ok" if recorded.get("ok") else "failed") + f": {recorded.get('detail', '')}"
         return Check("probe (notify)", "ok" if recorded.get("ok") else "fail", f"{f.probe_skipped}: {text}",
                      {"recorded": recorded})
-    return Check(f"probe ({f.probe.kind})", "ok" if f.probe.ok else "fail",
-                 f"{f.probe.detail} ({format_seconds(f.probe.latency)})", dict(f.probe.facts))
+    return Check(f"probe ({f.probe.kind})", "ok" if f.probe.ok else "fail", f.probe.detail,
+                 {"latency_seconds": f.probe.latency, **f.probe.facts})
 
 
 def _sockets(f: ServiceFacts) -> Check:

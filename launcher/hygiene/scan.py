@@ -88,7 +88,7 @@ async def settled_scan(ports: Iterable[int], *, settle: float = ZOMBIE_SETTLE) -
         if not suspects:
             break
     return PortScan(tuple(record for record in latest.records
-                          if not record.is_zombie or _key(record) in suspects))
+                          if not record.is_zombie or record.pid is None or _key(record) in suspects))
 
 
 def _key(record: SocketRecord) -> SocketKey:
@@ -96,7 +96,8 @@ def _key(record: SocketRecord) -> SocketKey:
 
 
 def _zombie_keys(scan: PortScan) -> set[SocketKey]:
-    return {_key(record) for record in scan.records if record.is_zombie}
+    """Zombie-looking sockets with an owner: only those can make pre-flight refuse or doctor blame a process."""
+    return {_key(record) for record in scan.records if record.is_zombie and record.pid is not None}
 
 
 def external_holder_pids(stack: ResolvedStack, scan: PortScan) -> set[int]:

@@ -201,10 +201,10 @@ def _api_silent(f: ServiceFacts) -> Verdict:
 def _client_id_in_use(f: ServiceFacts) -> Verdict:
     d = f.ib_api
     clients = [h for h in f.clients.get(d.port, []) if h.pid is not None]
-    if clients:
-        who = ", ".join(f"{h.describe()}?" if len(clients) == 1 else h.describe() for h in clients)
-        holder = f"another client ({who}) holds it" if len(clients) == 1 else \
-            f"another client holds it; connected to port {d.port} now: {who}"
+    if len(clients) == 1:
+        holder = f"another client holds it, probably {clients[0].describe()}, the one client connected to port {d.port}"
+    elif clients:
+        holder = f"another client holds it; connected to port {d.port} now: " + ", ".join(h.describe() for h in clients)
     else:
         holder = ("another client holds it, but none of this user's processes is connected (another user's, or a "
                   f"connection {f.label} has not noticed is gone: restart it)")

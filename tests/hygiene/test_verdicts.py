@@ -103,8 +103,11 @@ def test_client_id_in_use_names_the_connected_clients():
                        failure="client id 999 is already in use (error 326); the probe needs its own id")
     verdict = judge(gateway(ib_api=refused, clients={4002: [Holder(777, "python -m services.runner_async")]}))
     assert verdict.code == "client-id-in-use"
-    assert verdict.fix.startswith("client id 999 in use: another client (pid 777 (python -m services.runner_async)?) "
-                                  "holds it; give the ib_api check its own id")
+    assert verdict.fix.startswith("client id 999 in use: another client holds it, probably pid 777 (python -m "
+                                  "services.runner_async), the one client connected to port 4002; give the ib_api "
+                                  "check its own id")
+    several = judge(gateway(ib_api=refused, clients={4002: [Holder(777, "a"), Holder(778, "b")]}))
+    assert "connected to port 4002 now: pid 777 (a), pid 778 (b)" in several.fix
     nobody = judge(gateway(ib_api=refused, clients={4002: []}))
     assert "none of this user's processes is connected" in nobody.fix
 
