@@ -1,6 +1,6 @@
 """Prints how long stop_group takes beyond the grace period (a measurement, never a test).
 
-    .venv/bin/python -m tests.process.measure_stop [--rounds 10] [--grace 1.0]
+    .venv/bin/python -m bench.measure_stop [--rounds 10] [--grace 1.0]
 
 For each round it spawns tests/process/tree.py with spawn_service (leader, 2 children,
 4 grandchildren, one escaped grandchild) and stops it three ways:
@@ -20,14 +20,29 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterable
+
+import psutil
 
 import launcher.process.identity as identity_module
+from bench.core import REPO
 from launcher.process.spawn import spawn_service
 from launcher.process.stop import kill_group_now, stop_group
-from tests.helpers import REPO, alive
 
-TREE = [sys.executable, str(Path(__file__).with_name("tree.py")), "--children", "2", "--grandchildren", "2",
+TREE = [sys.executable, str(REPO / "tests" / "process" / "tree.py"), "--children", "2", "--grandchildren", "2",
         "--escape"]
+
+
+def alive(pids: Iterable[int]) -> list[int]:
+    """The pids among `pids` that still exist and are not zombies."""
+    result = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                result.append(pid)
+        except psutil.NoSuchProcess:
+            continue
+    return result
 
 
 async def start_tree(log_path: Path, *extra: str):
