@@ -40,11 +40,12 @@ def test_each_gateway_fault_gets_its_verdict_and_doctor_leaves_nothing(gateway_s
     silent = gateway_sim("--fault", "silent")
     zombie = gateway_sim("--fault", "close-wait")
     initialising = gateway_sim("--api-delay", "30")
+    untrusting = gateway_sim("--trusted-ips", "10.9.8.7")
     nothing = free_port()
     make_close_wait(zombie.port, zombie.pid, count=3)
     stack = robostack("services:\n" + external_gateway("healthy", healthy.port) + external_gateway("silent", silent.port)
                       + external_gateway("zombie", zombie.port) + external_gateway("initialising", initialising.port)
-                      + external_gateway("nothing", nothing))
+                      + external_gateway("untrusting", untrusting.port) + external_gateway("nothing", nothing))
 
     code, report = doctor(stack)
 
@@ -52,24 +53,25 @@ def test_each_gateway_fault_gets_its_verdict_and_doctor_leaves_nothing(gateway_s
     services = by_name(report)
     assert {name: s["verdict"] for name, s in services.items()} == {
         "healthy": "ok", "silent": "api-silent", "zombie": "close-wait", "initialising": "api-silent",
-        "nothing": "not-listening"}
+        "untrusting": "version-mismatch", "nothing": "not-listening"}
     assert all(set(s) == {"name", "verdict", "detail", "fix", "checks"} for s in report["services"])
     assert "server version 178" in services["healthy"]["detail"] and services["healthy"]["fix"] == ""
-    assert services["silent"]["detail"] == (f"Gateway (pid {silent.pid}, up {services['silent']['detail'].split('up ')[1]}")
-    assert "then no handshake answer within 2s (0 bytes received)" in services["silent"]["detail"]
+    assert services["silent"]["detail"].startswith(f"Gateway (pid {silent.pid}, up ")
+    assert services["silent"]["detail"].endswith("then no handshake answer within 2s (0 bytes received)")
     assert "its API layer answers only 30-60 s after login; wait" in services["initialising"]["fix"]
     assert services["zombie"]["detail"] == (f"Gateway (pid {zombie.pid}) holds 3 CLOSE_WAIT sockets on port "
                                             f"{zombie.port}; they clear only when Gateway restarts")
     assert services["zombie"]["fix"].startswith("restart IB Gateway (and log in again)")
+    assert services["untrusting"]["fix"].startswith("add 127.0.0.1 to Trusted IPs")
     assert services["nothing"]["detail"] == f"nothing listens on port {nothing} (TCP connect refused)"
     checks = {check["name"]: check for check in services["healthy"]["checks"]}
     assert checks["api"]["data"]["server_version"] == 178 and checks["session"]["data"]["accounts"] == ["DU1234567"]
     assert checks[f"port {healthy.port}"]["data"]["tcp_connect_seconds"] is not None
     # No side effects: the zombies are exactly the ones we made, and every simulator still runs.
     assert close_wait_sockets(zombie.port, zombie.pid) == 3
-    for sim in (healthy, silent, initialising):
+    for sim in (healthy, silent, initialising, untrusting):
         assert zombie_sockets([sim.port]) == []
-    assert all(sim.proc.poll() is None for sim in (healthy, silent, zombie, initialising))
+    assert all(sim.proc.poll() is None for sim in (healthy, silent, zombie, initialising, untrusting))
 
 
 async def test_client_id_in_use_names_the_client_holding_it(gateway_sim, robostack):

@@ -53,7 +53,7 @@ def test_up_stops_a_matching_leftover_and_spares_a_similar_process(robostack, pr
     assert (f"pre-flight: stale 'gateway' process pid {leftover.pid} ({os.path.basename(sys.executable)} -m "
             f"services.gateway_sim --port {port}") in result.stdout
     assert "stopped on SIGTERM" in result.stdout
-    assert similar.poll() is None and str(similar.pid) not in result.stdout
+    assert similar.poll() is None and f"pid {similar.pid} " not in result.stdout
     assert stack.run_state()["services"]["gateway"]["pid"] not in (None, leftover.pid)
     assert (tmp_path / "journal").exists()
 
