@@ -26,6 +26,7 @@ from typing import Callable, Iterable
 from launcher.errors import PreflightRefused
 from launcher.hygiene.findings import Assessment, assess, short_command, watched_ports
 from launcher.hygiene.scan import (external_holder_pids, find_stale, live_groups, scan_ports, settled_scan)
+from launcher.process.identity import ProcessIdentity
 from launcher.process.membership import select_tree, snapshot_processes
 from launcher.process.search import MatchedProcess
 from launcher.process.stop import StopReport, stop_processes
@@ -66,7 +67,11 @@ def all_watched_ports(stack: ResolvedStack) -> list[int]:
 
 async def run_preflight(stack: ResolvedStack, paths: StatePaths, *, reporter: Reporter,
                         ignore_zombies: bool = False) -> None:
-    """Stop stale processes, then refuse (PreflightRefused) on a foreign port holder or external zombies."""
+    """Stop stale processes, then refuse (PreflightRefused) on a foreign port holder or external zombies.
+
+    Findings go to `reporter.note`. `paths` is part of the supervisor's hook contract; the
+    run state's leftovers were already stopped by the supervisor, so it is not read here.
+    """
     ports = all_watched_ports(stack)
     spared = external_holder_pids(stack, scan_ports(ports))
     stale = find_stale(stack, exclude_pids=spared)
@@ -138,7 +143,7 @@ async def plan_preflight(stack: ResolvedStack, paths: StatePaths, *, ignore_zomb
     return PreflightPlan(None, leftovers, stale, result)
 
 
-def _trees(identities: list) -> set[int]:
+def _trees(identities: list[ProcessIdentity]) -> set[int]:
     """The pids of these processes and all their descendants (stopping one stops its tree)."""
     if not identities:
         return set()
