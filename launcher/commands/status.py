@@ -8,7 +8,7 @@ import time
 
 from launcher.commands.context import CommandContext
 from launcher.errors import EXIT_NOT_RUNNING, EXIT_OK, EXIT_SERVICE_FAILED, NotRunningError
-from launcher.output.console import status_table
+from launcher.output.console import status_problems, status_table
 from launcher.process.identity import ProcessIdentity, is_alive
 from launcher.state.events import read_events
 from launcher.state.store import RunState, StackLock, read_run_state
@@ -58,7 +58,9 @@ def run_status(ctx: CommandContext, as_json: bool) -> int:
     if as_json:
         ctx.console.print_json(json.dumps(status_json(state, alive)))
     else:
-        ctx.console.print(status_table(state, supervisor_alive=alive))
+        ctx.console.print(status_table(state, supervisor_alive=alive, width=ctx.console.width))
+        for line in status_problems(state):
+            ctx.console.print(line, style="red", markup=False, highlight=False, soft_wrap=True)
     if not alive:
         return EXIT_NOT_RUNNING
     healthy = all(r.state in ("healthy", "external") for r in state.services.values())

@@ -97,7 +97,17 @@ def _detail_text(record) -> str:
     return f"{last.get('event', '')}: {last.get('reason', '')}".strip(": ") if last else "-"
 
 
-def status_table(state: RunState, *, supervisor_alive: bool, now: float | None = None) -> Table:
+def status_problems(state: RunState) -> list[str]:
+    """Full reasons for services that are not fine (the table truncates them to one line)."""
+    lines = []
+    for name in state.stop_order[::-1] or list(state.services):
+        record = state.services[name]
+        if record.state in ("failed", "unhealthy", "waiting", "restarting", "orphaned"):
+            lines.append(f"{name}: {record.state}: {_detail_text(record)}")
+    return lines
+
+
+def status_table(state: RunState, *, supervisor_alive: bool, now: float | None = None, width: int = 100) -> Table:
     """One row per service: state, pid, uptime, restarts, last probe, and why (or its last event)."""
     now = time.time() if now is None else now
     title = f"{state.stack}: supervisor " + (f"pid {state.supervisor_pid}" if supervisor_alive else "not running")
@@ -106,10 +116,12 @@ def status_table(state: RunState, *, supervisor_alive: bool, now: float | None =
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left", show_edge=False,
                   pad_edge=False, box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True)
     name_width = max([len(name) for name in state.services] + [7])
-    for column, width in (("service", name_width), ("state", 10), ("pid", 7), ("uptime", 6), ("restarts", 8),
-                          ("probe", 11)):
-        table.add_column(column, no_wrap=True, min_width=width)
-    table.add_column("detail", overflow="fold", ratio=1)
+    columns = (("service", name_width), ("state", 10), ("pid", 7), ("uptime", 6), ("restarts", 8), ("probe", 12))
+    for column, column_width in columns:
+        table.add_column(column, no_wrap=True, min_width=column_width)
+    # Whatever the terminal has left; one line per service, the full reasons are printed below the table.
+    remaining = max(20, width - sum(w + 2 for _, w in columns) - 2)
+    table.add_column("detail", overflow="ellipsis", no_wrap=True, max_width=remaining)
     for name in state.stop_order[::-1] or list(state.services):
         record = state.services[name]
         active = record.started_at and record.state not in ("stopped", "failed")
