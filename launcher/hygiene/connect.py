@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import struct
 import time
 from dataclasses import dataclass
 
 from launcher.probes.base import describe_connect_error
+from launcher.probes.ib_api import reset_and_close
 
 CLOSE_GRACE = 0.5  # seconds to wait for the server's FIN after ours
-_RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ async def tcp_connect(host: str, port: int, *, timeout: float) -> TcpConnect:
         await _close_cleanly(loop, sock)
     finally:
         if sock.fileno() != -1:
-            _reset_and_close(sock)
+            reset_and_close(sock)
     return TcpConnect(host, port, seconds=seconds)
 
 
@@ -63,7 +62,7 @@ async def _close_cleanly(loop: asyncio.AbstractEventLoop, sock: socket.socket) -
     try:
         sock.shutdown(socket.SHUT_WR)
     except OSError:
-        _reset_and_close(sock)
+        reset_and_close(sock)
         return
     deadline = time.monotonic() + CLOSE_GRACE
     while True:
@@ -74,12 +73,5 @@ async def _close_cleanly(loop: asyncio.AbstractEventLoop, sock: socket.socket) -
         if not data:  # the server closed too: we closed first, the TIME_WAIT is ours
             sock.close()
             return
-    _reset_and_close(sock)
+    reset_and_close(sock)
 
-
-def _reset_and_close(sock: socket.socket) -> None:
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
-    except OSError:
-        pass
-    sock.close()

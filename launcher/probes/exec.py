@@ -95,7 +95,7 @@ async def probe_exec(check: ExecCheck, timeout: float, context: ProbeContext) ->
         transport, protocol = await loop.subprocess_exec(
             _CheckProtocol, *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             cwd=context.cwd, env={**os.environ, **context.env}, start_new_session=True)
-    except FileNotFoundError as err:
+    except FileNotFoundError:
         if context.cwd is not None and not Path(context.cwd).is_dir():
             detail = f"exec probe folder {context.cwd} does not exist"
         else:

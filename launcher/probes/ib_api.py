@@ -226,10 +226,10 @@ class _Conversation:
             if self.peer_closed:
                 self.sock.close()  # we closed first: the TIME_WAIT is ours
                 return
-        _reset_and_close(self.sock)
+        reset_and_close(self.sock)
 
 
-def _reset_and_close(sock: socket.socket) -> None:
+def reset_and_close(sock: socket.socket) -> None:
     """Close with an RST: nothing lingers on either side (no TIME_WAIT, no half-closed peer)."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
@@ -290,7 +290,7 @@ async def diagnose_ib_api(host: str, port: int, *, timeout: float, session: bool
             await conversation.close()
         finally:
             if sock.fileno() != -1:  # cancelled or failed mid-way
-                _reset_and_close(sock)
+                reset_and_close(sock)
     transcript = conversation.transcript if conversation else None
     if transcript is not None:
         diagnosis.next_valid_id, diagnosis.accounts = transcript.next_valid_id, transcript.accounts

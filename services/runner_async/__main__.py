@@ -12,29 +12,19 @@ import logging
 import os
 import signal
 import sys
-from typing import NoReturn
 
 from launcher.errors import RobostackError
 from services.notify import Notifier, watchdog_interval
 from services.runner_async.backoff import Backoff
 from services.runner_async.events import parse_symbols
 from services.runner_async.trader import Trader, TraderSettings
-
-TOKEN_VARIABLE = "ROBOSTACK_WS_TOKEN"
-
-
-class OneLineErrorParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (the full usage is in --help)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
+from services.arguments import WS_TOKEN_VARIABLE, OneLineErrorParser
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(
         prog="python -m services.runner_async",
         description="Stream market data for SYMBOLS from an IB Gateway to the stack's WebSocket server.",
-        epilog=f"The publisher token comes from {TOKEN_VARIABLE}; readiness goes to NOTIFY_SOCKET when set.",
+        epilog=f"The publisher token comes from {WS_TOKEN_VARIABLE}; readiness goes to NOTIFY_SOCKET when set.",
     )
     parser.add_argument("--symbols", required=True, help="comma-separated tickers, e.g. AAPL,NVDA,TSLA")
     parser.add_argument("--host", default="127.0.0.1", help="Gateway host (default 127.0.0.1)")
@@ -67,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("ib_async.wrapper").setLevel(logging.CRITICAL)
     settings = TraderSettings(
         symbols=tuple(symbols), host=args.host, port=args.port, client_id=args.client_id,
-        ws_url=args.ws_url, ws_token=os.environ.get(TOKEN_VARIABLE) or None,
+        ws_url=args.ws_url, ws_token=os.environ.get(WS_TOKEN_VARIABLE) or None,
         connect_timeout=args.connect_timeout, api_check_interval=args.api_check_interval,
         watchdog_interval=watchdog_interval(os.environ),
         backoff=Backoff(initial=min(0.5, args.max_backoff), maximum=args.max_backoff),

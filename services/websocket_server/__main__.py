@@ -13,26 +13,16 @@ import logging
 import os
 import signal
 import sys
-from typing import NoReturn
 
 from services.websocket_server.messages import DEFAULT_EVENT_TYPES, BadMessage, parse_event_types
 from services.websocket_server.server import ServerSettings, WebSocketServer
-
-TOKEN_VARIABLE = "ROBOSTACK_WS_TOKEN"
-
-
-class OneLineErrorParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (the full usage is in --help)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
+from services.arguments import WS_TOKEN_VARIABLE, OneLineErrorParser
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(
         prog="python -m services.websocket_server",
         description="Relay JSON events from publishers (/publish) to subscribers (/); GET /healthz for counters.",
-        epilog=f"When {TOKEN_VARIABLE} is set, publishers must send 'Authorization: Bearer <token>'.",
+        epilog=f"When {WS_TOKEN_VARIABLE} is set, publishers must send 'Authorization: Bearer <token>'.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="port to bind (default 8765; 0 picks a free one)")
@@ -58,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("websockets").setLevel(logging.WARNING)
     settings = ServerSettings(
-        host=args.host, port=args.port, token=os.environ.get(TOKEN_VARIABLE) or None,
+        host=args.host, port=args.port, token=os.environ.get(WS_TOKEN_VARIABLE) or None,
         event_types=event_types, queue_limit=args.queue_size, stuck_after=args.stuck_timeout,
         max_message_bytes=args.max_message_bytes,
     )
@@ -79,7 +69,7 @@ async def serve_until_signalled(settings: ServerSettings) -> None:
     server = WebSocketServer(settings)
     port = await server.start()
     logging.getLogger("websocket_server").info(
-        "publishing %s", "needs a token" if settings.token else f"is open ({TOKEN_VARIABLE} not set)")
+        "publishing %s", "needs a token" if settings.token else f"is open ({WS_TOKEN_VARIABLE} not set)")
     print(f"listening on ws://{settings.host}:{port}", flush=True)
     await stop.wait()
     logging.getLogger("websocket_server").info("stopping: closing %d subscribers and %d publishers",
