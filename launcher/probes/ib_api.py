@@ -98,6 +98,11 @@ def judge(diagnosis: IbApiDiagnosis, transcript: SessionTranscript | None, timeo
                 "or this client's IP is not in Trusted IPs)")
         return API_SILENT, (f"TCP accepted, no handshake answer within {format_seconds(timeout)} "
                             f"({d.bytes_received} bytes received)")
+    if d.session and not d.start_api_sent:
+        # The answer only came while we were already closing: too late to start a session.
+        late = format_seconds(d.handshake_seconds or 0.0)
+        return API_SILENT, (f"TCP accepted, handshake answered only after {late}, beyond the "
+                            f"{format_seconds(timeout)} deadline (the API is slow or still initialising)")
     if not CLIENT_MIN_VERSION <= d.server_version <= CLIENT_MAX_VERSION:
         return VERSION_MISMATCH, f"server answered version {d.server_version}, outside the {d.offered} we offered"
     if not d.session or transcript is None:
