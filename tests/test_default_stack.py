@@ -58,14 +58,17 @@ def default_stack(tmp_path_factory):
 async def ticks_for_every_symbol(timeout: float = 60) -> set[str]:
     """Subscribe like any client would, and collect symbols until all three have ticked."""
     seen: set[str] = set()
-    async with connect("ws://127.0.0.1:8765/") as websocket:
-        await websocket.send(json.dumps({"subscribe": ["tick"]}))
-        async with asyncio.timeout(timeout):
+
+    async def collect() -> None:
+        async with connect("ws://127.0.0.1:8765/") as websocket:
+            await websocket.send(json.dumps({"subscribe": ["tick"]}))
             while seen != set(SYMBOLS):
                 event = json.loads(await websocket.recv())
                 if event.get("type") == "tick":
                     assert set(event) >= {"symbol", "bid", "ask", "last", "time"}
                     seen.add(event["symbol"])
+
+    await asyncio.wait_for(collect(), timeout)
     return seen
 
 
