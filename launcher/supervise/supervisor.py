@@ -34,6 +34,7 @@ from launcher.supervise.watch import supervise_until_stopped
 
 Preflight = Callable[["Supervisor"], Awaitable[None]]
 LOG_TAIL_LINES = 20
+PROBE_RESULTS_SAVE_INTERVAL = 5.0  # an idle supervisor should not fsync run.json every second
 
 
 class Supervisor:
@@ -68,6 +69,7 @@ class Supervisor:
         self.failure: ServiceFailed | None = None  # set when a failed service takes the stack down
         self.listeners: list[Reporter] = []  # control clients following a restart they asked for
         self._closed = False
+        self._saved_at = float("-inf")
 
     # -- signals: record only ------------------------------------------------------------
 
@@ -287,7 +289,14 @@ class Supervisor:
         return entry
 
     def save(self) -> None:
+        """Write the run state now (every change of state goes through here)."""
         write_run_state(self.paths, self.state)
+        self._saved_at = self.clock.monotonic()
+
+    def save_probe_results(self) -> None:
+        """Write routine probe results at most every few seconds: status shows them, nothing depends on them."""
+        if self.clock.monotonic() - self._saved_at >= PROBE_RESULTS_SAVE_INTERVAL:
+            self.save()
 
     def log_tail(self, name: str, lines: int = LOG_TAIL_LINES) -> list[str]:
         path = self.runtimes[name].log_path

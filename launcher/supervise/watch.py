@@ -74,8 +74,9 @@ async def _probe_once(supervisor, runtime: ServiceRuntime, failures: int) -> int
             runtime.mark_healthy()
             runtime.record.state = "external" if runtime.service.external else "healthy"
             supervisor.emit(runtime.name, "external-up" if runtime.service.external else "healthy", result.detail)
+            supervisor.save()
         _show_waiting_if_dependency_down(supervisor, runtime)
-        supervisor.save()
+        supervisor.save_probe_results()
         return 0
     failures += 1
     if failures < health.retries:
@@ -117,6 +118,7 @@ def _show_waiting_if_dependency_down(supervisor, runtime: ServiceRuntime) -> Non
     elif runtime.record.state == "waiting":
         runtime.record.state = "healthy"
         runtime.record.reason = None
+        supervisor.save()
 
 
 def _set_waiting(supervisor, runtime: ServiceRuntime, down: list[str]) -> None:

@@ -35,6 +35,8 @@ def main() -> None:
     parser.add_argument("--exit-after", type=float)
     parser.add_argument("--exit-code", type=int, default=3)
     parser.add_argument("--print-ready", action="store_true")
+    parser.add_argument("--notify-then-hang", action="store_true",
+                        help="send READY=1 and one WATCHDOG=1 on NOTIFY_SOCKET, then stay alive but silent")
     parser.add_argument("--escape", action="store_true",
                         help="leave a grandchild in its own session (setsid) whose parent exits: an orphan")
     parser.add_argument("--crash-on-restart", metavar="MARKER",
@@ -81,6 +83,12 @@ def main() -> None:
         listener.listen()
     if args.print_ready:
         print(f"{args.name} is ready", flush=True)
+    if args.notify_then_hang:
+        from services.notify import Notifier
+
+        notifier = Notifier.from_environment()
+        notifier.ready(f"{args.name} ready")
+        notifier.watchdog()  # and never again: the event loop of a real service would be stuck here
     while True:
         if listener is not None:
             connection, _ = listener.accept()

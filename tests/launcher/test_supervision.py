@@ -9,7 +9,7 @@ import sys
 
 import psutil
 
-from tests.helpers import free_port, kill_group, read_line_matching, wait_until
+from tests.helpers import REPO, free_port, kill_group, read_line_matching, wait_until
 from tests.launcher.conftest import service_command
 
 SIMULATOR = f"{sys.executable} -m services.gateway_sim"
@@ -186,3 +186,19 @@ def test_logs_follow_continues_across_a_restart(robostack):
     finally:
         os.killpg(follower.pid, signal.SIGTERM)
         follower.wait(timeout=10)
+
+
+def test_a_notify_service_that_stops_its_watchdog_is_restarted(robostack):
+    stack = robostack(f"""services:
+  quiet:
+    command: {service_command('--notify-then-hang')}
+    cwd: {REPO}
+    health: {{notify: {{watchdog_timeout: 1s}}, interval: 200ms, retries: 2}}
+    backoff: {{initial: 100ms}}
+""")
+    assert stack.run("up", "--detach").returncode == 0
+    first = stack.run_state()["services"]["quiet"]["pid"]
+    unhealthy = wait_for_event(stack, "quiet", "unhealthy")
+    assert "WATCHDOG" in events_of(stack)[unhealthy]["reason"]
+    wait_for_event(stack, "quiet", "restarted", after=unhealthy)
+    assert stack.run_state()["services"]["quiet"]["pid"] != first
