@@ -65,7 +65,7 @@ def run_one(name: str, settings: Settings, ledger: Ledger) -> Section:
     finally:
         left = ledger.kill_everything()
         if left:
-            print(f"  (killed {len(left)} leftover process(es) after {name})", flush=True)
+            print(f"  (cleaned up {len(left)} process(es) {name} left running)", flush=True)
     section.seconds = time.monotonic() - started
     print(f"   {name} took {section.seconds:.1f} s", flush=True)
     return section

@@ -35,7 +35,7 @@ def command_line(module: str, arguments: list[str]) -> str:
 
 
 def run_gateway_sim(settings: Settings, ledger: Ledger) -> Section:
-    arguments = settings.pick(["--rounds", "300", "--seconds", "1"], ["--rounds", "20", "--seconds", "0.3"])
+    arguments = settings.pick(["--rounds", "200", "--seconds", "1"], ["--rounds", "20", "--seconds", "0.3"])
     output = run_script(ledger, "bench.bench_gateway_sim", arguments, timeout=120)
     section = Section("gateway_sim", "Gateway simulator (bench/bench_gateway_sim.py)",
                       reproduce=command_line("bench.bench_gateway_sim", arguments), transcript=output)
@@ -51,7 +51,7 @@ def run_gateway_sim(settings: Settings, ledger: Ledger) -> Section:
 
 
 def run_ticks(settings: Settings, ledger: Ledger) -> Section:
-    arguments = settings.pick(["--seconds", "3"], ["--quick"])
+    arguments = settings.pick(["--seconds", "2"], ["--quick"])
     output = run_script(ledger, "bench.bench_ticks", arguments, timeout=180)
     section = Section("ticks", "Ticks end to end (bench/bench_ticks.py)",
                       reproduce=command_line("bench.bench_ticks", arguments), transcript=output)

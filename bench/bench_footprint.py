@@ -6,7 +6,8 @@ ticks flow through each copy's WebSocket server, one window (60 s; ``--quick``: 
 is measured for all three managers side by side:
 
 * CPU: the CPU time the manager's own processes used in the window (user +
-  system, including reaped children such as exec probes), as % of one core;
+  system, including reaped children such as exec probes), as % of one core (the
+  kernel counts in 10 ms ticks: about +-0.02 % over 60 s);
 * memory: RSS summed over the manager's own processes, sampled every second
   (median), and PSS (shared pages split between the processes sharing them; honcho
   forks a helper per service, so its RSS sum counts shared pages several times).

@@ -120,7 +120,7 @@ def measure(ledger: Ledger, lines: int, runs: dict[type[Manager], int], root: Pa
 
 def run(settings: Settings, ledger: Ledger) -> Section:
     lines = settings.pick(1_000_000, 20_000)
-    runs = {Direct: settings.runs(4), PipeToCat: settings.runs(4), Robostack: settings.runs(4), Supervisord: settings.runs(4),
+    runs = {Direct: settings.runs(4), PipeToCat: settings.runs(3), Robostack: settings.runs(4), Supervisord: settings.runs(3),
             Honcho: settings.runs(HONCHO_RUNS)}
     section = Section("logs", f"Log throughput: {lines:,} lines, one write(2) each",
                       reproduce="python -m bench --only logs")

@@ -30,7 +30,7 @@ from typing import Callable
 
 import psutil
 
-from bench.core import PYTHON, WORKLOADS, Section, Settings, median, notes, runs_note, seconds, spread
+from bench.core import PYTHON, WORKLOADS, Section, Settings, median, notes, runs_note, seconds, signed_seconds, spread
 from bench.ledger import Ledger, alive, wait_for
 from bench.managers import BenchError, Honcho, Manager, Robostack, ServiceSpec, Supervisord
 
@@ -42,6 +42,7 @@ TREE_SIZE = 7  # leader, 2 children, 4 grandchildren
 class StopRun:
     seconds: float | None  # None: did not finish within the bound
     left: int  # tree processes still running after the stop (or at the bound)
+    reported: float | None = None  # robostack: the group stop's own duration, from `down`'s output
 
 
 ManagerFactory = Callable[[Ledger, Path, list[ServiceSpec]], Manager]
@@ -79,7 +80,8 @@ def start_tree(factory: ManagerFactory, ledger: Ledger, root: Path) -> tuple[Man
 def stop_one(started: tuple[Manager, list[psutil.Process]], bound: float) -> StopRun:
     manager, tree = started
     elapsed = manager.stop(bound)
-    return StopRun(elapsed, len(alive(tree)))
+    reported = manager.reported_stop_seconds() if isinstance(manager, Robostack) else None
+    return StopRun(elapsed, len(alive(tree)), reported)
 
 
 def stop_trials(factory: ManagerFactory, ledger: Ledger, root: Path, runs: int, bound: float) -> list[StopRun]:
@@ -125,9 +127,14 @@ def describe_time(measured: list[StopRun], bound: float) -> tuple[str, float]:
 def add_rows(section: Section, name: str, measured: list[StopRun], bound: float, note: str = "") -> None:
     text, value = describe_time(measured, bound)
     finished = [run.seconds for run in measured if run.seconds is not None]
-    beyond = f"+{seconds(value - GRACE)} beyond the grace" if not math.isnan(value) else ""
+    beyond = f"{signed_seconds(value - GRACE)} beyond the grace" if not math.isnan(value) else ""
     section.add(f"{name}: stop time", text, f"grace {GRACE:g} s", beyond,
                 notes(runs_note(len(measured)), spread(finished), note))
+    reported = [run.reported for run in measured if run.reported is not None]
+    if reported:
+        section.add(f"{name}: of which stopping the group, as `down` reports it", seconds(median(reported)),
+                    f"grace {GRACE:g} s", f"{signed_seconds(median(reported) - GRACE)} beyond the grace",
+                    "the rest: the command's start-up and the check that ports are free")
     section.add(f"{name}: tree processes left", f"{median([run.left for run in measured]):g} of {TREE_SIZE}",
                 note="counted at the bound, still waiting" if len(finished) < len(measured) else "after the stop")
 

@@ -8,8 +8,10 @@ working directory, on loopback ports, marked by the suite's :class:`Ledger`.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -115,7 +117,8 @@ class Robostack(Manager):
 
     def cli(self, *arguments: str, timeout: float = 120) -> subprocess.CompletedProcess:
         """Run one robostack command against this stack (its own state directory)."""
-        return self.ledger.run(self.command(*arguments), timeout=timeout, env={"ROBOSTACK_STATE_DIR": str(self.state_dir)})
+        return self.ledger.run(self.command(*arguments), timeout=timeout,
+                               env={"ROBOSTACK_STATE_DIR": str(self.state_dir), "COLUMNS": "200"})
 
     def start(self) -> None:
         """Run `up --detach` in the background; :meth:`wait_up` waits for it to return."""
@@ -160,10 +163,15 @@ class Robostack(Manager):
     def stop(self, bound: float) -> float | None:
         started = time.monotonic()
         try:
-            self.cli("down", timeout=bound)
+            self.last_down = self.cli("down", timeout=bound)
         except subprocess.TimeoutExpired:
             return None
         return time.monotonic() - started
+
+    def reported_stop_seconds(self) -> float | None:
+        """The longest per-service stop time `down` reported ("7 processes stopped in 1.01s"), if it said."""
+        found = re.findall(r"stopped in ([\d.]+)s", getattr(self, "last_down", None) and self.last_down.stdout or "")
+        return max(map(float, found)) if found else None
 
     def kill_manager(self) -> None:
         pid = self.manager_pid()
@@ -197,6 +205,8 @@ class Supervisord(Manager):
     name = "supervisord"
 
     def __init__(self, ledger: Ledger, workdir: Path, services: list[ServiceSpec], *, kill_as_group: bool = False):
+        if importlib.util.find_spec("supervisor") is None:
+            raise BenchError("supervisor is not installed here: .venv/bin/pip install -e '.[bench]'")
         super().__init__(ledger, workdir, services)
         self.kill_as_group = kill_as_group
         self.config = workdir / "supervisord.conf"
