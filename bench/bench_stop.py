@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -100,7 +99,7 @@ def stop_in_background(ledger: Ledger, runs: int, bound: float) -> Callable[[], 
     the whole bound. They are idle while they wait (the trees sleep, honcho polls its
     queue ten times a second), so the suite runs its next measurements meanwhile.
     """
-    root = Path(tempfile.mkdtemp(prefix="bench-stop-honcho-"))
+    root = ledger.temporary_directory("bench-stop-honcho-")
     started = [start_tree(Honcho, ledger, root) for _ in range(runs)]
     pool = ThreadPoolExecutor(max_workers=runs)
     futures = [pool.submit(stop_one, trial, bound) for trial in started]
@@ -110,8 +109,7 @@ def stop_in_background(ledger: Ledger, runs: int, bound: float) -> Callable[[], 
         try:
             return [future.result() for future in futures]
         finally:
-            ledger.kill_everything()
-            shutil.rmtree(root, ignore_errors=True)
+            ledger.kill_all_generations()
 
     return finish
 

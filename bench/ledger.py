@@ -10,9 +10,11 @@ psutil, and :meth:`Ledger.kill_everything` SIGKILLs their groups.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -33,6 +35,13 @@ class Ledger:
         self.token = uuid.uuid4().hex
         self.groups: set[int] = set()
         self.children: list[Ledger] = []
+        self.directories: list[Path] = []
+
+    def temporary_directory(self, prefix: str) -> Path:
+        """A new directory, removed by :meth:`kill_all_generations` (even after Ctrl-C) once nothing uses it."""
+        directory = Path(tempfile.mkdtemp(prefix=prefix))
+        self.directories.append(directory)
+        return directory
 
     def child(self) -> "Ledger":
         """A ledger of its own token, for processes that must outlive this one's next clean-up.
@@ -46,8 +55,11 @@ class Ledger:
         return child
 
     def kill_all_generations(self) -> list[str]:
-        """:meth:`kill_everything` here and in every child ledger."""
-        return self.kill_everything() + [text for child in self.children for text in child.kill_all_generations()]
+        """:meth:`kill_everything` here and in every child ledger; then remove their temporary directories."""
+        described = self.kill_everything() + [text for child in self.children for text in child.kill_all_generations()]
+        for directory in self.directories:
+            shutil.rmtree(directory, ignore_errors=True)
+        return described
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """This process's environment plus the token (and `extra`)."""
