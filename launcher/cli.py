@@ -77,18 +77,6 @@ def up(ctx: CommandContext, symbols: str | None, detach: bool, dry_run: bool, ig
     return up_command.run_foreground(ctx, chosen, preflight_options=options)
 
 
-@cli.command(hidden=True)
-@click.option("--symbols")
-@click.option("--report-fd", type=int, required=True)
-@click.option("--ignore-zombies", is_flag=True)
-@pass_context
-def supervise(ctx: CommandContext, symbols: str | None, report_fd: int, ignore_zombies: bool) -> int:
-    """The background supervisor started by `up --detach`."""
-    from launcher.commands.up import run_supervise
-
-    return run_supervise(ctx, parse_symbols(symbols), report_fd, preflight_options={"ignore_zombies": ignore_zombies})
-
-
 @cli.command(epilog=EXIT_CODES_HELP)
 @pass_context
 def down(ctx: CommandContext) -> int:

@@ -1,8 +1,9 @@
 """`robostack up`: in the foreground, or detached behind a background supervisor.
 
-A detached supervisor reports its progress as JSON lines on a pipe; `up
---detach` renders them and returns when the stack is healthy (0) or could not
-be brought up (the supervisor's exit code). No file is polled.
+A detached supervisor is this process forked into its own session; it
+reports its progress as JSON lines on a pipe, and `up --detach` renders them
+and returns when the stack is healthy (0) or could not be brought up (the
+supervisor's exit code). No file is polled.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
+import traceback
 from pathlib import Path
+
+from rich.console import Console
 
 from launcher.commands.context import CommandContext
 from launcher.errors import EXIT_INTERRUPTED, EXIT_OK, RobostackError, ServiceFailed
@@ -89,20 +92,24 @@ def make_preflight(**options):
 
 
 def run_detached(ctx: CommandContext, symbols: list[str] | None, *, preflight_options: dict) -> int:
-    """Start a background supervisor and relay its progress until the stack is up or failed."""
+    """Fork a background supervisor and relay its progress until the stack is up or failed.
+
+    A fork rather than a fresh interpreter: the stack is already loaded and
+    validated here, and starting Python again would cost about half a second
+    before the first service starts. Nothing runs yet that a fork could break
+    (no event loop, no threads).
+    """
     stack = ctx.load(symbols)  # validate here so a bad file fails in the foreground, at once
     paths = ctx.paths().ensure()
     read_end, write_end = os.pipe()
-    argv = [sys.executable, "-m", "launcher", "--file", str(stack.path), "supervise", "--report-fd", str(write_end)]
-    if symbols:
-        argv += ["--symbols", ",".join(stack.symbols)]
-    for flag, value in preflight_options.items():
-        if value:
-            argv.append("--" + flag.replace("_", "-"))
-    with open(paths.supervisor_log, "ab") as log:
-        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=(write_end,),
-                                 start_new_session=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the background supervisor: never returns into the CLI
+        os.close(read_end)
+        os._exit(_become_supervisor(stack, paths, write_end, preflight_options))
     os.close(write_end)
+    child = _Child(pid)
     reporter = ConsoleReporter(ctx.console)
     reporter.set_names(list(stack.services))
     try:
@@ -115,6 +122,56 @@ def run_detached(ctx: CommandContext, symbols: list[str] | None, *, preflight_op
         return EXIT_INTERRUPTED
     finally:
         os.close(read_end)
+
+
+class _Child:
+    """The forked supervisor, as the `up --detach` that started it sees it."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+
+    def wait(self) -> int:
+        _, status = os.waitpid(self.pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+    def send_signal(self, signum: int) -> None:
+        os.kill(self.pid, signum)  # our own child, not yet reaped: its pid cannot have been reused
+
+
+def _become_supervisor(stack, paths, report_fd: int, preflight_options: dict) -> int:
+    """In the forked child: a new session, output into supervisor.log, run the stack until stopped."""
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    log = os.open(paths.supervisor_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    pipe = PipeReporter(report_fd)
+    log_reporter = ConsoleReporter(Console(file=sys.stdout, force_terminal=False, color_system=None, width=160))
+    log_reporter.set_names(list(stack.services))
+    try:
+        supervisor = Supervisor(stack, paths, reporter=_Both(pipe, log_reporter), detached=True,
+                                preflight=make_preflight(**preflight_options))
+
+        async def main() -> None:
+            supervisor.install_signal_handlers()
+            await supervisor.run(on_ready=lambda: pipe.finish(ok=True))
+
+        asyncio.run(main())
+        return EXIT_OK
+    except RobostackError as error:
+        tail = error.log_tail if isinstance(error, ServiceFailed) else []
+        pipe.finish(ok=False, message=str(error), exit_code=error.exit_code, log_tail=tail)
+        print(f"robostack: {error}", flush=True)
+        return error.exit_code
+    except BaseException:  # a bug: keep the evidence in supervisor.log, tell `up --detach` where it is
+        traceback.print_exc()
+        pipe.finish(ok=False, message=f"internal error in the background supervisor; see {paths.supervisor_log}",
+                    exit_code=1)
+        return 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
 
 
 def _relay(ctx: CommandContext, reporter: ConsoleReporter, read_end: int, child, log: Path) -> int:
@@ -164,25 +221,3 @@ class _DetachedFailure(RobostackError):
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
         self.exit_code = exit_code
-
-
-def run_supervise(ctx: CommandContext, symbols: list[str] | None, report_fd: int, *, preflight_options: dict) -> int:
-    """The detached supervisor's own body (the hidden `supervise` command)."""
-    pipe = PipeReporter(report_fd)
-    log_reporter = ConsoleReporter(ctx.console)
-    try:
-        stack = ctx.load(symbols)
-        log_reporter.set_names(list(stack.services))
-        supervisor = Supervisor(stack, ctx.paths(), reporter=_Both(pipe, log_reporter), detached=True,
-                                preflight=make_preflight(**preflight_options))
-
-        async def main() -> None:
-            supervisor.install_signal_handlers()
-            await supervisor.run(on_ready=lambda: pipe.finish(ok=True))
-
-        asyncio.run(main())
-        return EXIT_OK
-    except RobostackError as error:
-        tail = error.log_tail if isinstance(error, ServiceFailed) else []
-        pipe.finish(ok=False, message=str(error), exit_code=error.exit_code, log_tail=tail)
-        raise

@@ -1,10 +1,11 @@
 """The startup gate: a service counts as started only once its probe passes.
 
-Probing starts fast (50 ms) and slows down to the configured `interval`, so a
-service that is ready in 300 ms is noticed in about 300 ms, while one that takes
-a minute (Gateway's API initialisation) is not hammered. The gate also wakes
-at once when the process exits or sends READY=1, instead of waiting for the
-next probe.
+While a service starts, it is probed every 100 ms (50 ms the first time), or at
+its `interval` if that is shorter, so a service that is ready in 300 ms is
+noticed within about 100 ms of it. That is cheap: each probe is awaited before
+the next, so a slow probe (a Gateway still initialising holds the handshake
+until the probe's timeout) paces itself. The gate also wakes at once when the
+process exits or sends READY=1, instead of waiting for the next probe.
 
 The gate ends, whichever comes first, when:
 * the probe passes (healthy);
@@ -24,6 +25,7 @@ from launcher.supervise.reporter import Reporter
 from launcher.supervise.runtime import ServiceRuntime
 
 FIRST_PROBE_DELAY = 0.05
+STARTUP_PROBE_INTERVAL = 0.1
 
 
 async def wait_until_healthy(runtime: ServiceRuntime, reporter: Reporter) -> ProbeResult:
@@ -55,7 +57,7 @@ async def wait_until_healthy(runtime: ServiceRuntime, reporter: Reporter) -> Pro
             raise ServiceFailed(runtime.name, f"not healthy after {format_duration(spec.startup_timeout)} "
                                 f"(startup_timeout): {health.kind} probe: {result.detail}")
         await _wait_for_change(runtime, min(delay, deadline - now))
-        delay = min(delay * 2, health.interval)
+        delay = min(delay * 2, STARTUP_PROBE_INTERVAL, health.interval)
 
 
 def _fail_if_exited(runtime: ServiceRuntime) -> None:
