@@ -45,14 +45,14 @@ class _Both:
             reporter.note(text)
 
 
-def print_failure(ctx: CommandContext, failure: ServiceFailed) -> None:
-    """The gate failure, and the last lines of the service's log, to stderr."""
-    if failure.log_tail:
-        ctx.error_console.print(f"--- last {len(failure.log_tail)} lines of {failure.service}'s log ---",
-                                style="dim", highlight=False)
-        for line in failure.log_tail:
-            ctx.error_console.print(line, markup=False, highlight=False)
-        ctx.error_console.print("---", style="dim")
+def print_log_tail(ctx: CommandContext, service: str, lines: list[str]) -> None:
+    """The last lines of a failed service's log, to stderr, as they are (no re-wrapping)."""
+    if not lines:
+        return
+    ctx.error_console.print(f"--- last {len(lines)} lines of {service}'s log ---", style="dim", highlight=False)
+    for line in lines:
+        ctx.error_console.print(line, markup=False, highlight=False, soft_wrap=True)
+    ctx.error_console.print("---", style="dim")
 
 
 def run_foreground(ctx: CommandContext, symbols: list[str] | None, *, preflight_options: dict) -> int:
@@ -72,7 +72,7 @@ def run_foreground(ctx: CommandContext, symbols: list[str] | None, *, preflight_
     try:
         asyncio.run(main())
     except ServiceFailed as failure:
-        print_failure(ctx, failure)
+        print_log_tail(ctx, failure.service, failure.log_tail)
         raise
     ctx.console.print(f"stack '{stack.name}' stopped ({supervisor.stop_reason or 'done'})", highlight=False)
     return EXIT_OK
@@ -160,8 +160,9 @@ def _become_supervisor(stack, paths, report_fd: int, preflight_options: dict) ->
         asyncio.run(main())
         return EXIT_OK
     except RobostackError as error:
-        tail = error.log_tail if isinstance(error, ServiceFailed) else []
-        pipe.finish(ok=False, message=str(error), exit_code=error.exit_code, log_tail=tail)
+        failed = error if isinstance(error, ServiceFailed) else None
+        pipe.finish(ok=False, message=str(error), exit_code=error.exit_code,
+                    log_tail=failed.log_tail if failed else [], service=failed.service if failed else "")
         print(f"robostack: {error}", flush=True)
         return error.exit_code
     except BaseException:  # a bug: keep the evidence in supervisor.log, tell `up --detach` where it is
@@ -181,8 +182,7 @@ def _relay(ctx: CommandContext, reporter: ConsoleReporter, read_end: int, child,
                 ctx.console.print(f"[bold green]stack is up[/] (supervisor pid {child.pid}); "
                                   "`robostack status`, `robostack logs -f`, `robostack down`", highlight=False)
                 return EXIT_OK
-            for line in message.get("log_tail", []):
-                ctx.error_console.print(line, markup=False, highlight=False)
+            print_log_tail(ctx, message.get("service") or "the failed service", message.get("log_tail", []))
             child.wait()
             raise _DetachedFailure(message["message"], message.get("exit_code", 1))
         render_message(reporter, message)

@@ -74,10 +74,11 @@ class PipeReporter:
     def note(self, text: str) -> None:
         self._send({"kind": "note", "text": text})
 
-    def finish(self, *, ok: bool, message: str = "", exit_code: int = 0, log_tail: list[str] | None = None) -> None:
-        """The last message: the stack is up (ok) or could not be brought up (with the log's last lines)."""
+    def finish(self, *, ok: bool, message: str = "", exit_code: int = 0, log_tail: list[str] | None = None,
+               service: str = "") -> None:
+        """The last message: the stack is up (ok) or could not be brought up (with the failed service's log tail)."""
         self._send({"kind": "finish", "ok": ok, "message": message, "exit_code": exit_code,
-                    "log_tail": log_tail or []})
+                    "log_tail": log_tail or [], "service": service})
         self.close()
 
     def close(self) -> None:

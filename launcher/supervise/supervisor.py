@@ -148,7 +148,7 @@ class Supervisor:
             raise Interrupted(f"interrupted while starting ({self.stop_reason}); everything started was stopped")
         failure = starting.exception()
         if failure is not None:
-            await self.stop_all(f"start-up failed: {failure}")
+            await self.stop_all(f"start-up of {getattr(failure, 'service', 'the stack')} failed")
             raise failure
 
     async def start_all(self) -> None:
