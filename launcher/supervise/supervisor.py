@@ -30,7 +30,7 @@ from launcher.supervise.reporter import Reporter
 from launcher.supervise.control import serve_control
 from launcher.supervise.runtime import ServiceRuntime
 from launcher.supervise.teardown import stop_escaped, stop_recorded_services
-from launcher.supervise.watch import supervise_until_stopped
+from launcher.supervise.watch import ensure_watched, supervise_until_stopped
 
 Preflight = Callable[["Supervisor"], Awaitable[None]]
 LOG_TAIL_LINES = 20
@@ -68,6 +68,7 @@ class Supervisor:
         self.stop_reason = ""
         self.failure: ServiceFailed | None = None  # set when a failed service takes the stack down
         self.listeners: list[Reporter] = []  # control clients following a restart they asked for
+        self.watchers: dict[str, asyncio.Task] = {}  # one liveness watcher per service, after up
         self._closed = False
         self._saved_at = float("-inf")
 
@@ -274,6 +275,7 @@ class Supervisor:
                     self.emit(each.name, "gave-up", failure.detail)
                     self.save()
                     raise
+                ensure_watched(self, each)
             self.emit(name, "restarted", "requested by `robostack restart`")
 
     # -- bookkeeping --------------------------------------------------------------------

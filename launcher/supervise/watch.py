@@ -24,13 +24,23 @@ IDLE_WAKEUP = 3600.0  # a service without a probe only wakes for its exit
 
 async def supervise_until_stopped(supervisor) -> None:
     """Watch every service until the supervisor is asked to stop."""
-    watchers = [asyncio.ensure_future(_watch(supervisor, runtime)) for runtime in supervisor.runtimes.values()]
+    for runtime in supervisor.runtimes.values():
+        ensure_watched(supervisor, runtime)
     try:
         await supervisor.stop_requested.wait()
     finally:
+        watchers = list(supervisor.watchers.values())
         for watcher in watchers:
             watcher.cancel()
         await asyncio.gather(*watchers, return_exceptions=True)
+
+
+def ensure_watched(supervisor, runtime: ServiceRuntime) -> None:
+    """Start the service's watcher unless one is running (it ends when a service is left stopped or
+    failed; `robostack restart` brings the service back, and with it the watching)."""
+    watcher = supervisor.watchers.get(runtime.name)
+    if watcher is None or watcher.done():
+        supervisor.watchers[runtime.name] = asyncio.ensure_future(_watch(supervisor, runtime))
 
 
 async def _watch(supervisor, runtime: ServiceRuntime) -> None:

@@ -202,3 +202,22 @@ def test_a_notify_service_that_stops_its_watchdog_is_restarted(robostack):
     assert "WATCHDOG" in events_of(stack)[unhealthy]["reason"]
     wait_for_event(stack, "quiet", "restarted", after=unhealthy)
     assert stack.run_state()["services"]["quiet"]["pid"] != first
+
+
+def test_a_service_left_failed_is_watched_again_after_robostack_restart(robostack):
+    port = free_port()
+    stack = robostack(f"""services:
+  once:
+    command: {service_command('--port', str(port))}
+    health: {{tcp: {{port: {port}}}, interval: 200ms}}
+    restart: no
+""")
+    assert stack.run("up", "--detach").returncode == 0
+    kill_group(stack.run_state()["services"]["once"]["pgid"])
+    first_exit = wait_for_event(stack, "once", "exited")
+    wait_until(lambda: service_state(stack, "once")["state"] == "failed", what="restart: no to leave it failed")
+    result = stack.run("restart", "once")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert service_state(stack, "once")["state"] == "healthy"
+    kill_group(stack.run_state()["services"]["once"]["pgid"])
+    wait_for_event(stack, "once", "exited", after=first_exit + 1)  # someone is watching it again
