@@ -163,13 +163,13 @@ async def apply_decision(supervisor, runtime: ServiceRuntime, decision: Decision
         runtime.record.reason = decision.reason
         supervisor.emit(runtime.name, "gave-up", decision.reason, restarts=runtime.record.restarts)
         supervisor.save()
-        if runtime.service.spec.on_failure == "stop-stack":
-            supervisor.request_stop(f"{runtime.name} failed and its on_failure is stop-stack",
-                                    ServiceFailed(runtime.name, decision.reason))
     elif decision.action == "leave":
         runtime.record.state = "stopped" if runtime.process and runtime.process.returncode == 0 else "failed"
         runtime.record.reason = decision.reason
         supervisor.save()
+    if runtime.record.state == "failed" and runtime.service.spec.on_failure == "stop-stack":
+        supervisor.request_stop(f"{runtime.name} failed and its on_failure is stop-stack",
+                                ServiceFailed(runtime.name, decision.reason))
 
 
 async def _restart(supervisor, runtime: ServiceRuntime, decision: Decision) -> Decision:

@@ -221,3 +221,27 @@ def test_a_service_left_failed_is_watched_again_after_robostack_restart(robostac
     assert service_state(stack, "once")["state"] == "healthy"
     kill_group(stack.run_state()["services"]["once"]["pgid"])
     wait_for_event(stack, "once", "exited", after=first_exit + 1)  # someone is watching it again
+
+
+def test_on_failure_stop_stack_takes_the_whole_stack_down(robostack):
+    ports = free_port(), free_port()
+    stack = robostack(f"""services:
+  steady:
+    command: {service_command('--port', str(ports[0]))}
+    health: {{tcp: {{port: {ports[0]}}}, interval: 200ms}}
+  fragile:
+    command: {service_command('--port', str(ports[1]))}
+    health: {{tcp: {{port: {ports[1]}}}, interval: 200ms}}
+    restart: no
+    on_failure: stop-stack
+""")
+    assert stack.run("up", "--detach").returncode == 0
+    steady_pid = stack.run_state()["services"]["steady"]["pid"]
+    supervisor = stack.status()["supervisor_pid"]
+    kill_group(stack.run_state()["services"]["fragile"]["pgid"])
+    stopped = wait_for_event(stack, "", "supervisor-stopped")
+    assert "fragile failed and its on_failure is stop-stack" in events_of(stack)[stopped]["reason"]
+    wait_until(lambda: not psutil.pid_exists(supervisor) or psutil.Process(supervisor).status() == "zombie",
+               what="the supervisor to exit")
+    assert not psutil.pid_exists(steady_pid) or psutil.Process(steady_pid).status() == psutil.STATUS_ZOMBIE
+    assert stack.status()["services"][0]["state"] == "stopped"
