@@ -18,7 +18,7 @@ from services.notify import Notifier, watchdog_interval
 from services.runner_async.backoff import Backoff
 from services.runner_async.events import parse_symbols
 from services.runner_async.trader import Trader, TraderSettings
-from services.arguments import WS_TOKEN_VARIABLE, OneLineErrorParser
+from services.arguments import WS_TOKEN_VARIABLE, OneLineErrorParser, positive_float
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(
@@ -32,11 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--client-id", type=int, default=10, help="TWS API client id, unique per connection (default 10)")
     parser.add_argument("--ws-url", default="ws://127.0.0.1:8765/publish",
                         help="the WebSocket server's publish address (default %(default)s)")
-    parser.add_argument("--connect-timeout", type=_positive_float, default=10.0,
+    parser.add_argument("--connect-timeout", type=positive_float, default=10.0,
                         help="seconds to wait for the Gateway's API to answer (default 10)")
-    parser.add_argument("--api-check-interval", type=_positive_float, default=10.0,
+    parser.add_argument("--api-check-interval", type=positive_float, default=10.0,
                         help="seconds between checks that the Gateway still answers API requests (default 10)")
-    parser.add_argument("--max-backoff", type=_positive_float, default=30.0,
+    parser.add_argument("--max-backoff", type=positive_float, default=30.0,
                         help="longest wait between reconnect attempts, in seconds (default 30)")
     return parser
 
@@ -77,13 +77,6 @@ async def run_until_signalled(settings: TraderSettings) -> None:
         loop.add_signal_handler(signum, stop.set)
     trader = Trader(settings, notifier=Notifier.from_environment())
     await trader.run(stop)
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import sys
 
 from services.websocket_server.messages import DEFAULT_EVENT_TYPES, BadMessage, parse_event_types
 from services.websocket_server.server import ServerSettings, WebSocketServer
-from services.arguments import WS_TOKEN_VARIABLE, OneLineErrorParser
+from services.arguments import WS_TOKEN_VARIABLE, OneLineErrorParser, positive_float
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8765, help="port to bind (default 8765; 0 picks a free one)")
     parser.add_argument("--queue-size", type=_positive_int, default=1000,
                         help="events kept per subscriber before the oldest are dropped (default 1000)")
-    parser.add_argument("--stuck-timeout", type=_positive_float, default=10.0,
+    parser.add_argument("--stuck-timeout", type=positive_float, default=10.0,
                         help="seconds a subscriber may make no progress with events waiting before it is disconnected (default 10)")
     parser.add_argument("--max-message-bytes", type=_positive_int, default=64 * 1024,
                         help="largest frame accepted; bigger ones close the connection with 1009 (default 65536)")
@@ -81,13 +81,6 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
 
 
