@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 
 import psutil
@@ -30,6 +31,7 @@ def leftovers(port: int) -> list[str]:
 async def test_connects_to_a_close_wait_gateway_leave_nothing_and_no_descriptors(gateway_sim):
     sim = gateway_sim("--fault", "close-wait")
     await tcp_connect("127.0.0.1", sim.port, timeout=5)  # warm up the loop's lazily created resources
+    gc.collect()  # close what earlier tests left to the garbage collector, so it cannot vanish mid-test
     descriptors = len(os.listdir("/proc/self/fd"))
 
     results = await asyncio.gather(*(tcp_connect("127.0.0.1", sim.port, timeout=10) for _ in range(50)))
@@ -37,7 +39,7 @@ async def test_connects_to_a_close_wait_gateway_leave_nothing_and_no_descriptors
     assert all(result.ok and result.seconds >= 0 for result in results)
     # The last RST may still be in flight when the call returns; a real leftover never goes away.
     wait_until(lambda: not leftovers(sim.port), timeout=10, what=f"no sockets left on {sim.port}: {leftovers(sim.port)}")
-    assert len(os.listdir("/proc/self/fd")) == descriptors
+    assert len(os.listdir("/proc/self/fd")) <= descriptors  # no growth
     assert sim.proc.poll() is None
 
 

@@ -7,6 +7,7 @@ the simulator's side (the probe closes first, so TIME_WAIT lands on its own port
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 
@@ -42,6 +43,7 @@ def assert_nothing_left(port: int) -> None:
 
 
 def open_descriptors() -> int:
+    gc.collect()  # what earlier tests left to the garbage collector must not close mid-count
     return len(os.listdir("/proc/self/fd"))
 
 
@@ -149,7 +151,7 @@ async def test_a_thousand_probes_leave_nothing_behind(gateway_sim):
           f"{descriptors_before} -> {descriptors_after}; simulator fds {simulator_fds_before} -> "
           f"{simulator.num_fds()}; leftovers {leftovers(sim.port)}; TIME_WAIT on the probe's side {client_time_wait}")
     assert verdicts.count(OK) == 1000
-    assert descriptors_after == descriptors_before
+    assert descriptors_after <= descriptors_before  # no growth
     assert_nothing_left(sim.port)
 
 
