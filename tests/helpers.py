@@ -117,6 +117,9 @@ class ProcessTracker:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
+            pump = getattr(proc, "_pump", None)
+            if pump is not None:
+                pump.join(timeout=10)  # it ends at EOF, now that the process is dead
             for stream in (proc.stdout, proc.stderr):
                 if stream:
                     stream.close()
@@ -145,11 +148,15 @@ def read_line_matching(proc: subprocess.Popen, pattern: str, *, timeout: float =
         proc._seen_lines = []  # type: ignore[attr-defined]
 
         def pump() -> None:
-            for raw in iter(proc.stdout.readline, b""):
-                lines.put(raw.decode(errors="replace").rstrip("\n"))
+            try:
+                for raw in iter(proc.stdout.readline, b""):
+                    lines.put(raw.decode(errors="replace").rstrip("\n"))
+            except (ValueError, OSError):  # the stream was closed at teardown while we read
+                pass
             lines.put(None)
 
-        threading.Thread(target=pump, daemon=True).start()
+        proc._pump = threading.Thread(target=pump, daemon=True)  # type: ignore[attr-defined]
+        proc._pump.start()
     deadline = time.monotonic() + timeout
     while True:
         remaining = deadline - time.monotonic()
