@@ -11,8 +11,8 @@ from launcher.errors import EXIT_NOT_RUNNING, EXIT_OK, EXIT_SERVICE_FAILED, NotR
 from launcher.output.console import status_problems, status_table
 from launcher.process.identity import ProcessIdentity, is_alive
 from launcher.state.events import read_events
-from launcher.state.store import RunState, StackLock, read_run_state
-from launcher.supervise.teardown import supervisor_identity
+from launcher.state.store import RunState, read_run_state
+from launcher.supervise.teardown import live_supervisor
 
 ACTIVE = ("starting", "healthy", "unhealthy", "waiting", "restarting")
 
@@ -37,7 +37,7 @@ def load_status(ctx: CommandContext) -> tuple[RunState, bool]:
     state = read_run_state(paths)
     if state is None:
         raise NotRunningError(f"this stack has not run here (no state in {paths.root}); start it with `robostack up`")
-    alive = supervisor_identity(state) is not None and StackLock(paths).holder() is not None
+    alive = live_supervisor(paths, state) is not None
     return effective_state(state, alive), alive
 
 

@@ -27,8 +27,8 @@ from launcher.probes.registry import PROBES  # noqa: F401 - imported now, not mi
 from launcher.process.search import MatchedProcess
 from launcher.stack.resolved import ResolvedService, ResolvedStack
 from launcher.state.paths import StatePaths
-from launcher.state.store import RunState, ServiceRecord, StackLock, read_run_state
-from launcher.supervise.teardown import supervisor_identity
+from launcher.state.store import RunState, ServiceRecord, read_run_state
+from launcher.supervise.teardown import live_supervisor
 
 DEFAULT_TIMEOUT = 2.0  # for services without a health check
 LOG_LINES_SCANNED = 200
@@ -96,7 +96,7 @@ async def collect_facts(stack: ResolvedStack, paths: StatePaths, names: list[str
 
 
 def _supervisor_alive(paths: StatePaths, state: RunState | None) -> bool:
-    return state is not None and supervisor_identity(state) is not None and StackLock(paths).holder() is not None
+    return live_supervisor(paths, state) is not None
 
 
 def _initial_facts(service: ResolvedService, state: RunState | None, running: bool,

@@ -26,12 +26,14 @@ SUPERVISOR_MARGIN = 10.0  # beyond the services' own stop graces
 ESCAPED_GRACE = 5.0  # for processes that left their service's group; their service's own grace is unknown
 
 
-def supervisor_identity(state: RunState) -> ProcessIdentity | None:
-    """The recorded supervisor, if it is still the same live process."""
-    if state.supervisor_pid is None or state.supervisor_create_time is None:
+def live_supervisor(paths: StatePaths, state: RunState | None) -> ProcessIdentity | None:
+    """The recorded supervisor, if it is still the same live process and still holds the stack's lock."""
+    if state is None or state.supervisor_pid is None or state.supervisor_create_time is None:
         return None
     identity = ProcessIdentity(state.supervisor_pid, state.supervisor_create_time)
-    return identity if is_alive(identity) else None
+    if not is_alive(identity) or StackLock(paths).holder() is None:
+        return None
+    return identity
 
 
 def recorded_groups(state: RunState) -> list[tuple[str, GroupTarget]]:
@@ -76,8 +78,8 @@ async def stop_supervisor(paths: StatePaths, state: RunState, note: Callable[[st
     Returns True if a supervisor was running. Progress is read from the event
     timeline so the user sees each service stop.
     """
-    identity = supervisor_identity(state)
-    if identity is None or StackLock(paths).holder() is None:
+    identity = live_supervisor(paths, state)
+    if identity is None:
         return False
     _, offset = read_events(paths.events)
     signal_process(identity, signal.SIGTERM)
