@@ -18,9 +18,8 @@ import struct
 from typing import Any
 
 from launcher.errors import NotRunningError, ServiceFailed
-from launcher.probes.base import ProbeResult
-from launcher.state.events import Event
 from launcher.state.paths import StatePaths
+from launcher.supervise.reporter import JsonLinesReporter
 
 _PEER_CREDENTIALS = struct.Struct("3i")  # pid, uid, gid
 
@@ -30,25 +29,16 @@ def control_address(paths: StatePaths) -> str:
     return f"\0robostack-control-{digest}"
 
 
-class _StreamReporter:
+class _StreamReporter(JsonLinesReporter):
     """Forwards the supervisor's progress to one control client."""
 
     def __init__(self, writer: asyncio.StreamWriter):
+        super().__init__(self.send)
         self.writer = writer
 
     def send(self, message: dict[str, Any]) -> None:
         if not self.writer.is_closing():
             self.writer.write((json.dumps(message) + "\n").encode())
-
-    def event(self, event: Event) -> None:
-        self.send({"kind": "event", "event": event.to_json()})
-
-    def probe(self, service: str, result: ProbeResult, elapsed: float) -> None:
-        self.send({"kind": "probe", "service": service, "ok": result.ok, "detail": result.detail,
-                   "latency": result.latency, "elapsed": elapsed})
-
-    def note(self, text: str) -> None:
-        self.send({"kind": "note", "text": text})
 
 
 async def serve_control(supervisor) -> asyncio.AbstractServer:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Protocol
+from typing import Callable, Protocol
 
 from launcher.probes.base import ProbeResult
 from launcher.state.events import Event
@@ -28,41 +28,14 @@ class Reporter(Protocol):
         """A free-form line: pre-flight findings, what is being stopped."""
 
 
-class CollectingReporter:
-    """Keeps everything it is told; for tests and for composing reporters."""
+class JsonLinesReporter:
+    """Progress as JSON messages handed to `send`; `launcher.commands.up.render_message` reads them back.
 
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.probes: list[tuple[str, ProbeResult, float]] = []
-        self.notes: list[str] = []
-
-    def event(self, event: Event) -> None:
-        self.events.append(event)
-
-    def probe(self, service: str, result: ProbeResult, elapsed: float) -> None:
-        self.probes.append((service, result, elapsed))
-
-    def note(self, text: str) -> None:
-        self.notes.append(text)
-
-
-class PipeReporter:
-    """Forwards progress as JSON lines on a file descriptor (the detached supervisor's pipe).
-
-    A reader that went away (the user closed the terminal after `up --detach`)
-    must not stop the supervisor: write errors switch the reporter off.
+    The same messages go to `up --detach` (a pipe) and to a `robostack restart` client (a socket).
     """
 
-    def __init__(self, fd: int):
-        self._fd: int | None = fd
-
-    def _send(self, message: dict) -> None:
-        if self._fd is None:
-            return
-        try:
-            os.write(self._fd, (json.dumps(message) + "\n").encode())
-        except OSError:
-            self.close()
+    def __init__(self, send: Callable[[dict], None]):
+        self._send = send
 
     def event(self, event: Event) -> None:
         self._send({"kind": "event", "event": event.to_json()})
@@ -73,6 +46,26 @@ class PipeReporter:
 
     def note(self, text: str) -> None:
         self._send({"kind": "note", "text": text})
+
+
+class PipeReporter(JsonLinesReporter):
+    """JSON lines on a file descriptor: the detached supervisor's pipe to `up --detach`.
+
+    A reader that went away (the user closed the terminal after `up --detach`)
+    must not stop the supervisor: write errors switch the reporter off.
+    """
+
+    def __init__(self, fd: int):
+        super().__init__(self._write)
+        self._fd: int | None = fd
+
+    def _write(self, message: dict) -> None:
+        if self._fd is None:
+            return
+        try:
+            os.write(self._fd, (json.dumps(message) + "\n").encode())
+        except OSError:
+            self.close()
 
     def finish(self, *, ok: bool, message: str = "", exit_code: int = 0, log_tail: list[str] | None = None,
                service: str = "") -> None:
