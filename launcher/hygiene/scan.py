@@ -120,11 +120,6 @@ def live_groups(state: RunState | None) -> list[tuple[str, GroupTarget, list[int
     return groups
 
 
-def managed_processes(state: RunState | None) -> dict[int, str]:
-    """Pid -> service for every live process of the groups recorded in the run state."""
-    return {pid: name for name, _, pids in live_groups(state) for pid in pids}
-
-
 def find_stale(stack: ResolvedStack, *, exclude_pids: Iterable[int] = ()) -> list[MatchedProcess]:
     """Processes matching a managed service's `stale` patterns (never an external service's).
 

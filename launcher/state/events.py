@@ -13,14 +13,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
-# The events the supervisor records, for readers that filter on them.
-EVENT_KINDS = (
-    "starting", "started", "healthy", "unhealthy", "exited", "restarting", "restarted",
-    "waiting", "gave-up", "stopping", "stopped", "stale-stopped", "external-down", "external-up",
-    "supervisor-started", "supervisor-stopped",
-)
-
-
 @dataclass(frozen=True)
 class Event:
     """One entry of the timeline."""
