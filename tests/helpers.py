@@ -91,6 +91,25 @@ def socket_states(port: int, *, pid: int | None = None) -> list[str]:
     return states
 
 
+# Socket states that mean a connection was not fully closed (TIME_WAIT is judged by side, below).
+OPEN_STATES = {psutil.CONN_ESTABLISHED, psutil.CONN_CLOSE_WAIT, psutil.CONN_FIN_WAIT1, psutil.CONN_FIN_WAIT2,
+               psutil.CONN_LAST_ACK, psutil.CONN_CLOSING, psutil.CONN_SYN_SENT, psutil.CONN_SYN_RECV}
+
+
+def leftover_sockets(port: int) -> list[str]:
+    """Sockets on `port` a careful client must not leave: open or half-closed on either side,
+    or TIME_WAIT on the server's side (which means the server, not the client, closed first)."""
+    found = []
+    for conn in psutil.net_connections(kind="tcp"):
+        local = conn.laddr.port if conn.laddr else None
+        remote = conn.raddr.port if conn.raddr else None
+        if port in (local, remote) and conn.status in OPEN_STATES:
+            found.append(f"{conn.status} {local}->{remote}")
+        elif local == port and conn.status == psutil.CONN_TIME_WAIT:
+            found.append(f"TIME_WAIT on the server side {local}->{remote}")
+    return found
+
+
 class ProcessTracker:
     """Starts processes in their own session and guarantees their whole group dies at teardown."""
 

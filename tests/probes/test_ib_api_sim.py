@@ -17,29 +17,12 @@ from ib_async import IB
 from launcher.probes.ib_api import API_SILENT, CLIENT_ID_IN_USE, NOT_LISTENING, OK, VERSION_MISMATCH, diagnose_ib_api
 from launcher.probes.registry import PROBES
 from launcher.stack.model import IbApiCheck
-from tests.helpers import free_port, wait_until
-
-OPEN_STATES = {psutil.CONN_ESTABLISHED, psutil.CONN_CLOSE_WAIT, psutil.CONN_FIN_WAIT1, psutil.CONN_FIN_WAIT2,
-               psutil.CONN_LAST_ACK, psutil.CONN_CLOSING, psutil.CONN_SYN_SENT, psutil.CONN_SYN_RECV}
-
-
-def leftovers(port: int) -> list[str]:
-    """Sockets on `port` a probe must not leave: open or half-closed on either side, TIME_WAIT on the server's."""
-    found = []
-    for conn in psutil.net_connections(kind="tcp"):
-        local = conn.laddr.port if conn.laddr else None
-        remote = conn.raddr.port if conn.raddr else None
-        if port in (local, remote) and conn.status in OPEN_STATES:
-            found.append(f"{conn.status} {local}->{remote}")
-        elif local == port and conn.status == psutil.CONN_TIME_WAIT:
-            found.append(f"TIME_WAIT on the server side {local}->{remote}")
-    return found
-
+from tests.helpers import free_port, leftover_sockets, wait_until
 
 def assert_nothing_left(port: int) -> None:
     # The last ACK of a close may still be in flight when the probe returns; anything
     # real (TIME_WAIT lasts 60 s, CLOSE_WAIT forever) is still there at the deadline.
-    wait_until(lambda: not leftovers(port), timeout=10, what=f"no leftover sockets on {port}: {leftovers(port)}")
+    wait_until(lambda: not leftover_sockets(port), timeout=10, what=f"no leftover sockets on {port}: {leftover_sockets(port)}")
 
 
 def open_descriptors() -> int:
@@ -149,7 +132,7 @@ async def test_a_thousand_probes_leave_nothing_behind(gateway_sim):
                            if c.raddr and c.raddr.port == sim.port and c.status == psutil.CONN_TIME_WAIT)
     print(f"\n1000 ib_api probes (250 with a session) in {elapsed:.2f}s; fds in the probing process "
           f"{descriptors_before} -> {descriptors_after}; simulator fds {simulator_fds_before} -> "
-          f"{simulator.num_fds()}; leftovers {leftovers(sim.port)}; TIME_WAIT on the probe's side {client_time_wait}")
+          f"{simulator.num_fds()}; leftovers {leftover_sockets(sim.port)}; TIME_WAIT on the probe's side {client_time_wait}")
     assert verdicts.count(OK) == 1000
     assert descriptors_after <= descriptors_before  # no growth
     assert_nothing_left(sim.port)
