@@ -6,7 +6,8 @@ import asyncio
 
 from launcher.commands.context import CommandContext
 from launcher.errors import EXIT_OK, NotRunningError, ServiceFailed
-from launcher.process.sockets import listeners_on_port
+from launcher.process.sockets import listeners_on_ports
+from launcher.state.store import RunState
 from launcher.supervise.teardown import take_down
 
 PORT_RELEASE_DEADLINE = 10.0
@@ -16,23 +17,32 @@ def run_down(ctx: CommandContext) -> int:
     paths = ctx.paths()
     if not paths.run_state.exists():
         raise NotRunningError(f"nothing to stop: this stack has no run state in {paths.root}")
-    state = asyncio.run(take_down(paths, lambda text: ctx.console.print(text, highlight=False, markup=False)))
+    state, held = asyncio.run(_down(paths, lambda text: ctx.console.print(text, highlight=False, markup=False)))
     if state is None:
         raise NotRunningError("nothing to stop")
-    ports = sorted({port for record in state.services.values() if not record.external for port in record.ports})
-    held = asyncio.run(_wait_for_ports(ports))
     if held:
         raise ServiceFailed("stack", "stopped, but these ports are still held: " + "; ".join(held))
     ctx.console.print(f"stack '{state.stack}' is down", highlight=False)
     return EXIT_OK
 
 
+async def _down(paths, note) -> tuple[RunState | None, list[str]]:
+    """Stop the stack, then wait for its ports; the final run state and any port still held."""
+    state = await take_down(paths, note)
+    if state is None:
+        return None, []
+    ports = sorted({port for record in state.services.values() if not record.external for port in record.ports})
+    return state, await _wait_for_ports(ports)
+
+
 async def _wait_for_ports(ports: list[int]) -> list[str]:
     """Wait (bounded) until nothing listens on the stack's ports; describe any that stay held."""
+    if not ports:
+        return []
     loop = asyncio.get_running_loop()
     deadline = loop.time() + PORT_RELEASE_DEADLINE
     while True:
-        held = [f"{port} by pid {record.pid} ({record.command})" for port in ports for record in listeners_on_port(port)]
+        held = [f"{record.port} by pid {record.pid} ({record.command})" for record in listeners_on_ports(ports)]
         if not held or loop.time() >= deadline:
             return held
         await asyncio.sleep(0.05)

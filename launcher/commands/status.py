@@ -20,15 +20,16 @@ ACTIVE = ("starting", "healthy", "unhealthy", "waiting", "restarting")
 def effective_state(state: RunState, supervisor_alive: bool) -> RunState:
     """Correct states that a dead supervisor could not update: a live orphan, or a process now gone."""
     for record in state.services.values():
-        if record.external or record.pid is None or record.create_time is None:
-            if not supervisor_alive and record.external:
-                record.state = "external"
+        if record.external:
+            if not supervisor_alive:
+                record.state = "external"  # nobody probes it any more: its last verdict is stale
             continue
-        alive = is_alive(ProcessIdentity(record.pid, record.create_time))
-        if not supervisor_alive and record.state in ACTIVE:
-            record.state = "orphaned" if alive else "stopped"
-        if not alive and record.state in ACTIVE:
+        if record.state not in ACTIVE or record.pid is None or record.create_time is None:
+            continue
+        if not is_alive(ProcessIdentity(record.pid, record.create_time)):
             record.state = "stopped"
+        elif not supervisor_alive:
+            record.state = "orphaned"
     return state
 
 

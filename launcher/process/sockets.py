@@ -110,9 +110,14 @@ def sockets_on_ports(ports: Iterable[int]) -> list[SocketRecord]:
     return records_for_ports(psutil.net_connections(kind="tcp"), ports, _CommandCache())
 
 
+def listeners_on_ports(ports: Iterable[int]) -> list[SocketRecord]:
+    """Sockets listening on any of `ports` (any address), with their owner's pid and command."""
+    return [record for record in sockets_on_ports(ports) if record.status == LISTEN and record.side == "server"]
+
+
 def listeners_on_port(port: int) -> list[SocketRecord]:
     """Sockets listening on `port` (any address), with their owner's pid and command."""
-    return [record for record in sockets_on_ports([port]) if record.status == LISTEN and record.side == "server"]
+    return listeners_on_ports([port])
 
 
 def zombie_sockets(ports: Iterable[int]) -> list[SocketRecord]:
