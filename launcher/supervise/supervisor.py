@@ -131,10 +131,8 @@ class Supervisor:
         previous = read_run_state(self.paths)
         if previous is None:
             return
-        reports = await stop_recorded_services(previous, self.reporter.note)
-        for report in reports:
-            if report.signalled:
-                self.reporter.note(f"stopped a leftover of run {previous.run_id}: {report.summary}")
+        await stop_recorded_services(previous, lambda text: self.reporter.note(f"leftover of run {previous.run_id}: {text}"))
+
     async def _start_or_stop(self) -> None:
         starting = asyncio.ensure_future(self.start_all())
         stopping = asyncio.ensure_future(self.stop_requested.wait())

@@ -117,8 +117,10 @@ def _waiting_for_dependencies(supervisor, runtime: ServiceRuntime) -> bool:
         return True
     now = supervisor.clock.monotonic()
     healthy_for = min((now - dep.healthy_since for dep in dependencies if dep.healthy_since is not None), default=None)
+    if healthy_for is None:
+        return False  # no dependencies: nothing to wait for
     return not dependent_needs_restart(dependent_healthy=False, dependency_healthy_for=healthy_for,
-                                       grace=runtime.service.spec.dependency_grace) and healthy_for is not None
+                                       grace=runtime.service.spec.dependency_grace)
 
 
 def _show_waiting_if_dependency_down(supervisor, runtime: ServiceRuntime) -> None:
