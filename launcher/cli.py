@@ -71,10 +71,9 @@ def up(ctx: CommandContext, symbols: str | None, detach: bool, dry_run: bool, ig
         from launcher.commands.preflight import run_dry_run
 
         return run_dry_run(ctx, chosen, ignore_zombies=ignore_zombies)
-    options = {"ignore_zombies": ignore_zombies}
     if detach:
-        return up_command.run_detached(ctx, chosen, preflight_options=options)
-    return up_command.run_foreground(ctx, chosen, preflight_options=options)
+        return up_command.run_detached(ctx, chosen, ignore_zombies=ignore_zombies)
+    return up_command.run_foreground(ctx, chosen, ignore_zombies=ignore_zombies)
 
 
 @cli.command(epilog=EXIT_CODES_HELP)

@@ -20,6 +20,7 @@ from rich.console import Console
 
 from launcher.commands.context import CommandContext
 from launcher.errors import EXIT_INTERRUPTED, EXIT_OK, RobostackError, ServiceFailed
+from launcher.hygiene.preflight import run_preflight
 from launcher.output.console import ConsoleReporter
 from launcher.state.events import Event
 from launcher.supervise.reporter import PipeReporter, Reporter
@@ -55,11 +56,11 @@ def print_log_tail(ctx: CommandContext, service: str, lines: list[str]) -> None:
     ctx.error_console.print("---", style="dim")
 
 
-def run_foreground(ctx: CommandContext, symbols: list[str] | None, *, preflight_options: dict) -> int:
+def run_foreground(ctx: CommandContext, symbols: list[str] | None, *, ignore_zombies: bool) -> int:
     stack = ctx.load(symbols)
     reporter = ConsoleReporter(ctx.console)
     reporter.set_names(list(stack.services))
-    supervisor = Supervisor(stack, ctx.paths(), reporter=reporter, preflight=make_preflight(**preflight_options))
+    supervisor = Supervisor(stack, ctx.paths(), reporter=reporter, preflight=make_preflight(ignore_zombies))
 
     def ready() -> None:
         ctx.console.print(f"[bold green]stack '{stack.name}' is up[/] ({', '.join(stack.symbols) or 'no symbols'}); "
@@ -78,20 +79,17 @@ def run_foreground(ctx: CommandContext, symbols: list[str] | None, *, preflight_
     return EXIT_OK
 
 
-def make_preflight(**options):
+def make_preflight(ignore_zombies: bool):
     """The pre-flight hook the supervisor runs after taking the lock, before starting anything."""
-    try:
-        from launcher.hygiene.preflight import run_preflight
-    except ImportError:  # pre-flight checks not installed in this build
-        return None
 
     async def preflight(supervisor: Supervisor) -> None:
-        await run_preflight(supervisor.stack, supervisor.paths, reporter=supervisor.reporter, **options)
+        await run_preflight(supervisor.stack, supervisor.paths, reporter=supervisor.reporter,
+                            ignore_zombies=ignore_zombies)
 
     return preflight
 
 
-def run_detached(ctx: CommandContext, symbols: list[str] | None, *, preflight_options: dict) -> int:
+def run_detached(ctx: CommandContext, symbols: list[str] | None, *, ignore_zombies: bool) -> int:
     """Fork a background supervisor and relay its progress until the stack is up or failed.
 
     A fork rather than a fresh interpreter: the stack is already loaded and
@@ -107,7 +105,7 @@ def run_detached(ctx: CommandContext, symbols: list[str] | None, *, preflight_op
     pid = os.fork()
     if pid == 0:  # the background supervisor: never returns into the CLI
         os.close(read_end)
-        os._exit(_become_supervisor(stack, paths, write_end, preflight_options))
+        os._exit(_become_supervisor(stack, paths, write_end, ignore_zombies))
     os.close(write_end)
     child = _Child(pid)
     reporter = ConsoleReporter(ctx.console)
@@ -138,7 +136,7 @@ class _Child:
         os.kill(self.pid, signum)  # our own child, not yet reaped: its pid cannot have been reused
 
 
-def _become_supervisor(stack, paths, report_fd: int, preflight_options: dict) -> int:
+def _become_supervisor(stack, paths, report_fd: int, ignore_zombies: bool) -> int:
     """In the forked child: a new session, output into supervisor.log, run the stack until stopped."""
     os.setsid()
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -151,7 +149,7 @@ def _become_supervisor(stack, paths, report_fd: int, preflight_options: dict) ->
     log_reporter.set_names(list(stack.services))
     try:
         supervisor = Supervisor(stack, paths, reporter=_Both(pipe, log_reporter), detached=True,
-                                preflight=make_preflight(**preflight_options))
+                                preflight=make_preflight(ignore_zombies))
 
         async def main() -> None:
             supervisor.install_signal_handlers()
