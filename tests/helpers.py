@@ -6,6 +6,7 @@ a port, a process state) and fails with a clear message at its deadline.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -45,6 +46,35 @@ def wait_until(condition: Callable[[], T], *, timeout: float = DEFAULT_DEADLINE,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(poll)
+
+
+FIXED_PORTS_LOCK = Path(os.environ.get("ROBOSTACK_FIXED_PORTS_LOCK", "/tmp/robostack-fixed-ports.lock"))
+
+
+@contextlib.contextmanager
+def fixed_ports_held(timeout: float = 900.0):
+    """Hold the machine-wide lock on the default stack's fixed ports (4002, 8765).
+
+    Two checkouts running their suites on one machine would otherwise race for
+    those ports, and one stack's pre-flight would stop the other's services as
+    stale. The lock is an flock: it dies with its holder.
+    """
+    import fcntl
+
+    fd = os.open(FIXED_PORTS_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"{FIXED_PORTS_LOCK} still held after {timeout:.0f}s") from None
+                time.sleep(0.5)  # pacing a lock poll, not synchronising on the thing under test
+        yield
+    finally:
+        os.close(fd)
 
 
 def port_accepts(port: int, host: str = "127.0.0.1") -> bool:

@@ -18,7 +18,7 @@ import psutil
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.helpers import REPO, kill_group, port_accepts, socket_states, wait_until
+from tests.helpers import REPO, fixed_ports_held, kill_group, port_accepts, socket_states, wait_until
 
 SYMBOLS = ("AAPL", "NVDA", "TSLA")
 PORTS = (4002, 8765)
@@ -41,6 +41,11 @@ class DefaultStack:
 
 @pytest.fixture(scope="module")
 def default_stack(tmp_path_factory):
+    with fixed_ports_held():
+        yield from _default_stack(tmp_path_factory)
+
+
+def _default_stack(tmp_path_factory):
     busy = [port for port in PORTS if port_accepts(port)]
     if busy:
         pytest.fail(f"the default stack's ports {busy} are already in use on this machine")
