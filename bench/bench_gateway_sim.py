@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # also runnable as a plain script
     sys.path.insert(0, str(REPO))
 
-from launcher.tws_wire import FrameDecoder, build_handshake, encode_message, split_fields  # noqa: E402
+from ibproto.wire import FrameDecoder, build_handshake, encode_message, split_fields  # noqa: E402
 
 SYMBOLS = ("AAPL", "NVDA", "TSLA")
 MESSAGES_PER_STEP = 4  # bid, ask, last (tickPrice) and volume (tickSize) per symbol per market step

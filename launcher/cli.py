@@ -14,7 +14,7 @@ import click
 
 from launcher.commands.context import CommandContext
 from launcher.errors import EXIT_INTERRUPTED, EXIT_USAGE, RobostackError, UsageError
-from launcher.stack.model import validate_symbols
+from stackkit.symbols import validate_symbols
 
 EXIT_CODES_HELP = """\b
 Exit codes:

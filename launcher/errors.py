@@ -102,14 +102,3 @@ class Interrupted(RobostackError):
 
     exit_code = EXIT_INTERRUPTED
 
-
-class ProtocolError(RobostackError):
-    """Bytes that do not follow the TWS API wire format."""
-
-
-class FrameTooLarge(ProtocolError):
-    """A length prefix announced a frame larger than the protocol allows."""
-
-
-class BadHandshake(ProtocolError):
-    """The connection did not open with ``API\\0`` and a valid ``v<min>..<max>`` range."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 if TYPE_CHECKING:
-    from launcher.clock import Clock
+    from stackkit.clock import Clock
     from launcher.probes.notify_listener import NotifyListener
     from launcher.stack.model import Health
 

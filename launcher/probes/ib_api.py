@@ -2,7 +2,7 @@
 
 The seeds' Gateway accepted TCP in under a millisecond and never answered the
 API handshake; only speaking the protocol tells the two apart. The probe
-connects, sends the V100+ handshake (``launcher.tws_wire``) and requires the
+connects, sends the V100+ handshake (``ibproto.wire``) and requires the
 server-version answer within the timeout. With ``session`` it also sends
 startApi under its own client id and waits for nextValidId and managedAccounts,
 collecting the Gateway's error records on the way (``ib_messages``).
@@ -28,11 +28,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from launcher.errors import ProtocolError
+from ibproto.errors import ProtocolError
 from launcher.probes.base import ProbeContext, ProbeResult, bounded_probe, describe_connect_error, format_seconds
 from launcher.probes.ib_messages import SessionTranscript, encode_start_api, meaning_of
 from launcher.stack.model import IbApiCheck
-from launcher.tws_wire import (CLIENT_MAX_VERSION, CLIENT_MIN_VERSION, FrameDecoder, build_handshake,
+from ibproto.wire import (CLIENT_MAX_VERSION, CLIENT_MIN_VERSION, FrameDecoder, build_handshake,
                                parse_handshake_reply, split_fields)
 
 # Verdict hints (doctor renders them; see issue 4).

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from launcher.tws_wire import encode_message
+from ibproto.wire import encode_message
 
 ERROR_MESSAGE = 4
 NEXT_VALID_ID = 9

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Callable
 from launcher.errors import StateError
 
 if TYPE_CHECKING:
-    from launcher.clock import Clock
+    from stackkit.clock import Clock
 
 _MAX_DATAGRAM = 16 * 1024
 _CREDENTIALS = struct.Struct("iII")  # struct ucred: pid, uid, gid

@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Mapping, Protocol, Sequence
 
-from launcher.clock import Clock, SystemClock
+from stackkit.clock import Clock, SystemClock
 from launcher.errors import ServiceFailed
 from launcher.process.identity import ProcessIdentity, identify, pidfds_supported, signal_process
 from launcher.process.membership import GroupTarget

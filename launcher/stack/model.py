@@ -15,13 +15,13 @@ from typing import Annotated, Literal, Union
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from launcher.stack.durations import parse_duration
+from stackkit.symbols import validate_symbols
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Port = Annotated[int, Field(ge=1, le=65535, strict=True)]
 Command = Union[str, list[str]]
 
 PROBE_KINDS = ("ib_api", "tcp", "http", "websocket", "log", "exec", "notify")
-_SYMBOL = re.compile(r"^[A-Za-z0-9.]+$")
 _MAX_RESTARTS = re.compile(r"^\s*(\d+)\s+within\s+(\S+)\s*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -264,18 +264,3 @@ class StackFile(_Strict):
     @classmethod
     def _symbols_are_tickers(cls, symbols: list[str]) -> list[str]:
         return validate_symbols(symbols)
-
-
-def validate_symbols(symbols: list[str]) -> list[str]:
-    """Tickers are letters, digits and dots; no empties, no duplicates. Returns them upper-cased."""
-    seen: list[str] = []
-    for raw in symbols:
-        symbol = str(raw).strip().upper()
-        if not symbol:
-            raise ValueError("empty symbol in the symbol list")
-        if not _SYMBOL.match(symbol):
-            raise ValueError(f'"{raw}" is not a symbol (letters, digits and "." only)')
-        if symbol in seen:
-            raise ValueError(f'symbol "{symbol}" is listed twice')
-        seen.append(symbol)
-    return seen

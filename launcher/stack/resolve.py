@@ -32,7 +32,8 @@ from typing import Mapping
 
 from launcher.errors import StackFileError, UsageError
 from launcher.stack.envfile import parse_env_file
-from launcher.stack.model import Service, StackFile, validate_symbols
+from launcher.stack.model import Service, StackFile
+from stackkit.symbols import validate_symbols
 from launcher.stack.problems import Problems
 from launcher.stack.redaction import looks_secret
 from launcher.stack.resolved import ResolvedService, ResolvedStack

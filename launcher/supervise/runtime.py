@@ -12,7 +12,7 @@ from launcher.state.store import ServiceRecord
 from launcher.supervise.policy import RestartHistory
 
 if TYPE_CHECKING:
-    from launcher.clock import Clock
+    from stackkit.clock import Clock
     from launcher.probes.notify_listener import NotifyListener
     from launcher.process.spawn import ServiceProcess
 

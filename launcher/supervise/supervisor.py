@@ -16,7 +16,7 @@ import secrets
 import signal
 from typing import Awaitable, Callable
 
-from launcher.clock import Clock, SystemClock
+from stackkit.clock import Clock, SystemClock
 from launcher.errors import Interrupted, ServiceFailed
 from launcher.process.identity import identify
 from launcher.process.spawn import Spawner, SubprocessSpawner

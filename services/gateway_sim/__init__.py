@@ -2,7 +2,7 @@
 
 Layers, from pure to I/O:
 
-* :mod:`launcher.tws_wire` - framing, fields, the V100+ handshake and version negotiation.
+* :mod:`ibproto.wire` - framing, fields, the V100+ handshake and version negotiation.
 * :mod:`.catalog`, :mod:`.market`, :mod:`.account` - the instruments, a seeded random-walk
   market and a paper account: data in, data out.
 * :mod:`.requests` / :mod:`.messages` - incoming requests decoded into values, outgoing

@@ -6,7 +6,7 @@ import asyncio
 import sys
 from typing import Sequence
 
-from launcher.errors import EXIT_SERVICE_FAILED, UsageError
+from services.errors import EXIT_FAILED, UsageError
 from services.gateway_sim.config import parse_arguments
 from services.gateway_sim.server import GatewayServer
 
@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(server.run())
     except OSError as problem:
         sys.stderr.write(f"{PROG}: error: cannot listen on {config.host}:{config.port}: {problem.strerror or problem}\n")
-        return EXIT_SERVICE_FAILED
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return 0
 

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import NoReturn, Sequence
 
-from launcher.errors import UsageError
+from services.errors import UsageError
 from services.gateway_sim.account import DEFAULT_ACCOUNT
 from services.gateway_sim.session import DEFAULT_MAX_CLIENTS
 

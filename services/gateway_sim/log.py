@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from launcher.clock import Clock, SystemClock
+from stackkit.clock import Clock, SystemClock
 
 
 class EventLog:

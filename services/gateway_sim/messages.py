@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Iterable, Mapping
 
-from launcher.tws_wire import LENGTH_PREFIX, encode_fields, encode_message
+from ibproto.wire import LENGTH_PREFIX, encode_fields, encode_message
 from services.gateway_sim.account import PortfolioLine
 from services.gateway_sim.catalog import (
     STOCK_EXCHANGES,

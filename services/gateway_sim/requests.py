@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from launcher.errors import ProtocolError
+from ibproto.errors import ProtocolError
 from services.gateway_sim.catalog import ContractQuery
 
 # Every request id a client of this protocol era can send, with its EClient name.

@@ -18,9 +18,9 @@ import random
 import signal
 from dataclasses import dataclass
 
-from launcher.clock import Clock, SystemClock
-from launcher.errors import ProtocolError
-from launcher.tws_wire import HandshakeDecoder
+from stackkit.clock import Clock, SystemClock
+from ibproto.errors import ProtocolError
+from ibproto.wire import HandshakeDecoder
 from services.gateway_sim.account import PaperAccount
 from services.gateway_sim.config import SimulatorConfig
 from services.gateway_sim.log import EventLog

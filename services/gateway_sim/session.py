@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from launcher.clock import Clock
-from launcher.errors import ProtocolError
-from launcher.tws_wire import (
+from stackkit.clock import Clock
+from ibproto.errors import ProtocolError
+from ibproto.wire import (
     FrameDecoder,
     HandshakeDecoder,
     encode_handshake_reply,

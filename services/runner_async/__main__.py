@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 
-from launcher.errors import RobostackError
+from services.errors import ServiceError
 from services.notify import Notifier, watchdog_interval
 from services.runner_async.backoff import Backoff
 from services.runner_async.events import parse_symbols
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         asyncio.run(run_until_signalled(settings))
-    except RobostackError as err:
+    except ServiceError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return err.exit_code
     return 0

@@ -17,7 +17,7 @@ import math
 from datetime import datetime, timezone
 from typing import Any
 
-from launcher.stack.model import validate_symbols  # the same rule as stack.yaml and `robostack up`
+from stackkit.symbols import validate_symbols  # the same rule as stack.yaml and `robostack up`
 
 # IB sends -1 for "no price" (e.g. no bid outside market hours).
 _IB_NO_PRICE = -1.0

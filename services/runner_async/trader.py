@@ -22,7 +22,7 @@ from typing import Any
 from ib_async import IB, Stock, Ticker
 from ib_async.objects import Position
 
-from launcher.errors import RobostackError, UsageError
+from services.errors import ServiceError, UsageError
 from services.notify import Notifier
 from services.runner_async.backoff import Backoff, RetrySchedule
 from services.runner_async.events import position_event, status_event, tick_event
@@ -37,7 +37,7 @@ CONNECTIVITY_NOTICES = {1100: "lost", 1101: "restored, market data lost", 1102: 
 QUIET_CODES = {2104, 2106, 2107, 2108, 2158}
 
 
-class GatewayUnavailable(RobostackError):
+class GatewayUnavailable(ServiceError):
     """The Gateway could not be reached, refused us, or stopped answering."""
 
 

@@ -12,7 +12,7 @@ import hmac
 import json
 from dataclasses import dataclass
 
-from launcher.errors import RobostackError
+from services.errors import ServiceError
 
 # The event types the default stack publishes. A stack that publishes more can
 # extend the set on the command line (--event-types).
@@ -24,7 +24,7 @@ SERVER_TYPES = frozenset({"error", "subscribed"})
 ALL_TYPES = "*"
 
 
-class BadMessage(RobostackError):
+class BadMessage(ServiceError):
     """A frame the server refuses; ``str(err)`` is the one line sent back to the client."""
 
 

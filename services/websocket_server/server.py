@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
-from launcher.clock import Clock, SystemClock
+from stackkit.clock import Clock, SystemClock
 from services.websocket_server.fanout import FanOut, Subscriber
 from services.websocket_server.messages import (
     DEFAULT_EVENT_TYPES,

@@ -13,7 +13,7 @@ import subprocess
 from collections import deque
 from typing import Callable
 
-from launcher.tws_wire import (
+from ibproto.wire import (
     FrameDecoder,
     HandshakeReply,
     build_handshake,

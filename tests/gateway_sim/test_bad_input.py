@@ -11,7 +11,7 @@ import struct
 
 import pytest
 
-from launcher.tws_wire import API_PREFIX, MAX_FRAME_SIZE, build_handshake, encode_message, frame
+from ibproto.wire import API_PREFIX, MAX_FRAME_SIZE, build_handshake, encode_message, frame
 from tests.gateway_sim.support import FAST_TICKS, WireClient, is_tick, log_line, log_mark
 from tests.helpers import PYTHON, ProcessTracker, free_port, read_line_matching, wait_until
 

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from launcher.errors import UsageError
+from services.errors import UsageError
 from services.gateway_sim.config import Fault, parse_arguments
 from tests.gateway_sim.support import WireClient, log_line
 from tests.helpers import PYTHON, REPO, read_line_matching

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from launcher.tws_wire import build_handshake
+from ibproto.wire import build_handshake
 from tests.gateway_sim.support import FAST_TICKS, ClosedByServer, WireClient, is_tick, log_line, log_mark
 from tests.helpers import DEFAULT_DEADLINE, socket_states, wait_until
 

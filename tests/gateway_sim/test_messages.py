@@ -15,7 +15,7 @@ from ib_async import Contract, ExecutionFilter, Stock
 from ib_async.client import Client
 from ib_async.decoder import Decoder
 
-from launcher.tws_wire import FrameDecoder, split_fields
+from ibproto.wire import FrameDecoder, split_fields
 from services.gateway_sim import messages
 from services.gateway_sim.account import PaperAccount
 from services.gateway_sim.catalog import ContractQuery, instrument_by_symbol

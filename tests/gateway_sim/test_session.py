@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from launcher.tws_wire import FrameDecoder, build_handshake, encode_message, split_fields
+from ibproto.wire import FrameDecoder, build_handshake, encode_message, split_fields
 from services.gateway_sim import messages
 from services.gateway_sim.account import PaperAccount
 from services.gateway_sim.catalog import INSTRUMENTS, ContractQuery, find_instrument, instrument_by_symbol

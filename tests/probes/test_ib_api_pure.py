@@ -5,7 +5,7 @@ from __future__ import annotations
 from launcher.probes.ib_api import (API_SILENT, CLIENT_ID_IN_USE, NOT_LISTENING, OK, PROTOCOL_ERROR, SESSION_FAILED,
                                     VERSION_MISMATCH, IbApiDiagnosis, describe_success, judge)
 from launcher.probes.ib_messages import SessionTranscript, encode_start_api, meaning_of, parse_error_record
-from launcher.tws_wire import FrameDecoder, encode_message, split_fields
+from ibproto.wire import FrameDecoder, encode_message, split_fields
 
 
 def _fields(message: bytes) -> list[str]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
-from launcher.errors import BadHandshake, FrameTooLarge, ProtocolError
+from ibproto.errors import BadHandshake, FrameTooLarge, ProtocolError
 
 API_PREFIX = b"API\0"
 LENGTH_PREFIX = struct.Struct(">I")

@@ -7,8 +7,8 @@ from datetime import datetime
 
 import pytest
 
-from launcher.errors import BadHandshake, FrameTooLarge, ProtocolError
-from launcher.tws_wire import (
+from ibproto.errors import BadHandshake, FrameTooLarge, ProtocolError
+from ibproto.wire import (
     API_PREFIX,
     MAX_FRAME_SIZE,
     FrameDecoder,
