@@ -21,7 +21,7 @@ _INTEGER = re.compile(r"-?[0-9]{1,%d}" % MAX_INT_DIGITS)
 _DECIMAL = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]{1,3})?")
 # IB's "unset" double (Double.MAX_VALUE) as Java prints it, and the plain-text "Infinity".
 UNSET_DOUBLE = 1.7976931348623157e308
-_UNSET_TEXTS = {"1.7976931348623157E308", "1.7976931348623157e+308", "Infinity"}
+_UNSET_TEXTS = {"1.7976931348623157E308", "1.7976931348623157e+308", "Infinity", "Infinite"}
 
 
 class BadField(ProtocolError):

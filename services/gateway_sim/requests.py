@@ -1,53 +1,23 @@
 """Incoming TWS API requests, decoded from a frame's fields into values.
 
-Field orders follow what real clients send (ib_async's ``client.py``, the
-official EClient): the message id first, then for most requests a version
-number, then the request's own fields. Decoding never trusts the client:
-a missing or non-numeric field raises :class:`BadRequest` naming the request
-and the field, so the session can answer with an error record and carry on.
+Field orders are the ones real clients send (ib_async's ``client.py`` and the official EClient
+agree on them for server versions 157..178). Decoding never trusts the client: a missing or
+malformed field raises :class:`~ibproto.fields.BadRequest` naming the request and the field
+(with the reqId when it was read), so the session answers with an error record and carries on.
+placeOrder, the long one, lives in :mod:`.order_requests`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
+from ibproto import versions
 from ibproto.errors import ProtocolError
+from ibproto.fields import BadRequest, FieldReader, parse_int
+from ibproto.messages import ClientMessage as C
+from ibproto.messages import client_message
 from services.gateway_sim.catalog import ContractQuery
-
-# Every request id a client of this protocol era can send, with its EClient name.
-REQUEST_NAMES: dict[int, str] = {
-    1: "reqMktData", 2: "cancelMktData", 3: "placeOrder", 4: "cancelOrder", 5: "reqOpenOrders",
-    6: "reqAccountUpdates", 7: "reqExecutions", 8: "reqIds", 9: "reqContractDetails", 10: "reqMktDepth",
-    11: "cancelMktDepth", 12: "reqNewsBulletins", 13: "cancelNewsBulletins", 14: "setServerLogLevel",
-    15: "reqAutoOpenOrders", 16: "reqAllOpenOrders", 17: "reqManagedAccts", 18: "requestFA", 19: "replaceFA",
-    20: "reqHistoricalData", 21: "exerciseOptions", 22: "reqScannerSubscription",
-    23: "cancelScannerSubscription", 24: "reqScannerParameters", 25: "cancelHistoricalData",
-    49: "reqCurrentTime", 50: "reqRealTimeBars", 51: "cancelRealTimeBars", 52: "reqFundamentalData",
-    53: "cancelFundamentalData", 54: "calculateImpliedVolatility", 55: "calculateOptionPrice",
-    56: "cancelCalculateImpliedVolatility", 57: "cancelCalculateOptionPrice", 58: "reqGlobalCancel",
-    59: "reqMarketDataType", 61: "reqPositions", 62: "reqAccountSummary", 63: "cancelAccountSummary",
-    64: "cancelPositions", 65: "verifyRequest", 66: "verifyMessage", 67: "queryDisplayGroups",
-    68: "subscribeToGroupEvents", 69: "updateDisplayGroup", 70: "unsubscribeFromGroupEvents", 71: "startApi",
-    72: "verifyAndAuthRequest", 73: "verifyAndAuthMessage", 74: "reqPositionsMulti", 75: "cancelPositionsMulti",
-    76: "reqAccountUpdatesMulti", 77: "cancelAccountUpdatesMulti", 78: "reqSecDefOptParams",
-    79: "reqSoftDollarTiers", 80: "reqFamilyCodes", 81: "reqMatchingSymbols", 82: "reqMktDepthExchanges",
-    83: "reqSmartComponents", 84: "reqNewsArticle", 85: "reqNewsProviders", 86: "reqHistoricalNews",
-    87: "reqHeadTimeStamp", 88: "reqHistogramData", 89: "cancelHistogramData", 90: "cancelHeadTimeStamp",
-    91: "reqMarketRule", 92: "reqPnL", 93: "cancelPnL", 94: "reqPnLSingle", 95: "cancelPnLSingle",
-    96: "reqHistoricalTicks", 97: "reqTickByTickData", 98: "cancelTickByTickData", 99: "reqCompletedOrders",
-    100: "reqWshMetaData", 101: "cancelWshMetaData", 102: "reqWshEventData", 103: "cancelWshEventData",
-    104: "reqUserInfo",
-}
-
-
-class BadRequest(ProtocolError):
-    """A request whose fields cannot be read; the connection itself is still in sync."""
-
-    def __init__(self, request: str, message: str, *, request_id: int = -1):
-        self.request = request
-        self.request_id = request_id
-        super().__init__(f"{request}: {message}")
 
 
 class UnknownMessage(ProtocolError):
@@ -67,168 +37,392 @@ class StartApi:
 
 
 @dataclass(frozen=True)
-class MarketDataRequest:
+class ContractRequest:
+    """Any request about one contract: market data, depth, bars, ticks, details and so on.
+
+    ``message`` says which; the optional fields are those the request carries.
+    """
+
+    message: C
     request_id: int
     contract: ContractQuery
-    generic_ticks: str
-    snapshot: bool
+    generic_ticks: str = ""
+    snapshot: bool = False
+    rows: int = 0
+    smart_depth: bool = False
+    bar_size: str = ""
+    duration: str = ""
+    end: str = ""
+    start: str = ""
+    what_to_show: str = ""
+    use_rth: bool = False
+    format_date: int = 1
+    keep_up_to_date: bool = False
+    count: int = 0
+    ignore_size: bool = False
+    report_type: str = ""
+    value: float = 0.0  # option price or volatility of an option calculation
+    under_price: float = 0.0
 
 
 @dataclass(frozen=True)
-class CancelMarketData:
+class Cancel:
+    """A cancel* request naming the reqId it cancels."""
+
+    message: C
     request_id: int
 
 
 @dataclass(frozen=True)
-class ContractDetailsRequest:
-    request_id: int
-    contract: ContractQuery
+class AccountRequest:
+    """reqAccountUpdates (``subscribe``), reqAccountSummary, the *Multi and PnL requests."""
+
+    message: C
+    request_id: int = -1
+    account: str = ""
+    model_code: str = ""
+    subscribe: bool = True
+    group: str = ""
+    tags: str = ""
+    con_id: int = 0
 
 
 @dataclass(frozen=True)
-class HistoricalDataRequest:
+class ExecutionsRequest:
     request_id: int
-    contract: ContractQuery
-    end: str
-    bar_size: str
-    duration: str
-    what_to_show: str
-    format_date: int
-    keep_up_to_date: bool
-
-
-@dataclass(frozen=True)
-class AccountUpdatesRequest:
-    subscribe: bool
+    client_id: int
     account: str
+    time: str
+    symbol: str
+    sec_type: str
+    exchange: str
+    side: str
 
 
 @dataclass(frozen=True)
-class AccountUpdatesMultiRequest:
+class ScannerRequest:
     request_id: int
-    account: str
-    model_code: str
+    rows: int
+    instrument: str
+    location: str
+    scan_code: str
+    above_price: float
+    below_price: float
+    above_volume: int
 
 
 @dataclass(frozen=True)
-class AccountSummaryRequest:
-    request_id: int
-    group: str
-    tags: str
+class Simple:
+    """A request answered from its id alone (and the few plain values it carries)."""
+
+    message: C
+    request_id: int = -1
+    value: int = 0
+    text: str = ""
+    texts: tuple[str, ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)
-class IdsRequest:
-    count: int
-
-
-@dataclass(frozen=True)
-class MarketDataTypeRequest:
-    data_type: int
-
-
-@dataclass(frozen=True)
-class OrderRequest:
-    """placeOrder: only the order id is read; the simulator rejects every order."""
-
+class CancelOrder:
     order_id: int
 
 
-@dataclass(frozen=True)
-class SimpleRequest:
-    """A request answered the same way whatever it carries (``name`` says which)."""
+# --- helpers ----------------------------------------------------------------------------
 
-    name: str
-    request_id: int = -1
-
-
-@dataclass(frozen=True)
-class UnsupportedRequest:
-    """A valid message id the simulator does not implement."""
-
-    message_id: int
-    name: str
-
-
-Request = (StartApi | MarketDataRequest | CancelMarketData | ContractDetailsRequest | HistoricalDataRequest
-           | AccountUpdatesRequest | AccountUpdatesMultiRequest | AccountSummaryRequest | IdsRequest
-           | MarketDataTypeRequest | OrderRequest | SimpleRequest | UnsupportedRequest)
+def read_contract(r: FieldReader, *, primary: bool = True, trading_class: bool = True) -> ContractQuery:
+    """The contract fields most requests send: conId, symbol, secType, expiry, strike, right,
+    multiplier, exchange, [primaryExchange], currency, localSymbol, [tradingClass]."""
+    con_id = r.integer("contract.conId")
+    symbol, sec_type = r.text("contract.symbol"), r.text("contract.secType")
+    expiry, strike, right = r.text("contract.lastTradeDateOrContractMonth"), r.number("contract.strike"), \
+        r.text("contract.right")
+    multiplier, exchange = r.text("contract.multiplier"), r.text("contract.exchange")
+    primary_exchange = r.text("contract.primaryExchange") if primary else ""
+    currency, local_symbol = r.text("contract.currency"), r.text("contract.localSymbol")
+    klass = r.text("contract.tradingClass") if trading_class else ""
+    return ContractQuery(con_id, symbol, sec_type, currency, exchange, local_symbol, expiry, strike, right,
+                         multiplier, primary_exchange, klass)
 
 
-# --- field reading ----------------------------------------------------------------------
-
-class FieldReader:
-    """Reads a request's fields in order, converting and naming each for error messages."""
-
-    def __init__(self, name: str, fields: list[str]):
-        self.name = name
-        self._fields = fields
-        self._position = 1  # the message id is already consumed
-        self.request_id = -1
-
-    def text(self, field: str) -> str:
-        if self._position >= len(self._fields):
-            raise BadRequest(self.name, f"message ends before field {field!r}", request_id=self.request_id)
-        value = self._fields[self._position]
-        self._position += 1
-        return value
-
-    def optional_text(self, field: str) -> str:
-        """A trailing field older clients may leave out."""
-        return self.text(field) if self._position < len(self._fields) else ""
-
-    def integer(self, field: str, default: int = 0) -> int:
-        value = self.text(field)
-        if value == "":
-            return default
-        try:
-            return int(value)
-        except ValueError:
-            raise BadRequest(self.name, f"field {field!r} must be an integer, got {value[:40]!r}",
-                             request_id=self.request_id) from None
-
-    def number(self, field: str) -> float:
-        value = self.text(field)
-        if value == "":
-            return 0.0
-        try:
-            return float(value)
-        except ValueError:
-            raise BadRequest(self.name, f"field {field!r} must be a number, got {value[:40]!r}",
-                             request_id=self.request_id) from None
-
-    def flag(self, field: str) -> bool:
-        return self.integer(field) != 0
-
-    def skip(self, field: str, count: int = 1) -> None:
-        for _ in range(count):
-            self.text(field)
-
-    def request_id_field(self) -> int:
-        self.request_id = self.integer("reqId")
-        return self.request_id
-
-    def contract(self) -> ContractQuery:
-        """The 12 contract fields every contract-bearing request sends, as a lookup query."""
-        con_id = self.integer("contract.conId")
-        symbol, sec_type = self.text("contract.symbol"), self.text("contract.secType")
-        self.skip("contract.lastTradeDateOrContractMonth")
-        self.number("contract.strike")
-        self.skip("contract.right")
-        self.skip("contract.multiplier")
-        exchange = self.text("contract.exchange")
-        self.skip("contract.primaryExchange")
-        currency, local_symbol = self.text("contract.currency"), self.text("contract.localSymbol")
-        self.skip("contract.tradingClass")
-        return ContractQuery(con_id, symbol, sec_type, currency, exchange, local_symbol)
-
-    def combo_legs(self, contract: ContractQuery) -> None:
-        if contract.sec_type.upper() == "BAG":
-            for _ in range(self.integer("comboLegsCount")):
-                self.skip("comboLeg", 4)
+def skip_combo_legs(r: FieldReader, contract: ContractQuery, per_leg: int = 4) -> None:
+    if contract.sec_type.upper() == "BAG":
+        for _ in range(r.count("comboLegsCount")):
+            r.skip("comboLeg", per_leg)
 
 
-# --- one decoder per supported request --------------------------------------------------
+def skip_tag_values(r: FieldReader, name: str) -> None:
+    """A list of tag=value options sent as one text field (what current clients do)."""
+    r.optional_text(name)
+
+
+# --- one decoder per request ------------------------------------------------------------
+
+def _market_data(r: FieldReader, version: int) -> ContractRequest:
+    r.skip("version")
+    request_id = r.request_id_field()
+    contract = read_contract(r)
+    skip_combo_legs(r, contract)
+    if r.flag("deltaNeutralContractPresent"):
+        r.skip("deltaNeutralContract", 3)
+    generic, snapshot = r.text("genericTickList"), r.flag("snapshot")
+    r.optional_text("regulatorySnapshot")
+    return ContractRequest(C.REQ_MKT_DATA, request_id, contract, generic_ticks=generic, snapshot=snapshot)
+
+
+def _contract_details(r: FieldReader, version: int) -> ContractRequest:
+    r.skip("version")
+    request_id = r.request_id_field()
+    return ContractRequest(C.REQ_CONTRACT_DATA, request_id, read_contract(r))
+
+
+def _historical_data(r: FieldReader, version: int) -> ContractRequest:
+    request_id = r.request_id_field()
+    contract = read_contract(r)
+    r.skip("includeExpired")
+    end, bar_size, duration = r.text("endDateTime"), r.text("barSizeSetting"), r.text("durationStr")
+    use_rth, what = r.flag("useRTH"), r.text("whatToShow")
+    format_date = r.integer("formatDate", default=1)
+    skip_combo_legs(r, contract)
+    keep = r.flag("keepUpToDate")
+    return ContractRequest(C.REQ_HISTORICAL_DATA, request_id, contract, end=end, bar_size=bar_size,
+                           duration=duration, use_rth=use_rth, what_to_show=what, format_date=format_date,
+                           keep_up_to_date=keep)
+
+
+def _depth(r: FieldReader, version: int) -> ContractRequest:
+    r.skip("version")
+    request_id = r.request_id_field()
+    contract = read_contract(r)
+    rows, smart = r.integer("numRows"), r.flag("isSmartDepth")
+    return ContractRequest(C.REQ_MKT_DEPTH, request_id, contract, rows=rows, smart_depth=smart)
+
+
+def _real_time_bars(r: FieldReader, version: int) -> ContractRequest:
+    r.skip("version")
+    request_id = r.request_id_field()
+    contract = read_contract(r)
+    size, what, rth = r.integer("barSize"), r.text("whatToShow"), r.flag("useRTH")
+    return ContractRequest(C.REQ_REAL_TIME_BARS, request_id, contract, bar_size=str(size), what_to_show=what,
+                           use_rth=rth)
+
+
+def _tick_by_tick(r: FieldReader, version: int) -> ContractRequest:
+    request_id = r.request_id_field()
+    contract = read_contract(r)
+    kind, count, ignore = r.text("tickType"), r.integer("numberOfTicks"), r.flag("ignoreSize")
+    return ContractRequest(C.REQ_TICK_BY_TICK_DATA, request_id, contract, what_to_show=kind, count=count,
+                           ignore_size=ignore)
+
+
+def _head_timestamp(r: FieldReader, version: int) -> ContractRequest:
+    request_id = r.request_id_field()
+    contract = read_contract(r)
+    r.skip("includeExpired")
+    rth, what, fmt = r.flag("useRTH"), r.text("whatToShow"), r.integer("formatDate", default=1)
+    return ContractRequest(C.REQ_HEAD_TIMESTAMP, request_id, contract, use_rth=rth, what_to_show=what,
+                           format_date=fmt)
+
+
+def _histogram(r: FieldReader, version: int) -> ContractRequest:
+    request_id = r.request_id_field()
+    contract = read_contract(r)
+    r.skip("includeExpired")
+    rth, period = r.flag("useRTH"), r.text("timePeriod")
+    return ContractRequest(C.REQ_HISTOGRAM_DATA, request_id, contract, use_rth=rth, duration=period)
+
+
+def _historical_ticks(r: FieldReader, version: int) -> ContractRequest:
+    request_id = r.request_id_field()
+    contract = read_contract(r)
+    r.skip("includeExpired")
+    start, end, count = r.text("startDateTime"), r.text("endDateTime"), r.integer("numberOfTicks")
+    what, rth, ignore = r.text("whatToShow"), r.flag("useRth"), r.flag("ignoreSize")
+    return ContractRequest(C.REQ_HISTORICAL_TICKS, request_id, contract, start=start, end=end, count=count,
+                           what_to_show=what, use_rth=rth, ignore_size=ignore)
+
+
+def _fundamental(r: FieldReader, version: int) -> ContractRequest:
+    r.skip("version")
+    request_id = r.request_id_field()
+    con_id, symbol, sec_type = r.integer("contract.conId"), r.text("contract.symbol"), r.text("contract.secType")
+    exchange, primary = r.text("contract.exchange"), r.text("contract.primaryExchange")
+    currency, local = r.text("contract.currency"), r.text("contract.localSymbol")
+    report = r.text("reportType")
+    contract = ContractQuery(con_id, symbol, sec_type, currency, exchange, local, primary_exchange=primary)
+    return ContractRequest(C.REQ_FUNDAMENTAL_DATA, request_id, contract, report_type=report)
+
+
+def _option_calculation(message: C) -> Callable[[FieldReader, int], ContractRequest]:
+    def decode(r: FieldReader, version: int) -> ContractRequest:
+        r.skip("version")
+        request_id = r.request_id_field()
+        contract = read_contract(r)
+        value, under = r.number("optionPrice" if message is C.REQ_CALC_IMPLIED_VOLAT else "volatility"), \
+            r.number("underPrice")
+        return ContractRequest(message, request_id, contract, value=value, under_price=under)
+    return decode
+
+
+def _account_updates(r: FieldReader, version: int) -> AccountRequest:
+    r.skip("version")
+    return AccountRequest(C.REQ_ACCT_DATA, subscribe=r.flag("subscribe"), account=r.text("acctCode"))
+
+
+def _multi(message: C) -> Callable[[FieldReader, int], AccountRequest]:
+    def decode(r: FieldReader, version: int) -> AccountRequest:
+        r.skip("version")
+        request_id = r.request_id_field()
+        return AccountRequest(message, request_id, account=r.text("account"), model_code=r.text("modelCode"))
+    return decode
+
+
+def _account_summary(r: FieldReader, version: int) -> AccountRequest:
+    r.skip("version")
+    request_id = r.request_id_field()
+    return AccountRequest(C.REQ_ACCOUNT_SUMMARY, request_id, group=r.text("groupName"), tags=r.text("tags"))
+
+
+def _pnl(r: FieldReader, version: int) -> AccountRequest:
+    request_id = r.request_id_field()
+    return AccountRequest(C.REQ_PNL, request_id, account=r.text("account"), model_code=r.text("modelCode"))
+
+
+def _pnl_single(r: FieldReader, version: int) -> AccountRequest:
+    request_id = r.request_id_field()
+    account, model = r.text("account"), r.text("modelCode")
+    return AccountRequest(C.REQ_PNL_SINGLE, request_id, account=account, model_code=model,
+                          con_id=r.integer("conId"))
+
+
+def _executions(r: FieldReader, version: int) -> ExecutionsRequest:
+    r.skip("version")
+    request_id = r.request_id_field()
+    return ExecutionsRequest(request_id, r.integer("clientId"), r.text("acctCode"), r.text("time"),
+                             r.text("symbol"), r.text("secType"), r.text("exchange"), r.text("side"))
+
+
+def _scanner(r: FieldReader, version: int) -> ScannerRequest:
+    request_id = r.request_id_field()
+    rows = r.integer("numberOfRows", default=-1)
+    instrument, location, code = r.text("instrument"), r.text("locationCode"), r.text("scanCode")
+    above, below = r.number("abovePrice"), r.number("belowPrice")
+    volume = r.integer("aboveVolume")
+    return ScannerRequest(request_id, rows, instrument, location, code, above, below, volume)
+
+
+def _cancel_order(r: FieldReader, version: int) -> CancelOrder:
+    r.skip("version")
+    order_id = r.request_id_field("orderId")
+    if version >= versions.MANUAL_ORDER_TIME:
+        r.optional_text("manualOrderCancelTime")
+    return CancelOrder(order_id)
+
+
+def _versioned_cancel(message: C) -> Callable[[FieldReader, int], Cancel]:
+    def decode(r: FieldReader, version: int) -> Cancel:
+        r.skip("version")
+        return Cancel(message, r.request_id_field())
+    return decode
+
+
+def _cancel(message: C) -> Callable[[FieldReader, int], Cancel]:
+    return lambda r, version: Cancel(message, r.request_id_field())
+
+
+def _simple(message: C, *, version_field: bool = True, request_id: bool = False,
+            value: str | None = None, texts: int = 0) -> Callable[[FieldReader, int], Simple]:
+    """A request of fixed shape: [version], [reqId], [one integer], [some texts]."""
+    def decode(r: FieldReader, version: int) -> Simple:
+        if version_field:
+            r.optional_text("version")
+        rid = r.request_id_field() if request_id else -1
+        number = r.integer(value) if value and r.remaining else 0
+        words = tuple(r.optional_text(f"field {n + 1}") for n in range(texts))
+        return Simple(message, rid, number, words[0] if words else "", words)
+    return decode
+
+
+_DECODERS: dict[C, Callable[[FieldReader, int], object]] = {
+    C.REQ_MKT_DATA: _market_data,
+    C.CANCEL_MKT_DATA: _versioned_cancel(C.CANCEL_MKT_DATA),
+    C.CANCEL_ORDER: _cancel_order,
+    C.REQ_OPEN_ORDERS: _simple(C.REQ_OPEN_ORDERS),
+    C.REQ_ACCT_DATA: _account_updates,
+    C.REQ_EXECUTIONS: _executions,
+    C.REQ_IDS: _simple(C.REQ_IDS, value="numIds"),
+    C.REQ_CONTRACT_DATA: _contract_details,
+    C.REQ_MKT_DEPTH: _depth,
+    C.CANCEL_MKT_DEPTH: _versioned_cancel(C.CANCEL_MKT_DEPTH),
+    C.REQ_NEWS_BULLETINS: _simple(C.REQ_NEWS_BULLETINS, value="allMsgs"),
+    C.CANCEL_NEWS_BULLETINS: _simple(C.CANCEL_NEWS_BULLETINS),
+    C.SET_SERVER_LOGLEVEL: _simple(C.SET_SERVER_LOGLEVEL, value="logLevel"),
+    C.REQ_AUTO_OPEN_ORDERS: _simple(C.REQ_AUTO_OPEN_ORDERS, value="bAutoBind"),
+    C.REQ_ALL_OPEN_ORDERS: _simple(C.REQ_ALL_OPEN_ORDERS),
+    C.REQ_MANAGED_ACCTS: _simple(C.REQ_MANAGED_ACCTS),
+    C.REQ_FA: _simple(C.REQ_FA, value="faDataType"),
+    C.REPLACE_FA: _simple(C.REPLACE_FA, texts=3),
+    C.REQ_HISTORICAL_DATA: _historical_data,
+    C.EXERCISE_OPTIONS: _simple(C.EXERCISE_OPTIONS, request_id=True),
+    C.REQ_SCANNER_SUBSCRIPTION: _scanner,
+    C.CANCEL_SCANNER_SUBSCRIPTION: _versioned_cancel(C.CANCEL_SCANNER_SUBSCRIPTION),
+    C.REQ_SCANNER_PARAMETERS: _simple(C.REQ_SCANNER_PARAMETERS),
+    C.CANCEL_HISTORICAL_DATA: _versioned_cancel(C.CANCEL_HISTORICAL_DATA),
+    C.REQ_CURRENT_TIME: _simple(C.REQ_CURRENT_TIME),
+    C.REQ_REAL_TIME_BARS: _real_time_bars,
+    C.CANCEL_REAL_TIME_BARS: _versioned_cancel(C.CANCEL_REAL_TIME_BARS),
+    C.REQ_FUNDAMENTAL_DATA: _fundamental,
+    C.CANCEL_FUNDAMENTAL_DATA: _versioned_cancel(C.CANCEL_FUNDAMENTAL_DATA),
+    C.REQ_CALC_IMPLIED_VOLAT: _option_calculation(C.REQ_CALC_IMPLIED_VOLAT),
+    C.REQ_CALC_OPTION_PRICE: _option_calculation(C.REQ_CALC_OPTION_PRICE),
+    C.CANCEL_CALC_IMPLIED_VOLAT: _versioned_cancel(C.CANCEL_CALC_IMPLIED_VOLAT),
+    C.CANCEL_CALC_OPTION_PRICE: _versioned_cancel(C.CANCEL_CALC_OPTION_PRICE),
+    C.REQ_GLOBAL_CANCEL: _simple(C.REQ_GLOBAL_CANCEL),
+    C.REQ_MARKET_DATA_TYPE: _simple(C.REQ_MARKET_DATA_TYPE, value="marketDataType"),
+    C.REQ_POSITIONS: _simple(C.REQ_POSITIONS),
+    C.REQ_ACCOUNT_SUMMARY: _account_summary,
+    C.CANCEL_ACCOUNT_SUMMARY: _versioned_cancel(C.CANCEL_ACCOUNT_SUMMARY),
+    C.CANCEL_POSITIONS: _simple(C.CANCEL_POSITIONS),
+    C.VERIFY_REQUEST: _simple(C.VERIFY_REQUEST),
+    C.VERIFY_MESSAGE: _simple(C.VERIFY_MESSAGE),
+    C.QUERY_DISPLAY_GROUPS: _simple(C.QUERY_DISPLAY_GROUPS, request_id=True),
+    C.SUBSCRIBE_TO_GROUP_EVENTS: _simple(C.SUBSCRIBE_TO_GROUP_EVENTS, request_id=True, value="groupId"),
+    C.UPDATE_DISPLAY_GROUP: _simple(C.UPDATE_DISPLAY_GROUP, request_id=True, texts=1),
+    C.UNSUBSCRIBE_FROM_GROUP_EVENTS: _simple(C.UNSUBSCRIBE_FROM_GROUP_EVENTS, request_id=True),
+    C.VERIFY_AND_AUTH_REQUEST: _simple(C.VERIFY_AND_AUTH_REQUEST),
+    C.VERIFY_AND_AUTH_MESSAGE: _simple(C.VERIFY_AND_AUTH_MESSAGE),
+    C.REQ_POSITIONS_MULTI: _multi(C.REQ_POSITIONS_MULTI),
+    C.CANCEL_POSITIONS_MULTI: _versioned_cancel(C.CANCEL_POSITIONS_MULTI),
+    C.REQ_ACCOUNT_UPDATES_MULTI: _multi(C.REQ_ACCOUNT_UPDATES_MULTI),
+    C.CANCEL_ACCOUNT_UPDATES_MULTI: _versioned_cancel(C.CANCEL_ACCOUNT_UPDATES_MULTI),
+    C.REQ_SEC_DEF_OPT_PARAMS: _simple(C.REQ_SEC_DEF_OPT_PARAMS, version_field=False, request_id=True, texts=3),
+    C.REQ_SOFT_DOLLAR_TIERS: _simple(C.REQ_SOFT_DOLLAR_TIERS, version_field=False, request_id=True),
+    C.REQ_FAMILY_CODES: _simple(C.REQ_FAMILY_CODES, version_field=False),
+    C.REQ_MATCHING_SYMBOLS: _simple(C.REQ_MATCHING_SYMBOLS, version_field=False, request_id=True, texts=1),
+    C.REQ_MKT_DEPTH_EXCHANGES: _simple(C.REQ_MKT_DEPTH_EXCHANGES, version_field=False),
+    C.REQ_SMART_COMPONENTS: _simple(C.REQ_SMART_COMPONENTS, version_field=False, request_id=True, texts=1),
+    C.REQ_NEWS_ARTICLE: _simple(C.REQ_NEWS_ARTICLE, version_field=False, request_id=True, texts=2),
+    C.REQ_NEWS_PROVIDERS: _simple(C.REQ_NEWS_PROVIDERS, version_field=False),
+    C.REQ_HISTORICAL_NEWS: _simple(C.REQ_HISTORICAL_NEWS, version_field=False, request_id=True, value="conId"),
+    C.REQ_HEAD_TIMESTAMP: _head_timestamp,
+    C.REQ_HISTOGRAM_DATA: _histogram,
+    C.CANCEL_HISTOGRAM_DATA: _cancel(C.CANCEL_HISTOGRAM_DATA),
+    C.CANCEL_HEAD_TIMESTAMP: _cancel(C.CANCEL_HEAD_TIMESTAMP),
+    C.REQ_MARKET_RULE: _simple(C.REQ_MARKET_RULE, version_field=False, value="marketRuleId"),
+    C.REQ_PNL: _pnl,
+    C.CANCEL_PNL: _cancel(C.CANCEL_PNL),
+    C.REQ_PNL_SINGLE: _pnl_single,
+    C.CANCEL_PNL_SINGLE: _cancel(C.CANCEL_PNL_SINGLE),
+    C.REQ_HISTORICAL_TICKS: _historical_ticks,
+    C.REQ_TICK_BY_TICK_DATA: _tick_by_tick,
+    C.CANCEL_TICK_BY_TICK_DATA: _cancel(C.CANCEL_TICK_BY_TICK_DATA),
+    C.REQ_COMPLETED_ORDERS: _simple(C.REQ_COMPLETED_ORDERS, version_field=False, value="apiOnly"),
+    C.REQ_WSH_META_DATA: _simple(C.REQ_WSH_META_DATA, version_field=False, request_id=True),
+    C.CANCEL_WSH_META_DATA: _cancel(C.CANCEL_WSH_META_DATA),
+    C.REQ_WSH_EVENT_DATA: _simple(C.REQ_WSH_EVENT_DATA, version_field=False, request_id=True),
+    C.CANCEL_WSH_EVENT_DATA: _cancel(C.CANCEL_WSH_EVENT_DATA),
+    C.REQ_USER_INFO: _simple(C.REQ_USER_INFO, version_field=False, request_id=True),
+}
+
 
 def _start_api(r: FieldReader, version: int) -> StartApi:
     r.skip("version")
@@ -236,129 +430,25 @@ def _start_api(r: FieldReader, version: int) -> StartApi:
     return StartApi(client_id, r.optional_text("optionalCapabilities"))
 
 
-def _market_data(r: FieldReader, version: int) -> MarketDataRequest:
-    r.skip("version")
-    request_id = r.request_id_field()
-    contract = r.contract()
-    r.combo_legs(contract)
-    if r.flag("deltaNeutralContract"):
-        r.skip("deltaNeutralContract", 3)
-    generic = r.text("genericTickList")
-    snapshot = r.flag("snapshot")
-    return MarketDataRequest(request_id, contract, generic, snapshot)
-
-
-def _contract_details(r: FieldReader, version: int) -> ContractDetailsRequest:
-    r.skip("version")
-    request_id = r.request_id_field()
-    return ContractDetailsRequest(request_id, r.contract())
-
-
-def _historical_data(r: FieldReader, version: int) -> HistoricalDataRequest:
-    request_id = r.request_id_field()
-    contract = r.contract()
-    r.skip("includeExpired")
-    end, bar_size, duration = r.text("endDateTime"), r.text("barSizeSetting"), r.text("durationStr")
-    r.skip("useRTH")
-    what_to_show = r.text("whatToShow")
-    format_date = r.integer("formatDate", default=1)
-    r.combo_legs(contract)
-    keep_up_to_date = r.flag("keepUpToDate")
-    return HistoricalDataRequest(request_id, contract, end, bar_size, duration, what_to_show, format_date,
-                                 keep_up_to_date)
-
-
-def _account_updates(r: FieldReader, version: int) -> AccountUpdatesRequest:
-    r.skip("version")
-    return AccountUpdatesRequest(r.flag("subscribe"), r.text("acctCode"))
-
-
-def _account_updates_multi(r: FieldReader, version: int) -> AccountUpdatesMultiRequest:
-    r.skip("version")
-    request_id = r.request_id_field()
-    return AccountUpdatesMultiRequest(request_id, r.text("account"), r.text("modelCode"))
-
-
-def _account_summary(r: FieldReader, version: int) -> AccountSummaryRequest:
-    r.skip("version")
-    request_id = r.request_id_field()
-    return AccountSummaryRequest(request_id, r.text("groupName"), r.text("tags"))
-
-
-def _cancel_market_data(r: FieldReader, version: int) -> CancelMarketData:
-    r.skip("version")
-    return CancelMarketData(r.request_id_field())
-
-
-def _place_order(r: FieldReader, version: int) -> OrderRequest:
-    return OrderRequest(r.request_id_field())
-
-
-def _ids(r: FieldReader, version: int) -> IdsRequest:
-    r.skip("version")
-    return IdsRequest(r.integer("numIds"))
-
-
-def _market_data_type(r: FieldReader, version: int) -> MarketDataTypeRequest:
-    r.skip("version")
-    return MarketDataTypeRequest(r.integer("marketDataType"))
-
-
-def _with_version_and_id(name: str) -> Callable[[FieldReader, int], SimpleRequest]:
-    def decode(r: FieldReader, version: int) -> SimpleRequest:
-        r.skip("version")
-        return SimpleRequest(name, r.request_id_field())
-    return decode
-
-
-def _plain(name: str) -> Callable[[FieldReader, int], SimpleRequest]:
-    return lambda r, version: SimpleRequest(name)
-
-
-_DECODERS: dict[int, Callable[[FieldReader, int], Request]] = {
-    1: _market_data,
-    2: _cancel_market_data,
-    3: _place_order,
-    5: _plain("reqOpenOrders"),
-    6: _account_updates,
-    7: _with_version_and_id("reqExecutions"),
-    8: _ids,
-    9: _contract_details,
-    15: _plain("reqAutoOpenOrders"),
-    16: _plain("reqAllOpenOrders"),
-    17: _plain("reqManagedAccts"),
-    20: _historical_data,
-    25: _with_version_and_id("cancelHistoricalData"),
-    49: _plain("reqCurrentTime"),
-    59: _market_data_type,
-    61: _plain("reqPositions"),
-    62: _account_summary,
-    63: _with_version_and_id("cancelAccountSummary"),
-    64: _plain("cancelPositions"),
-    71: _start_api,
-    76: _account_updates_multi,
-    77: _with_version_and_id("cancelAccountUpdatesMulti"),
-    99: _plain("reqCompletedOrders"),
-}
-
-
-def decode_request(fields: list[str], server_version: int) -> Request:
+def decode_request(fields: list[str], server_version: int) -> object:
     """Turn one frame's fields into a request value.
 
     Raises :class:`UnknownMessage` for an id outside the protocol and
-    :class:`BadRequest` for missing or malformed fields.
+    :class:`~ibproto.fields.BadRequest` for missing or malformed fields.
     """
+    from services.gateway_sim.order_requests import decode_place_order
+
     if not fields or fields[0] == "":
         raise BadRequest("message", "empty frame (no message id)")
-    raw_id = fields[0]
     try:
-        message_id = int(raw_id)
-    except ValueError:
-        raise UnknownMessage(raw_id) from None
-    name = REQUEST_NAMES.get(message_id)
-    if name is None:
-        raise UnknownMessage(raw_id)
-    decoder = _DECODERS.get(message_id)
-    if decoder is None:
-        return UnsupportedRequest(message_id, name)
-    return decoder(FieldReader(name, fields), server_version)
+        message = client_message(parse_int(fields[0]))
+    except ProtocolError:
+        raise UnknownMessage(fields[0]) from None
+    if message is None:
+        raise UnknownMessage(fields[0])
+    reader = FieldReader(message.label, fields)
+    if message is C.START_API:
+        return _start_api(reader, server_version)
+    if message is C.PLACE_ORDER:
+        return decode_place_order(reader, server_version)
+    return _DECODERS[message](reader, server_version)
