@@ -31,7 +31,7 @@ class GatewaySim:
 
 
 @pytest.fixture
-def gateway_sim(processes):
+def gateway_sim(processes, tmp_path):
     """Factory: `gateway_sim("--fault", "silent")` starts a simulator on a free port, ready when it says so.
 
     The simulator's readiness contract: it prints a line containing
@@ -42,6 +42,8 @@ def gateway_sim(processes):
         from tests.helpers import read_line_matching
 
         chosen = port or free_port()
+        if "--state-file" not in args:  # never the user's own simulator state
+            args = (*args, "--state-file", str(tmp_path / f"gateway-sim-{chosen}.json"))
         proc = processes.python("-m", "services.gateway_sim", "--port", str(chosen), *args)
         read_line_matching(proc, rf"listening on 127\.0\.0\.1:{chosen}")
         return GatewaySim(proc, chosen)

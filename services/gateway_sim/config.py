@@ -23,7 +23,8 @@ from services.gateway_sim.gateway import DEFAULT_MARKET_DATA_LINES, DEFAULT_MAX_
 
 FAULT_KINDS = ("none", "silent", "close-wait", "crash-after", "hang-after", "no-next-valid-id")
 TIMED_FAULTS = ("crash-after", "hang-after")
-_PAPER_ACCOUNT = re.compile(r"^DU\d{1,12}$")
+# Paper accounts are DU...; a U... id makes the simulator look like a live account (to test refusals).
+_ACCOUNT = re.compile(r"(DU|U)[0-9]{1,12}")
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -99,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default none)")
     parser.add_argument("--api-delay", type=float, default=0.0, metavar="S",
                         help="answer handshakes only S seconds after start (API initialisation after login)")
-    parser.add_argument("--account", default=DEFAULT_ACCOUNT, help=f"paper account id (default {DEFAULT_ACCOUNT})")
+    parser.add_argument("--account", default=DEFAULT_ACCOUNT,
+                        help=f"account id (default {DEFAULT_ACCOUNT}); U... looks like a live account, which a "
+                             f"paper-only trader must refuse")
     parser.add_argument("--max-clients", type=int, default=DEFAULT_MAX_CLIENTS, metavar="N",
                         help=f"API clients allowed at once (default {DEFAULT_MAX_CLIENTS})")
     parser.add_argument("--trusted-ips", default="127.0.0.1", metavar="LIST",
@@ -178,8 +181,9 @@ def parse_arguments(argv: Sequence[str] | None = None) -> SimulatorConfig:
     args = build_parser().parse_args(argv)
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port: {args.port} is not a TCP port (0..65535)")
-    if not _PAPER_ACCOUNT.match(args.account):
-        raise UsageError(f"--account: {args.account!r} is not a paper account id (DU followed by digits)")
+    if not _ACCOUNT.fullmatch(args.account):
+        raise UsageError(f"--account: {args.account!r} is not an account id (DU, or U for a live-looking one, "
+                         f"followed by digits)")
     if args.max_clients < 1:
         raise UsageError(f"--max-clients: must be at least 1, got {args.max_clients}")
     if args.market_data_lines < 1:
