@@ -54,8 +54,8 @@ def contract_details(session: "Session", request: ContractRequest) -> None:
 def _pacing_refusal(session: "Session", request: ContractRequest, now: float) -> str | None:
     """IB's historical pacing rules, with ``--pacing ib`` only."""
     identity = (request.contract.describe(), request.end, request.bar_size, request.duration, request.what_to_show)
-    log = session.history_requests = [(t, i) for t, i in session.history_requests if now - t < PACING_WINDOW[1]]
-    session.history_requests.append((now, identity))
+    log = [(t, i) for t, i in session.history_requests if now - t < PACING_WINDOW[1]]
+    session.history_requests = log + [(now, identity)]
     if session.gateway.policy.pacing != "ib":
         return None
     if any(i == identity and now - t < PACING_IDENTICAL for t, i in log):

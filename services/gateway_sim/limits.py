@@ -59,3 +59,10 @@ class BadInputLog:
             return line
         self._suppressed += 1
         return None
+
+    def flush(self) -> str | None:
+        """The summary still owed (at disconnect), if frames were left unlogged."""
+        if not self._suppressed:
+            return None
+        count, self._suppressed = self._suppressed, 0
+        return f"bad input: {count} more bad frames not logged (at most {self.burst} every {self.window:g}s)"

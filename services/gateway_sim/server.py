@@ -217,7 +217,12 @@ class GatewayServer:
                     break
                 # Fair service: let every other client (and the market) run between batches, and
                 # slow this one down once it exceeds its frame budget.
-                await asyncio.sleep(budget.pause(self.clock.monotonic()))
+                pause = budget.pause(self.clock.monotonic())
+                if pause and not budget.reported:
+                    budget.reported = True
+                    self.log(f"conn {number} flooding: over {FLOOD_FRAMES_PER_SECOND} frames a second, "
+                             f"{session.backlog} waiting; serving it at that rate, the others go on")
+                await asyncio.sleep(pause)
                 reaction = session.receive(b"")
 
     def _read_deadline(self, session: Session) -> float | None:
@@ -337,6 +342,7 @@ class _FloodBudget:
 
     def __init__(self, now: float):
         self.window, self.frames = int(now), 0
+        self.reported = False
 
     def pause(self, now: float) -> float:
         if int(now) != self.window:

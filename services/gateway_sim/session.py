@@ -128,12 +128,13 @@ class Session:
 
     def end_of_stream(self) -> list[str]:
         """The client closed its side: log lines about what was left unfinished."""
+        lines = [line for line in (self._bad.flush(),) if line]
         if self.phase is Phase.HANDSHAKE and self._handshake_bytes:
-            return ["bad input: connection closed in the middle of the handshake"]
+            return lines + ["bad input: connection closed in the middle of the handshake"]
         pending = self._frames.pending
         if self.phase is not Phase.CLOSED and pending:
-            return [f"bad input: truncated frame, {pending} bytes of an incomplete message at disconnect"]
-        return []
+            return lines + [f"bad input: truncated frame, {pending} bytes of an incomplete message at disconnect"]
+        return lines
 
     @property
     def partial_bytes(self) -> int:
