@@ -18,10 +18,8 @@ A measurement, not a test: it prints figures and never asserts on them.
 from __future__ import annotations
 
 import argparse
-import re
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +31,7 @@ if str(REPO) not in sys.path:  # also runnable as a plain script
 
 import psutil  # noqa: E402
 
+from bench.bench_gateway_sim import start_simulator, stop_simulator  # noqa: E402
 from ibproto.wire import FrameDecoder, build_handshake, encode_message, split_fields  # noqa: E402
 
 
@@ -89,20 +88,6 @@ class Client:
                 return message
 
 
-def start(state: Path) -> tuple[subprocess.Popen, int]:
-    proc = subprocess.Popen([sys.executable, "-m", "services.gateway_sim", "--port", "0", "--seed", "1",
-                             "--state-file", str(state)], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
-    for line in proc.stdout:
-        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-        if match:
-            import threading
-
-            threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
-            return proc, int(match.group(1))
-    raise SystemExit("simulator exited before listening")
-
-
 def p(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, int(round(fraction * len(ordered))) - 1)]
@@ -150,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sequential, fills, total = (50, 200, 1000) if args.quick else (500, 2000, 10_000)
     with tempfile.TemporaryDirectory(prefix="bench-orders-") as folder:
-        proc, port = start(Path(folder) / "state.json")
+        proc, port = start_simulator(0.25, "--state-file", str(Path(folder) / "state.json"))
         try:
             client = Client(port)
             memory = psutil.Process(proc.pid)
@@ -169,8 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"simulator RSS after {placed:,} orders: {rss_end / 2**20:.1f} MiB "
                   f"(baseline after connecting: {rss_start / 2**20:.1f} MiB, +{(rss_end - rss_start) / 2**20:.1f} MiB)")
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            stop_simulator(proc)
     return 0
 
 
