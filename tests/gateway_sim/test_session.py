@@ -239,3 +239,25 @@ def test_portfolio_matches_positions_and_values_add_up():
     values = {key: float(value) for key, value, currency in account.values(lambda instrument: 100.0)
               if currency == "USD" and key != "Currency"}
     assert values["NetLiquidation"] == pytest.approx(values["TotalCashValue"] + sum(l.market_value for l in lines))
+
+
+def test_delayed_market_data_sends_delayed_tick_ids_and_forex_has_no_last():
+    session = started(make_gateway(), 1, 1)
+    session.receive(encode_message(59, 1, 3))
+    opening = messages_in(session.receive(encode_message(1, 11, 4, *SUBSCRIBE_AAPL)).payload)
+    tick_ids = {m[3] for m in opening if m[0] in ("1", "2")}
+    assert {"66", "67"} <= tick_ids and not {"1", "2"} & tick_ids
+    session.receive(encode_message(59, 1, 1))
+    forex = (0, "EUR", "CASH", "", 0.0, "", "", "IDEALPRO", "", "USD", "", "", 0, "", 0, 0, "")
+    ticks = messages_in(session.receive(encode_message(1, 11, 5, *forex)).payload)
+    kinds = {m[3] for m in ticks if m[0] in ("1", "2")}
+    assert {"1", "2"} <= kinds and "4" not in kinds and "8" not in kinds  # no LAST, no volume
+    sizes = [int(m[5]) for m in ticks if m[0] == "1" and m[3] in ("1", "2")]
+    assert all(size % 1_000_000 == 0 for size in sizes)  # sizes in units of the base currency
+
+
+def test_no_next_valid_id_fault_sends_accounts_but_never_an_order_id():
+    session = Session(1, make_gateway(policy=Policy(no_next_valid_id=True)))
+    session.receive(build_handshake())
+    answer = messages_in(session.receive(encode_message(71, 2, 3, "")).payload)
+    assert [m[0] for m in answer] == ["15", "4", "4", "4"]
