@@ -7,6 +7,21 @@ import pytest
 from tests.helpers import ProcessTracker, free_port
 
 
+@pytest.fixture(scope="session", autouse=True)
+def simulator_state_folder(tmp_path_factory):
+    """Every Gateway simulator the tests start keeps its order ids here, never in the user's home."""
+    import os
+
+    folder = tmp_path_factory.mktemp("gateway-sim-state")
+    previous = os.environ.get("ROBOSTACK_GATEWAY_SIM_STATE_DIR")
+    os.environ["ROBOSTACK_GATEWAY_SIM_STATE_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("ROBOSTACK_GATEWAY_SIM_STATE_DIR", None)
+    else:
+        os.environ["ROBOSTACK_GATEWAY_SIM_STATE_DIR"] = previous
+
+
 @pytest.fixture
 def processes():
     """Start processes with `processes.start(argv)` / `processes.python(...)`; all groups die at teardown."""

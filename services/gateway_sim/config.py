@@ -126,7 +126,8 @@ def add_trading_options(parser: argparse.ArgumentParser) -> None:
                              f"as IB)")
     parser.add_argument("--state-file", metavar="PATH",
                         help="where order ids and the paper account are kept across restarts (default "
-                             "~/.local/state/robostack-gateway-sim/ACCOUNT-PORT.json; 'none' keeps nothing)")
+                             "~/.local/state/robostack-gateway-sim/ACCOUNT-PORT.json, or in "
+                             "$ROBOSTACK_GATEWAY_SIM_STATE_DIR; nothing with --port 0; 'none' keeps nothing)")
     parser.add_argument("--handshake-timeout", type=float, default=10.0, metavar="S",
                         help="close a connection that has not completed the API handshake within S seconds "
                              "(default 10)")

@@ -22,9 +22,19 @@ RESERVE = 100
 FORMAT = 1
 
 
-def default_path(account: str, port: int) -> Path:
-    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return base / "robostack-gateway-sim" / f"{account}-{port}.json"
+# Where state files go unless --state-file says otherwise (the tests point it at a temporary folder).
+STATE_DIR_VARIABLE = "ROBOSTACK_GATEWAY_SIM_STATE_DIR"
+
+
+def default_path(account: str, port: int) -> Path | None:
+    """``~/.local/state/robostack-gateway-sim/<account>-<port>.json``; none for ``--port 0`` (a throwaway
+    simulator on a random port has no identity to keep ids for)."""
+    if port == 0:
+        return None
+    folder = os.environ.get(STATE_DIR_VARIABLE)
+    base = Path(folder) if folder else \
+        Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "robostack-gateway-sim"
+    return base / f"{account}-{port}.json"
 
 
 class StateFile:
@@ -36,7 +46,7 @@ class StateFile:
     def load(self) -> tuple[EngineState, dict[str, Any] | None, str]:
         """The engine state, the account state (or None) and a line saying what happened."""
         if self.path is None:
-            return EngineState(), None, "state file: none (--state-file none): order ids start at 1"
+            return EngineState(), None, "state file: none: order ids start at 1 and are not kept"
         try:
             data = json.loads(self.path.read_text())
             if not isinstance(data, dict) or data.get("format") != FORMAT:
