@@ -209,7 +209,7 @@ class GatewayServer:
                     connection.writer.write(reaction.payload)
                 for line in reaction.log:
                     self.log(f"conn {number} {line}")
-                self._flush_all()
+                self.flush_output()
                 if reaction.close:
                     self.log(f"conn {number} closed by the simulator")
                     return
@@ -242,8 +242,13 @@ class GatewayServer:
         return (f"a frame left incomplete ({session.partial_bytes} bytes) for {self.config.idle_limit:g}s "
                 f"(--idle-limit)")
 
-    def _flush_all(self) -> None:
-        """Write what sessions queued outside their own input (fills, streams, notices)."""
+    def flush_output(self) -> None:
+        """Write what sessions queued outside their own input (fills, streams, notices).
+
+        Public: code that calls ``Session.notify`` or ``Session.drop_market_data`` from outside a
+        session's input (a farm outage, a connectivity loss) calls this to send at once; otherwise
+        the next market step sends it.
+        """
         for connection in list(self.connections.values()):
             payload, lines = connection.session.take_output()
             for line in lines:
@@ -334,7 +339,7 @@ class GatewayServer:
 
     def _broadcast_step(self) -> None:
         self.gateway.step()
-        self._flush_all()
+        self.flush_output()
 
 
 class _FloodBudget:
