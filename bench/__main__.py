@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "probe": ("bench.bench_probe:run", "ib_api probe latency and sockets left after many probes"),
     "stop_group": ("bench.bench_external:run_stop_group", "stop_group internals (bench/measure_stop.py)"),
     "gateway_sim": ("bench.bench_external:run_gateway_sim", "the Gateway simulator (bench/bench_gateway_sim.py)"),
+    "orders": ("bench.bench_external:run_orders", "paper orders: round trip, fills/s, memory (bench/bench_orders.py)"),
     "recovery": ("bench.bench_recovery:run", "default stack: simulator SIGKILLed until ticks flow again"),
     "ticks": ("bench.bench_external:run_ticks", "end-to-end ticks (bench/bench_ticks.py)"),
 }

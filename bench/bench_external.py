@@ -50,6 +50,26 @@ def run_gateway_sim(settings: Settings, ledger: Ledger) -> Section:
     return section
 
 
+def run_orders(settings: Settings, ledger: Ledger) -> Section:
+    arguments = settings.pick([], ["--quick"])
+    output = run_script(ledger, "bench.bench_orders", arguments, timeout=600)
+    section = Section("orders", "Paper orders on the Gateway simulator (bench/bench_orders.py)",
+                      reproduce=command_line("bench.bench_orders", arguments), transcript=output)
+    baseline = re.search(r"\(baseline\): median ([\d.]+ ms), p99 ([\d.]+ ms)", output)
+    for what in ("first orderStatus", "Filled"):
+        found = re.search(rf"placeOrder -> {what}: median ([\d.]+ ms), p99 ([\d.]+ ms) \(([\d.]+x)", output)
+        if found and baseline:
+            section.add(f"placeOrder -> {what}, median", found[1], f"reqCurrentTime round trip {baseline[1]}",
+                        found[3], f"p99 {found[2]} (baseline p99 {baseline[2]})")
+    fills = re.search(r"fills per second to one client: ([\d,]+)", output)
+    if fills:
+        section.add("fills per second to one client", fills[1])
+    memory = re.search(r"RSS after ([\d,]+) orders: ([\d.]+ MiB) \(baseline after connecting: ([\d.]+ MiB)", output)
+    if memory:
+        section.add(f"simulator RSS after {memory[1]} orders", memory[2], f"after connecting {memory[3]}")
+    return section
+
+
 def run_ticks(settings: Settings, ledger: Ledger) -> Section:
     arguments = settings.pick(["--seconds", "2"], ["--quick"])
     output = run_script(ledger, "bench.bench_ticks", arguments, timeout=180)

@@ -35,10 +35,10 @@ SYMBOLS = ("AAPL", "NVDA", "TSLA")
 MESSAGES_PER_STEP = 4  # bid, ask, last (tickPrice) and volume (tickSize) per symbol per market step
 
 
-def start_simulator(tick_interval: float) -> tuple[subprocess.Popen, int]:
+def start_simulator(tick_interval: float, *extra: str) -> tuple[subprocess.Popen, int]:
     """A simulator process on a free port; returns once it says it is listening."""
     proc = subprocess.Popen([sys.executable, "-m", "services.gateway_sim", "--port", "0", "--seed", "1",
-                             "--tick-interval", str(tick_interval)], cwd=REPO, stdout=subprocess.PIPE,
+                             "--tick-interval", str(tick_interval), *extra], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
     for line in proc.stdout:
         match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)

@@ -34,7 +34,9 @@ MAX_FRAME_SIZE = 16 * 1024 * 1024
 CLIENT_MIN_VERSION = 157
 CLIENT_MAX_VERSION = 178
 
-_VERSION_RANGE = re.compile(r"^v(\d+)(?:\.\.(\d+))?(?: (.*))?$", re.DOTALL)
+# ASCII digits only, at most 9 of them: `\d` would take any script's digits, and a 4300-digit
+# version is an attack, not a version.
+_VERSION_RANGE = re.compile(r"v([0-9]{1,9})(?:\.\.([0-9]{1,9}))?(?: (.*))?", re.DOTALL)
 
 
 def encode_field(value: object) -> str:
@@ -135,7 +137,7 @@ def build_handshake(low: int = CLIENT_MIN_VERSION, high: int = CLIENT_MAX_VERSIO
 
 def parse_version_range(text: str) -> VersionRange:
     """Parse ``v100..176 +PACEAPI`` (a single ``v176`` is allowed too)."""
-    match = _VERSION_RANGE.match(text)
+    match = _VERSION_RANGE.fullmatch(text)
     if not match:
         raise BadHandshake(f"expected 'v<min>..<max>', got {text[:40]!r}")
     low = int(match.group(1))
@@ -208,6 +210,7 @@ class HandshakeReply:
 
 def parse_handshake_reply(fields: list[str]) -> HandshakeReply:
     """Client side: interpret the first frame the server sent."""
-    if len(fields) != 2 or not fields[0].isdigit():
-        raise ProtocolError(f"expected '<version>\\0<time>\\0' as handshake reply, got {fields[:4]!r}")
+    if len(fields) != 2 or not re.fullmatch(r"[0-9]{1,9}", fields[0]):
+        shown = [field[:40] for field in fields[:4]]
+        raise ProtocolError(f"expected '<version>\\0<time>\\0' as handshake reply, got {shown!r}")
     return HandshakeReply(int(fields[0]), fields[1])

@@ -7,6 +7,21 @@ import pytest
 from tests.helpers import ProcessTracker, free_port
 
 
+@pytest.fixture(scope="session", autouse=True)
+def simulator_state_folder(tmp_path_factory):
+    """Every Gateway simulator the tests start keeps its order ids here, never in the user's home."""
+    import os
+
+    folder = tmp_path_factory.mktemp("gateway-sim-state")
+    previous = os.environ.get("ROBOSTACK_GATEWAY_SIM_STATE_DIR")
+    os.environ["ROBOSTACK_GATEWAY_SIM_STATE_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("ROBOSTACK_GATEWAY_SIM_STATE_DIR", None)
+    else:
+        os.environ["ROBOSTACK_GATEWAY_SIM_STATE_DIR"] = previous
+
+
 @pytest.fixture
 def processes():
     """Start processes with `processes.start(argv)` / `processes.python(...)`; all groups die at teardown."""
@@ -31,7 +46,7 @@ class GatewaySim:
 
 
 @pytest.fixture
-def gateway_sim(processes):
+def gateway_sim(processes, tmp_path):
     """Factory: `gateway_sim("--fault", "silent")` starts a simulator on a free port, ready when it says so.
 
     The simulator's readiness contract: it prints a line containing
@@ -42,6 +57,8 @@ def gateway_sim(processes):
         from tests.helpers import read_line_matching
 
         chosen = port or free_port()
+        if "--state-file" not in args:  # never the user's own simulator state
+            args = (*args, "--state-file", str(tmp_path / f"gateway-sim-{chosen}.json"))
         proc = processes.python("-m", "services.gateway_sim", "--port", str(chosen), *args)
         read_line_matching(proc, rf"listening on 127\.0\.0\.1:{chosen}")
         return GatewaySim(proc, chosen)

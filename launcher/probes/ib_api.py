@@ -30,7 +30,7 @@ from typing import Any
 
 from ibproto.errors import ProtocolError
 from launcher.probes.base import ProbeContext, ProbeResult, bounded_probe, describe_connect_error, format_seconds
-from launcher.probes.ib_messages import SessionTranscript, encode_start_api, meaning_of
+from ibproto.client import SessionTranscript, encode_start_api, meaning_of
 from launcher.stack.model import IbApiCheck
 from ibproto.wire import (CLIENT_MAX_VERSION, CLIENT_MIN_VERSION, FrameDecoder, build_handshake,
                                parse_handshake_reply, split_fields)

@@ -41,11 +41,27 @@ class Instrument:
     local_symbol: str = ""
     trading_class: str = "NMS"
     lot_size: int = 100
+    daily_volume: int = 40_000_000
+    listed_since: str = "19901231"  # reqHeadTimeStamp's answer for TRADES
 
     @property
     def display_symbol(self) -> str:
         """The symbol as traders write it: ``AAPL``, ``EUR.USD``."""
         return self.local_symbol or self.symbol
+
+    @property
+    def is_forex(self) -> bool:
+        return self.sec_type == "CASH"
+
+    @property
+    def display_lot(self) -> int:
+        """The unit of displayed sizes: round lots of shares, or a million of base currency for forex."""
+        return 1_000_000 if self.is_forex else self.lot_size
+
+    @property
+    def market_rule_id(self) -> int:
+        """IB's market rule: 26 is US stocks' penny tick, 239 IDEALPRO's half pip."""
+        return 239 if self.is_forex else 26
 
 
 def _stock(symbol: str, con_id: int, name: str, price: float, exchange: str = "NASDAQ", **extra) -> Instrument:
@@ -55,8 +71,9 @@ def _stock(symbol: str, con_id: int, name: str, price: float, exchange: str = "N
 
 
 INSTRUMENTS: tuple[Instrument, ...] = (
-    _stock("AAPL", 265598, "APPLE INC", 271.50),
-    _stock("NVDA", 4815747, "NVIDIA CORP", 182.50, category="Semiconductors", subcategory="Electronic Compo-Semicon"),
+    _stock("AAPL", 265598, "APPLE INC", 271.50, daily_volume=50_000_000, listed_since="19801212"),
+    _stock("NVDA", 4815747, "NVIDIA CORP", 182.50, category="Semiconductors", subcategory="Electronic Compo-Semicon",
+           daily_volume=180_000_000, listed_since="19990122"),
     _stock("TSLA", 76792991, "TESLA INC", 395.20, industry="Consumer, Cyclical", category="Auto Manufacturers",
            subcategory="Auto-Cars/Light Trucks"),
     _stock("MSFT", 272093, "MICROSOFT CORP", 478.40, category="Software", subcategory="Applications Software"),
@@ -81,7 +98,7 @@ INSTRUMENTS: tuple[Instrument, ...] = (
     Instrument("EUR", 12087792, "European Monetary Union Euro", 1.15420, primary_exchange="IDEALPRO",
                sec_type="CASH", default_exchange="IDEALPRO", min_tick=0.00005, price_decimals=5,
                industry="", category="", subcategory="", local_symbol="EUR.USD", trading_class="EUR.USD",
-               lot_size=1),
+               lot_size=1, daily_volume=0, listed_since="20050301"),
 )
 
 _BY_CON_ID = {instrument.con_id: instrument for instrument in INSTRUMENTS}
@@ -99,6 +116,12 @@ class ContractQuery:
     currency: str = ""
     exchange: str = ""
     local_symbol: str = ""
+    last_trade_date: str = ""
+    strike: float = 0.0
+    right: str = ""
+    multiplier: str = ""
+    primary_exchange: str = ""
+    trading_class: str = ""
 
     def describe(self) -> str:
         """A short label for logs: ``AAPL STK USD`` or ``conId 265598``."""
@@ -137,6 +160,16 @@ def _compatible(instrument: Instrument | None, query: ContractQuery) -> Instrume
     if query.currency and query.currency.upper() != instrument.currency:
         return None
     return instrument
+
+
+def matching(pattern: str, limit: int = 16) -> list[Instrument]:
+    """reqMatchingSymbols: listed instruments whose symbol or name starts with ``pattern``."""
+    wanted = pattern.strip().upper()
+    if not wanted:
+        return []
+    hits = [i for i in INSTRUMENTS if i.symbol.startswith(wanted) or i.display_symbol.startswith(wanted)]
+    hits += [i for i in INSTRUMENTS if i not in hits and wanted in i.long_name]
+    return hits[:limit]
 
 
 def instrument_by_symbol(symbol: str) -> Instrument:

@@ -16,12 +16,15 @@ from dataclasses import dataclass, field
 from typing import NoReturn, Sequence
 
 from services.errors import UsageError
-from services.gateway_sim.account import DEFAULT_ACCOUNT
-from services.gateway_sim.session import DEFAULT_MAX_CLIENTS
+from pathlib import Path
 
-FAULT_KINDS = ("none", "silent", "close-wait", "crash-after", "hang-after")
+from services.gateway_sim.account import DEFAULT_ACCOUNT
+from services.gateway_sim.gateway import DEFAULT_MARKET_DATA_LINES, DEFAULT_MAX_CLIENTS
+
+FAULT_KINDS = ("none", "silent", "close-wait", "crash-after", "hang-after", "no-next-valid-id")
 TIMED_FAULTS = ("crash-after", "hang-after")
-_PAPER_ACCOUNT = re.compile(r"^DU\d{1,12}$")
+# Paper accounts are DU...; a U... id makes the simulator look like a live account (to test refusals).
+_ACCOUNT = re.compile(r"(DU|U)[0-9]{1,12}")
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -50,6 +53,14 @@ class SimulatorConfig:
     account: str = DEFAULT_ACCOUNT
     max_clients: int = DEFAULT_MAX_CLIENTS
     trusted_ips: tuple[IpNetwork, ...] = field(default_factory=lambda: (ipaddress.ip_network("127.0.0.1"),))
+    # --- paper trading and limits (issue 13) ---
+    orders: str = "fill"
+    read_only: bool = False
+    pacing: str = "off"
+    market_data_lines: int = DEFAULT_MARKET_DATA_LINES
+    state_file: Path | None = None
+    handshake_timeout: float = 10.0
+    idle_limit: float = 60.0
 
     def trusts(self, address: str) -> bool:
         """True if a client connecting from ``address`` may use the API."""
@@ -73,8 +84,9 @@ class _OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="python -m services.gateway_sim",
-        description="An IB Gateway stand-in speaking the TWS API socket protocol (server versions "
-                    "100..178), streaming a seeded random-walk market, with the field's failure modes.",
+        description="A paper-trading IB Gateway stand-in speaking the TWS API socket protocol (server "
+                    "versions 157..178): market data, historical data and orders filled against a seeded "
+                    "simulated market, with the field's failure modes.",
         epilog="Readiness: prints 'listening on HOST:PORT' once the socket accepts connections. "
                "SIGTERM/SIGINT close every client and exit 0.",
     )
@@ -84,15 +96,44 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tick-interval", type=float, default=0.25, metavar="S",
                         help="seconds between market steps sent to subscribers (default 0.25)")
     parser.add_argument("--fault", nargs="+", metavar="MODE", default=["none"],
-                        help="silent | close-wait | crash-after S | hang-after S (default none)")
+                        help="silent | close-wait | crash-after S | hang-after S | no-next-valid-id "
+                             "(default none)")
     parser.add_argument("--api-delay", type=float, default=0.0, metavar="S",
                         help="answer handshakes only S seconds after start (API initialisation after login)")
-    parser.add_argument("--account", default=DEFAULT_ACCOUNT, help=f"paper account id (default {DEFAULT_ACCOUNT})")
+    parser.add_argument("--account", default=DEFAULT_ACCOUNT,
+                        help=f"account id (default {DEFAULT_ACCOUNT}); U... looks like a live account, which a "
+                             f"paper-only trader must refuse")
     parser.add_argument("--max-clients", type=int, default=DEFAULT_MAX_CLIENTS, metavar="N",
                         help=f"API clients allowed at once (default {DEFAULT_MAX_CLIENTS})")
     parser.add_argument("--trusted-ips", default="127.0.0.1", metavar="LIST",
                         help="comma-separated addresses or networks allowed to connect (default 127.0.0.1)")
+    add_trading_options(parser)
     return parser
+
+
+def add_trading_options(parser: argparse.ArgumentParser) -> None:
+    """Paper trading, IB's limits and the per-connection limits (issue 13)."""
+    parser.add_argument("--orders", choices=("fill", "reject"), default="fill",
+                        help="fill: paper-trade every order against the simulated market (default); "
+                             "reject: refuse every order with error 201")
+    parser.add_argument("--read-only", action="store_true",
+                        help="behave as a Gateway with 'Read-Only API' ticked: orders refused with error 321")
+    parser.add_argument("--pacing", choices=("off", "ib"), default="off",
+                        help="ib: enforce IB's limits (50 messages/s with error 100 and disconnection, "
+                             "historical pacing with error 162); default off")
+    parser.add_argument("--market-data-lines", type=int, default=DEFAULT_MARKET_DATA_LINES, metavar="N",
+                        help=f"market-data lines per client before error 101 (default {DEFAULT_MARKET_DATA_LINES}, "
+                             f"as IB)")
+    parser.add_argument("--state-file", metavar="PATH",
+                        help="where order ids and the paper account are kept across restarts (default "
+                             "~/.local/state/robostack-gateway-sim/ACCOUNT-PORT.json, or in "
+                             "$ROBOSTACK_GATEWAY_SIM_STATE_DIR; nothing with --port 0; 'none' keeps nothing)")
+    parser.add_argument("--handshake-timeout", type=float, default=10.0, metavar="S",
+                        help="close a connection that has not completed the API handshake within S seconds "
+                             "(default 10)")
+    parser.add_argument("--idle-limit", type=float, default=60.0, metavar="S",
+                        help="close a connection that sends no startApi, or leaves a frame incomplete, for S "
+                             "seconds (default 60); a started, quiet API session is never closed")
 
 
 def parse_fault(tokens: Sequence[str]) -> Fault:
@@ -141,11 +182,22 @@ def parse_arguments(argv: Sequence[str] | None = None) -> SimulatorConfig:
     args = build_parser().parse_args(argv)
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port: {args.port} is not a TCP port (0..65535)")
-    if not _PAPER_ACCOUNT.match(args.account):
-        raise UsageError(f"--account: {args.account!r} is not a paper account id (DU followed by digits)")
+    if not _ACCOUNT.fullmatch(args.account):
+        raise UsageError(f"--account: {args.account!r} is not an account id (DU, or U for a live-looking one, "
+                         f"followed by digits)")
     if args.max_clients < 1:
         raise UsageError(f"--max-clients: must be at least 1, got {args.max_clients}")
+    if args.market_data_lines < 1:
+        raise UsageError(f"--market-data-lines: must be at least 1, got {args.market_data_lines}")
+    from services.gateway_sim.store import default_path
+
+    state_file = None if args.state_file == "none" else (
+        Path(args.state_file) if args.state_file else default_path(args.account, args.port))
     return SimulatorConfig(
+        orders=args.orders, read_only=args.read_only, pacing=args.pacing,
+        market_data_lines=args.market_data_lines, state_file=state_file,
+        handshake_timeout=_seconds("--handshake-timeout", str(args.handshake_timeout), allow_zero=False),
+        idle_limit=_seconds("--idle-limit", str(args.idle_limit), allow_zero=False),
         port=args.port, host=args.host, seed=args.seed,
         tick_interval=_seconds("--tick-interval", str(args.tick_interval), allow_zero=False),
         fault=parse_fault(args.fault),

@@ -1,26 +1,24 @@
-"""A pure, seeded market: a random walk per instrument, quotes and historical bars.
+"""The live market: each instrument's quote, trades and the day's statistics, stepped in time.
 
-Nothing here knows about sockets or time passing: the caller decides when to
-``step`` and passes the clock's "now" for bars. All randomness comes from the
-injected :class:`random.Random`, so a seed reproduces the same prices.
+Pure: the caller passes "now" (epoch seconds) and the seeded generator; the mid price comes from
+the shared :class:`~.prices.PricePath`, so the stream agrees with historical bars. What moves
+and what does not is modelled on IB's feed: the book's prices move only when the mid crosses a
+tick, sizes change on their own, and LAST, LAST_SIZE and VOLUME change only when a trade prints.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import re
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
 from typing import Iterable
 
+from services.gateway_sim.calendar import session_bounds
 from services.gateway_sim.catalog import Instrument
+from services.gateway_sim.prices import PricePath
 
-# Per-step volatility of the mid price: 4 bp, so a few hundred steps move a stock
-# by around one percent, which looks like an ordinary trading day.
-STEP_VOLATILITY = 0.0004
 MAX_SPREAD_TICKS = 3
-MAX_BARS = 1000
+TRADES_PER_SECOND = 1.5
 
 
 @dataclass(frozen=True)
@@ -38,20 +36,26 @@ class Quote:
     high: float
     low: float
     close: float  # the previous session's close
+    last_time: int = 0  # epoch seconds of the last trade
+    trades: int = 0  # trades printed today
+    turnover: float = 0.0  # price x size summed today (for VWAP)
+
+    @property
+    def mid(self) -> float:
+        return (self.bid + self.ask) / 2
+
+    @property
+    def vwap(self) -> float:
+        return self.turnover / self.volume if self.volume else self.last
 
 
 @dataclass(frozen=True)
-class Bar:
-    """One historical bar; ``time`` is the bar's start."""
+class Trade:
+    """One print on the tape."""
 
-    time: datetime
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: int
-    average: float
-    trade_count: int
+    price: float
+    size: int
+    time: float
 
 
 def round_to_tick(price: float, instrument: Instrument) -> float:
@@ -61,118 +65,112 @@ def round_to_tick(price: float, instrument: Instrument) -> float:
 
 
 class MarketModel:
-    """Every instrument's current quote; ``step`` advances the random walk of the ones asked for."""
+    """Every instrument's current quote; ``step`` advances the ones asked for to ``now``."""
 
-    def __init__(self, rng: random.Random, volatility: float = STEP_VOLATILITY):
+    def __init__(self, path: PricePath, rng: random.Random):
+        self.path = path
         self._rng = rng
-        self._volatility = volatility
         self._quotes: dict[Instrument, Quote] = {}
-        self._mids: dict[Instrument, float] = {}
+        self._times: dict[Instrument, float] = {}
 
-    def quote(self, instrument: Instrument) -> Quote:
-        """The instrument's current quote (the opening one if it never stepped)."""
-        if instrument not in self._quotes:
-            self._mids[instrument] = instrument.start_price
-            self._quotes[instrument] = self._opening_quote(instrument)
-        return self._quotes[instrument]
+    def mid(self, instrument: Instrument, t: float) -> float:
+        return self.path.mid(instrument.con_id, instrument.start_price, t)
 
-    def step(self, instruments: Iterable[Instrument]) -> dict[Instrument, Quote]:
-        """Move each instrument one random-walk step; return the new quotes."""
-        return {instrument: self._advance(instrument) for instrument in instruments}
+    def quote(self, instrument: Instrument, now: float) -> Quote:
+        """The instrument's current quote (the opening picture if it never stepped)."""
+        quote = self._quotes.get(instrument)
+        if quote is None:
+            quote = self._quotes[instrument] = self._opening_quote(instrument, now)
+            self._times[instrument] = now
+        return quote
 
-    def _opening_quote(self, instrument: Instrument) -> Quote:
-        mid = instrument.start_price
-        bid, ask = self._spread_around(mid, instrument)
-        last = round_to_tick(mid, instrument)
-        # The previous close sits a little away from today's open, like a real overnight gap.
-        close = round_to_tick(mid * (1 + self._rng.uniform(-0.01, 0.01)), instrument)
-        # The session is already under way: some volume has traded before the first subscriber.
-        volume = self._rng.randint(1_000, 50_000) * instrument.lot_size
-        return Quote(bid, ask, last, self._book_size(instrument), self._book_size(instrument), 0, volume,
-                     open=last, high=max(last, ask), low=min(last, bid), close=close)
+    def known(self, instrument: Instrument) -> Quote | None:
+        """The last quote without creating one."""
+        return self._quotes.get(instrument)
 
-    def _advance(self, instrument: Instrument) -> Quote:
-        previous = self.quote(instrument)
-        mid = self._mids[instrument] * math.exp(self._rng.gauss(0.0, self._volatility))
-        self._mids[instrument] = mid
-        bid, ask = self._spread_around(mid, instrument)
-        traded = self._rng.random() < 0.7
-        last = self._rng.choice((bid, ask)) if traded else previous.last
-        last_size = self._trade_size(instrument) if traded else previous.last_size
-        updated = Quote(bid, ask, last, self._book_size(instrument), self._book_size(instrument), last_size,
-                        previous.volume + (last_size if traded else 0), previous.open,
-                        max(previous.high, last), min(previous.low, last), previous.close)
+    def step(self, instruments: Iterable[Instrument], now: float) -> dict[Instrument, tuple[Quote, list[Trade]]]:
+        """Move each instrument to ``now``; return its new quote and the trades printed since."""
+        return {instrument: self._advance(instrument, now) for instrument in instruments}
+
+    def print_trade(self, instrument: Instrument, price: float, size: int, now: float) -> Quote:
+        """A fill of ours prints on the tape too: LAST, size and volume follow it."""
+        quote = self.quote(instrument, now)
+        if instrument.is_forex:
+            return quote
+        updated = self._with_trade(quote, Trade(price, size, now))
         self._quotes[instrument] = updated
         return updated
 
-    def _spread_around(self, mid: float, instrument: Instrument) -> tuple[float, float]:
+    def take_liquidity(self, instrument: Instrument, buying: bool, size: int) -> None:
+        """Shrink the displayed size a fill consumed (the rest of a large order waits for new size)."""
+        quote = self._quotes.get(instrument)
+        if quote is None:
+            return
+        if buying:
+            self._quotes[instrument] = replace(quote, ask_size=max(0, quote.ask_size - size))
+        else:
+            self._quotes[instrument] = replace(quote, bid_size=max(0, quote.bid_size - size))
+
+    # --- internals ---------------------------------------------------------------------
+
+    def _opening_quote(self, instrument: Instrument, now: float) -> Quote:
+        bid, ask = self._book(self.mid(instrument, now), instrument)
+        opened, previous_close = session_bounds(now)
+        open_price = round_to_tick(self.mid(instrument, opened), instrument)
+        close = round_to_tick(self.mid(instrument, previous_close), instrument)
+        samples = [self.mid(instrument, opened + (now - opened) * k / 24) for k in range(25)] if now > opened \
+            else [self.mid(instrument, now)]
+        high = round_to_tick(max(samples), instrument)
+        low = round_to_tick(min(samples), instrument)
+        last = round_to_tick(samples[-1], instrument)
+        if instrument.is_forex:
+            return Quote(bid, ask, 0.0, self._book_size(instrument), self._book_size(instrument), 0, 0,
+                         open_price, max(high, ask), min(low, bid), close)
+        elapsed = max(0.0, min(1.0, (now - opened) / 23_400))
+        volume = int(instrument.daily_volume * elapsed * self.path.volume_factor(instrument.con_id, now))
+        volume -= volume % instrument.lot_size
+        trades = volume // (3 * instrument.lot_size)
+        return Quote(bid, ask, last, self._book_size(instrument), self._book_size(instrument),
+                     instrument.lot_size, volume, open_price, max(high, last), min(low, last), close,
+                     last_time=int(now), trades=trades, turnover=volume * (open_price + last) / 2)
+
+    def _advance(self, instrument: Instrument, now: float) -> tuple[Quote, list[Trade]]:
+        previous = self.quote(instrument, now)
+        elapsed = max(0.0, now - self._times.get(instrument, now))
+        self._times[instrument] = now
+        bid, ask = self._book(self.mid(instrument, now), instrument, previous)
+        rng = self._rng
+        bid_size = previous.bid_size if rng.random() < 0.6 and bid == previous.bid and previous.bid_size \
+            else self._book_size(instrument)
+        ask_size = previous.ask_size if rng.random() < 0.6 and ask == previous.ask and previous.ask_size \
+            else self._book_size(instrument)
+        quote = replace(previous, bid=bid, ask=ask, bid_size=bid_size, ask_size=ask_size)
+        trades: list[Trade] = []
+        if not instrument.is_forex:
+            rate = TRADES_PER_SECOND * self.path.volume_factor(instrument.con_id, now)
+            if rng.random() < 1.0 - math.exp(-rate * elapsed):
+                trade = Trade(rng.choice((bid, ask)), rng.randint(1, 5) * instrument.lot_size, now)
+                trades.append(trade)
+                quote = self._with_trade(quote, trade)
+        self._quotes[instrument] = quote
+        return quote, trades
+
+    @staticmethod
+    def _with_trade(quote: Quote, trade: Trade) -> Quote:
+        return replace(quote, last=trade.price, last_size=trade.size, volume=quote.volume + trade.size,
+                       high=max(quote.high, trade.price), low=min(quote.low, trade.price),
+                       last_time=int(trade.time), trades=quote.trades + 1,
+                       turnover=quote.turnover + trade.price * trade.size)
+
+    def _book(self, mid: float, instrument: Instrument, previous: Quote | None = None) -> tuple[float, float]:
+        """Bid and ask around ``mid``; the spread is kept while the mid stays inside it."""
+        tick = instrument.min_tick
+        if previous is not None and previous.bid < mid < previous.ask:
+            return previous.bid, previous.ask
         spread_ticks = self._rng.randint(1, MAX_SPREAD_TICKS)
-        bid = round_to_tick(mid - spread_ticks * instrument.min_tick / 2, instrument)
-        ask = round(bid + spread_ticks * instrument.min_tick, instrument.price_decimals)
+        bid = round_to_tick(mid - spread_ticks * tick / 2, instrument)
+        ask = round(bid + spread_ticks * tick, instrument.price_decimals)
         return bid, ask
 
     def _book_size(self, instrument: Instrument) -> int:
-        return self._rng.randint(1, 20) * instrument.lot_size
-
-    def _trade_size(self, instrument: Instrument) -> int:
-        return self._rng.randint(1, 5) * instrument.lot_size
-
-    def history(self, instrument: Instrument, end: datetime, bar_seconds: int, count: int) -> list[Bar]:
-        """``count`` bars of ``bar_seconds`` each, ending at ``end`` and at the current price.
-
-        The walk is generated backwards from the current quote with a child
-        generator, so a history request does not shift the live tick stream.
-        """
-        rng = random.Random(self._rng.random())
-        count = max(1, min(count, MAX_BARS))
-        close = self.quote(instrument).last
-        scale = self._volatility * math.sqrt(max(1.0, bar_seconds / 0.25))
-        bars: list[Bar] = []
-        start = end - timedelta(seconds=bar_seconds * count)
-        for index in reversed(range(count)):
-            open_ = round_to_tick(close * math.exp(rng.gauss(0.0, scale)), instrument)
-            high = round_to_tick(max(open_, close) * (1 + abs(rng.gauss(0.0, scale / 2))), instrument)
-            low = round_to_tick(min(open_, close) * (1 - abs(rng.gauss(0.0, scale / 2))), instrument)
-            trades = rng.randint(1, 200)
-            volume = trades * rng.randint(1, 3) * instrument.lot_size
-            average = round((open_ + high + low + close) / 4, instrument.price_decimals + 2)
-            bars.append(Bar(start + timedelta(seconds=bar_seconds * index), open_, high, low, close,
-                            volume, average, trades))
-            close = open_
-        bars.reverse()
-        return bars
-
-
-# --- the text formats of reqHistoricalData ----------------------------------------------
-
-_DURATION_UNITS = {"S": 1, "D": 86_400, "W": 7 * 86_400, "M": 30 * 86_400, "Y": 365 * 86_400}
-_BAR_UNITS = {"sec": 1, "secs": 1, "min": 60, "mins": 60, "hour": 3600, "hours": 3600,
-              "day": 86_400, "days": 86_400, "week": 7 * 86_400, "weeks": 7 * 86_400,
-              "month": 30 * 86_400, "months": 30 * 86_400}
-_DURATION = re.compile(r"^\s*(\d+)\s+([SDWMY])\s*$")
-_BAR_SIZE = re.compile(r"^\s*(\d+)\s+([a-z]+)\s*$")
-
-
-def parse_duration(text: str) -> int | None:
-    """``"30 S"`` -> 30, ``"2 D"`` -> 172800; ``None`` for anything else."""
-    match = _DURATION.match(text)
-    if not match or int(match.group(1)) <= 0:
-        return None
-    return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
-
-
-def parse_bar_size(text: str) -> int | None:
-    """``"5 secs"`` -> 5, ``"1 hour"`` -> 3600; ``None`` for anything else."""
-    match = _BAR_SIZE.match(text)
-    if not match or match.group(2) not in _BAR_UNITS or int(match.group(1)) <= 0:
-        return None
-    return int(match.group(1)) * _BAR_UNITS[match.group(2)]
-
-
-def format_bar_time(moment: datetime, bar_seconds: int, format_date: int) -> str:
-    """A bar's date the way TWS writes it: epoch seconds (formatDate 2), a day, or a zoned time."""
-    if format_date == 2:
-        return str(int(moment.timestamp()))
-    if bar_seconds >= 86_400:
-        return f"{moment:%Y%m%d}"
-    return f"{moment:%Y%m%d %H:%M:%S} UTC"
+        return self._rng.randint(1, 20) * instrument.display_lot

@@ -21,12 +21,19 @@ from dataclasses import dataclass
 from stackkit.clock import Clock, SystemClock
 from ibproto.errors import ProtocolError
 from ibproto.wire import HandshakeDecoder
+from ibproto import versions
 from services.gateway_sim.account import PaperAccount
 from services.gateway_sim.config import SimulatorConfig
+from services.gateway_sim.gateway import Gateway, Policy
 from services.gateway_sim.log import EventLog
 from services.gateway_sim.market import MarketModel
-from services.gateway_sim.messages import TickStep
-from services.gateway_sim.session import SERVER_MAX_VERSION, SERVER_MIN_VERSION, Gateway, Session
+from services.gateway_sim.orders import ExecutionEngine
+from services.gateway_sim.prices import PricePath
+from services.gateway_sim.session import Phase, Session
+from services.gateway_sim.store import StateFile
+
+SERVER_MIN_VERSION = versions.IMPLEMENTED_MIN
+SERVER_MAX_VERSION = versions.IMPLEMENTED_MAX
 
 READ_CHUNK = 64 * 1024
 # A client that stops reading gets its ticks dropped once this much is queued for it,
@@ -34,6 +41,8 @@ READ_CHUNK = 64 * 1024
 SLOW_READER_LIMIT = 4 * 1024 * 1024
 CRASH_EXIT_CODE = 1
 SHUTDOWN_GRACE = 0.5
+# A client may send this many frames a second before its reads are paused (the others go on).
+FLOOD_FRAMES_PER_SECOND = 5000
 
 
 @dataclass
@@ -61,8 +70,7 @@ class GatewayServer:
         self.clock = clock or SystemClock()
         self.log = log or EventLog(self.clock)
         self.seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
-        self.gateway = Gateway(MarketModel(rng or random.Random(self.seed)), PaperAccount(config.account),
-                               self.clock, max_clients=config.max_clients)
+        self.gateway = build_gateway(config, self.clock, self.seed, rng, self.log)
         self.connections: dict[int, Connection] = {}
         self.hung = False
         self.port = config.port
@@ -88,11 +96,13 @@ class GatewayServer:
         self.log(f"listening on {config.host}:{self.port} (server versions {SERVER_MIN_VERSION}.."
                  f"{SERVER_MAX_VERSION}, account {config.account}, seed {self.seed}, tick interval "
                  f"{config.tick_interval:g}s, fault {config.fault.describe()}, api delay {config.api_delay:g}s, "
-                 f"max clients {config.max_clients})")
+                 f"max clients {config.max_clients}, orders {config.orders}"
+                 f"{', read-only' if config.read_only else ''}, pacing {config.pacing})")
         await self._stop.wait()
         server.close()
         ticker.cancel()
         await self._close_all()
+        self.gateway.save_if_due(self.gateway.now(), force=True)
         self.log("stopped")
         return 0
 
@@ -177,8 +187,13 @@ class GatewayServer:
 
     async def _serve(self, connection: Connection) -> None:
         session, number = connection.session, connection.number
+        budget = _FloodBudget(self.clock.monotonic())
         while True:
-            data = await connection.reader.read(READ_CHUNK)
+            try:
+                data = await asyncio.wait_for(connection.reader.read(READ_CHUNK), self._read_deadline(session))
+            except asyncio.TimeoutError:
+                self.log(f"conn {number} {self._timeout_reason(session)}; closing")
+                return
             if not data:
                 await self._client_closed(connection)
                 return
@@ -189,13 +204,67 @@ class GatewayServer:
             if self.hung or self._stop.is_set():
                 continue
             reaction = session.receive(data)
-            if reaction.replies and not connection.closing:
-                connection.writer.write(reaction.payload)
-            for line in reaction.log:
-                self.log(f"conn {number} {line}")
-            if reaction.close:
-                self.log(f"conn {number} closed by the simulator")
-                return
+            while True:
+                if reaction.replies and not connection.closing:
+                    connection.writer.write(reaction.payload)
+                for line in reaction.log:
+                    self.log(f"conn {number} {line}")
+                self.flush_output()
+                if reaction.close:
+                    self.log(f"conn {number} closed by the simulator")
+                    return
+                if not reaction.more:
+                    break
+                # Fair service: let every other client (and the market) run between batches, and
+                # slow this one down once it exceeds its frame budget.
+                pause = budget.pause(self.clock.monotonic())
+                if pause and not budget.reported:
+                    budget.reported = True
+                    self.log(f"conn {number} flooding: over {FLOOD_FRAMES_PER_SECOND} frames a second, "
+                             f"{session.backlog} waiting; serving it at that rate, the others go on")
+                await asyncio.sleep(pause)
+                reaction = session.receive(b"")
+
+    def _read_deadline(self, session: Session) -> float | None:
+        """The handshake must complete, startApi arrive and a started frame finish within their limits."""
+        config = self.config
+        if session.phase is Phase.HANDSHAKE:
+            return config.handshake_timeout
+        if session.phase is Phase.STARTING or session.partial_bytes:
+            return config.idle_limit
+        return None
+
+    def _timeout_reason(self, session: Session) -> str:
+        if session.phase is Phase.HANDSHAKE:
+            return f"no complete handshake within {self.config.handshake_timeout:g}s (--handshake-timeout)"
+        if session.phase is Phase.STARTING:
+            return f"no startApi within {self.config.idle_limit:g}s of the handshake (--idle-limit)"
+        return (f"a frame left incomplete ({session.partial_bytes} bytes) for {self.config.idle_limit:g}s "
+                f"(--idle-limit)")
+
+    def flush_output(self) -> None:
+        """Write what sessions queued outside their own input (fills, streams, notices).
+
+        Public: code that calls ``Session.notify`` or ``Session.drop_market_data`` from outside a
+        session's input (a farm outage, a connectivity loss) calls this to send at once; otherwise
+        the next market step sends it.
+        """
+        for connection in list(self.connections.values()):
+            payload, lines = connection.session.take_output()
+            for line in lines:
+                self.log(f"conn {connection.number} {line}")
+            if not payload or connection.closing:
+                continue
+            backlog = connection.writer.transport.get_write_buffer_size()
+            if backlog > SLOW_READER_LIMIT:
+                if not connection.dropping_ticks:
+                    self.log(f"conn {connection.number} slow reader: {backlog} bytes queued, dropping its updates")
+                connection.dropping_ticks = True
+                continue
+            if connection.dropping_ticks:
+                self.log(f"conn {connection.number} caught up: sending updates again")
+                connection.dropping_ticks = False
+            connection.writer.write(payload)
 
     async def _client_closed(self, connection: Connection) -> None:
         if self._stop.is_set():
@@ -269,19 +338,36 @@ class GatewayServer:
                 self._broadcast_step()
 
     def _broadcast_step(self) -> None:
-        subscribers = [c for c in self.connections.values() if c.session.subscriptions and not c.closing]
-        if not subscribers:
-            return
-        instruments = {i for c in subscribers for i in c.session.subscriptions.values()}
-        step = TickStep(self.gateway.market.step(sorted(instruments, key=lambda i: i.con_id)))
-        for connection in subscribers:
-            backlog = connection.writer.transport.get_write_buffer_size()
-            if backlog > SLOW_READER_LIMIT:
-                if not connection.dropping_ticks:
-                    self.log(f"conn {connection.number} slow reader: {backlog} bytes queued, dropping its ticks")
-                connection.dropping_ticks = True
-                continue
-            if connection.dropping_ticks:
-                self.log(f"conn {connection.number} caught up: sending ticks again")
-                connection.dropping_ticks = False
-            connection.writer.write(connection.session.stream(step))
+        self.gateway.step()
+        self.flush_output()
+
+
+class _FloodBudget:
+    """Frames a connection may have handled this second; past it, pause that connection only."""
+
+    def __init__(self, now: float):
+        self.window, self.frames = int(now), 0
+        self.reported = False
+
+    def pause(self, now: float) -> float:
+        if int(now) != self.window:
+            self.window, self.frames = int(now), 0
+        self.frames += 200  # one batch (session.FRAMES_PER_TURN)
+        if self.frames <= FLOOD_FRAMES_PER_SECOND:
+            return 0.0
+        return max(0.0, self.window + 1 - now)
+
+
+def build_gateway(config: SimulatorConfig, clock: Clock, seed: int, rng: random.Random | None,
+                  log: EventLog) -> Gateway:
+    """The shared state from the command line: price path, market, account and order ids from the state file."""
+    store = StateFile(config.state_file)
+    engine_state, account_state, said = store.load()
+    log(said)
+    account = PaperAccount.from_state(config.account, account_state) if account_state else PaperAccount(config.account)
+    market = MarketModel(PricePath(seed, clock.now().timestamp()), rng or random.Random(seed))
+    policy = Policy(orders=config.orders, read_only=config.read_only, pacing=config.pacing,
+                    market_data_lines=config.market_data_lines,
+                    no_next_valid_id=config.fault.kind == "no-next-valid-id")
+    return Gateway(market, account, clock, engine=ExecutionEngine(engine_state), store=store, policy=policy,
+                   max_clients=config.max_clients, min_version=SERVER_MIN_VERSION, max_version=SERVER_MAX_VERSION)

@@ -17,6 +17,7 @@ from services.errors import ServiceError
 from services.notify import Notifier, watchdog_interval
 from services.runner_async.backoff import Backoff
 from services.runner_async.events import parse_symbols
+from services.runner_async.strategy import STRATEGIES, RiskLimits
 from services.runner_async.trader import Trader, TraderSettings
 from services.arguments import WS_TOKEN_VARIABLE, OneLineErrorParser, positive_float
 
@@ -38,7 +39,24 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds between checks that the Gateway still answers API requests (default 10)")
     parser.add_argument("--max-backoff", type=positive_float, default=30.0,
                         help="longest wait between reconnect attempts, in seconds (default 30)")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="none",
+                        help="none: stream market data only (default); momentum: paper-trade the example strategy "
+                             "(paper accounts, DU..., only)")
+    parser.add_argument("--max-position", type=positive_int, default=200, metavar="SHARES",
+                        help="hard limit on the position per symbol, long or short (default 200)")
+    parser.add_argument("--max-orders-per-minute", type=positive_int, default=6, metavar="N",
+                        help="hard limit on orders sent in any 60 seconds, all symbols together (default 6)")
     return parser
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         connect_timeout=args.connect_timeout, api_check_interval=args.api_check_interval,
         watchdog_interval=watchdog_interval(os.environ),
         backoff=Backoff(initial=min(0.5, args.max_backoff), maximum=args.max_backoff),
+        strategy=args.strategy, risk=RiskLimits(args.max_position, args.max_orders_per_minute),
     )
     try:
         asyncio.run(run_until_signalled(settings))

@@ -8,6 +8,16 @@ Every event is a JSON object with a ``type``:
 * ``status``:   ``{"type": "status", "state", "time", ...details}``; states: ``connecting``,
                 ``connected``, ``subscribed``, ``reconnecting``, ``gateway_notice``, ``stopping``.
 * ``position``: ``{"type": "position", "account", "symbol", "position", "avg_cost", "time"}``.
+
+With ``--strategy`` (paper accounts only), the trading events:
+
+* ``order``:    ``{"type": "order", "symbol", "order_id", "action", "quantity", "order_type", "status",
+                "filled", "remaining", "avg_fill_price", "reason", "time"}``; ``status`` is IB's
+                (PendingSubmit, PreSubmitted, Submitted, Filled, Cancelled, Inactive) or ``Refused``
+                when a risk limit stopped the order before it was sent (``reason`` says which).
+* ``fill``:     ``{"type": "fill", "symbol", "order_id", "exec_id", "side", "shares", "price",
+                "commission", "realized_pnl", "time"}``; ``side`` is BOT or SLD.
+* ``pnl``:      ``{"type": "pnl", "account", "daily", "unrealized", "realized", "time"}``.
 """
 
 from __future__ import annotations
@@ -74,3 +84,38 @@ def parse_symbols(text: str) -> list[str]:
     Raises ValueError naming the offending symbol.
     """
     return validate_symbols(text.split(","))
+
+
+def order_event(symbol: str, order_id: int, action: str, quantity: float, order_type: str, status: str,
+                filled: float, remaining: float, avg_fill_price: float, reason: str = "",
+                moment: datetime | None = None) -> dict[str, Any]:
+    """An order of the strategy changed state (Submitted, Filled, Cancelled, or refused by risk)."""
+    return {"type": "order", "symbol": symbol, "order_id": order_id, "action": action, "quantity": float(quantity),
+            "order_type": order_type, "status": status, "filled": float(filled), "remaining": float(remaining),
+            "avg_fill_price": clean_price(avg_fill_price) if filled else None, "reason": reason,
+            "time": iso_time(moment)}
+
+
+def fill_event(symbol: str, order_id: int, exec_id: str, side: str, shares: float, price: float,
+               commission: float | None, realized_pnl: float | None, moment: datetime | None = None) -> dict[str, Any]:
+    """One execution; ``commission`` and ``realized_pnl`` are null until IB's commission report arrives."""
+    return {"type": "fill", "symbol": symbol, "order_id": order_id, "exec_id": exec_id, "side": side,
+            "shares": float(shares), "price": clean_price(price), "commission": clean_amount(commission),
+            "realized_pnl": clean_amount(realized_pnl), "time": iso_time(moment)}
+
+
+def pnl_event(account: str, daily: float | None, unrealized: float | None, realized: float | None,
+              moment: datetime | None = None) -> dict[str, Any]:
+    """The account's profit and loss, as reqPnL reports it (about once a second)."""
+    return {"type": "pnl", "account": account, "daily": clean_amount(daily), "unrealized": clean_amount(unrealized),
+            "realized": clean_amount(realized), "time": iso_time(moment)}
+
+
+def clean_amount(value: float | None) -> float | None:
+    """Money as JSON carries it: NaN, infinities and IB's unset marker (1.79e308) become None."""
+    if value is None:
+        return None
+    number = float(value)
+    if math.isnan(number) or math.isinf(number) or abs(number) >= 1e300:
+        return None
+    return round(number, 6)

@@ -27,6 +27,8 @@ from services.notify import Notifier
 from services.runner_async.backoff import Backoff, RetrySchedule
 from services.runner_async.events import position_event, status_event, tick_event
 from services.runner_async.publisher import EventPublisher
+from services.runner_async.strategy import RiskLimits
+from services.runner_async.trading import PaperTrading
 
 log = logging.getLogger("runner_async")
 
@@ -59,6 +61,8 @@ class TraderSettings:
     api_check_interval: float = 10.0
     watchdog_interval: float = 5.0
     backoff: Backoff = field(default_factory=Backoff)
+    strategy: str = "none"  # or "momentum": paper trading with hard risk limits
+    risk: RiskLimits = field(default_factory=RiskLimits)
 
 
 class Trader:
@@ -83,6 +87,8 @@ class Trader:
         self.ib.pendingTickersEvent += self._on_tickers
         self.ib.positionEvent += self._on_position
         self.ib.errorEvent += self._on_error
+        self.trading = PaperTrading(self.ib, self.publisher.publish, settings.risk) \
+            if settings.strategy != "none" else None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set (then shut down cleanly) or the symbols turn out to be unusable."""
@@ -115,6 +121,8 @@ class Trader:
                 reason = str(err)
             self._subscribed = False
             self.tickers.clear()
+            if self.trading is not None:
+                self.trading.stop()
             self._disconnect()
             delay = self.schedule.next_delay()
             self._report("reconnecting", f"gateway: {reason}; retry {self.schedule.attempts} in {delay:.1f}s",
@@ -137,6 +145,8 @@ class Trader:
                      f"accounts {','.join(accounts) or 'none'})", target="gateway",
                      server_version=self.ib.client.serverVersion(), accounts=accounts)
         await self._subscribe()
+        if self.trading is not None:
+            self.trading.start(accounts)
 
     async def _subscribe(self) -> None:
         contracts = [Stock(symbol, "SMART", "USD") for symbol in self.settings.symbols]
@@ -227,6 +237,8 @@ class Trader:
             event = tick_event(ticker.contract.symbol, ticker.bid, ticker.ask, ticker.last, ticker.time)
             if event is not None:
                 self.publisher.publish(event)
+            if self.trading is not None:
+                self.trading.on_ticker(ticker)
 
     def _on_position(self, position: Position) -> None:
         self.publisher.publish(position_event(position.account, position.contract.symbol, position.position,

@@ -16,7 +16,7 @@ from services.errors import ServiceError
 
 # The event types the default stack publishes. A stack that publishes more can
 # extend the set on the command line (--event-types).
-DEFAULT_EVENT_TYPES = frozenset({"tick", "status", "position", "order", "execution", "account"})
+DEFAULT_EVENT_TYPES = frozenset({"tick", "status", "position", "order", "execution", "account", "fill", "pnl"})
 
 # Types the server itself sends; a publisher may never forge them.
 SERVER_TYPES = frozenset({"error", "subscribed"})

@@ -66,7 +66,8 @@ CLOSED_WITHOUT_A_BYTE = [
                  id="wrong-prefix-API=9.72"),
     pytest.param(API_PREFIX + frame(b"hello"), r"bad input: expected 'v<min>\.\.<max>', got 'hello'",
                  id="malformed-version-range"),
-    pytest.param(API_PREFIX + OVERSIZED_PREFIX, r"bad input: length prefix 16777217 exceeds 16777216 bytes",
+    # Requests are small: the simulator refuses frames over 1 MiB (the protocol allows 16 MiB).
+    pytest.param(API_PREFIX + OVERSIZED_PREFIX, r"bad input: length prefix 16777217 exceeds 1048576 bytes",
                  id="oversized-handshake-frame"),
 ]
 
@@ -80,16 +81,23 @@ def test_bad_opening_is_closed_without_a_byte(sim, data, logged):
     log_line(sim.proc, logged, after=mark)
 
 
-@pytest.mark.parametrize("low, high", [(179, 190), (10, 99)])
-def test_unsupported_version_range_gets_an_error_then_close(sim, low, high):
+def test_a_client_newer_than_the_simulator_hears_its_version_and_decides(sim):
+    """As a real Gateway: it answers with its own highest version; ibapi then reports 503 itself."""
     mark = log_mark(sim.proc)
     with WireClient(sim.port) as client:
-        client.send(build_handshake(low, high))
-        message = client.read_message()
-        assert message[:4] == ["4", "2", "-1", "503"]
-        assert f"v{low}..{high}" in message[4] and "v100..178" in message[4]
+        reply = client.handshake(179, 190)
+        assert reply.server_version == 178
+        assert_still_open = client.nothing_pending()
+        assert assert_still_open
+    log_line(sim.proc, r"handshake v179\.\.190 -> server version 178", after=mark)
+
+
+def test_a_client_older_than_the_simulator_is_closed_without_an_answer(sim):
+    mark = log_mark(sim.proc)
+    with WireClient(sim.port) as client:
+        client.send(build_handshake(100, 150))
         assert client.bytes_until_closed() == b""
-    log_line(sim.proc, rf"handshake v{low}\.\.{high} refused: no version in common", after=mark)
+    log_line(sim.proc, r"handshake v100\.\.150 refused: the client is older than v157", after=mark)
 
 
 def test_handshake_cut_short_is_logged(sim):
@@ -111,33 +119,41 @@ def test_oversized_frame_after_start_closes_that_connection(sim):
     with api_client(sim, 2) as client:
         client.send(OVERSIZED_PREFIX + b"x" * 64)
         assert client.bytes_until_closed() == b""
-    log_line(sim.proc, r"bad input: length prefix 16777217 exceeds 16777216 bytes; closing", after=mark)
+    log_line(sim.proc, r"bad input: length prefix 16777217 exceeds 1048576 bytes; closing", after=mark)
 
 
 ANSWERED_WITH_AN_ERROR = [
-    pytest.param([999, 1], "-1", r"unknown message id '999'", id="unknown-message-id"),
-    pytest.param(["abc", 1], "-1", r"unknown message id 'abc'", id="non-numeric-message-id"),
-    pytest.param([1, 11, "abc"], "-1", r"reqMktData: field 'reqId' must be an integer, got 'abc'",
+    pytest.param([999, 1], "-1", "321", r"unknown message id '999'", id="unknown-message-id"),
+    pytest.param(["abc", 1], "-1", "321", r"unknown message id 'abc'", id="non-numeric-message-id"),
+    pytest.param([1, 11, "abc"], "-1", "321", r"reqMktData: field 'reqId' must be an integer, got 'abc'",
                  id="non-numeric-request-id"),
-    pytest.param([1, 11, 5, "x1", "AAPL"], "5", r"reqMktData: field 'contract.conId' must be an integer",
+    pytest.param([1, 11, 5, "x1", "AAPL"], "5", "321", r"reqMktData: field 'contract.conId' must be an integer",
                  id="non-numeric-conId"),
-    pytest.param([1, 11], "-1", r"reqMktData: message ends before field 'reqId'", id="missing-fields"),
-    pytest.param([9, 8, 6, 0, "AAPL", "STK", "", "lots", ""], "6",
+    pytest.param([1, 11], "-1", "321", r"reqMktData: message ends before field 'reqId'", id="missing-fields"),
+    pytest.param([9, 8, 6, 0, "AAPL", "STK", "", "lots", ""], "6", "321",
                  r"reqContractDetails: field 'contract.strike' must be a number", id="non-numeric-strike"),
     pytest.param([20, 7, 0, "AAPL", "STK", "", 0, "", "", "SMART", "", "USD", "", "", 0, "", "1 fortnight",
-                  "1 D", 0, "TRADES", 1, 0, ""], "7", r"reqHistoricalData 7 field 'barSizeSetting'",
+                  "1 D", 0, "TRADES", 1, 0, ""], "7", "162", r"reqHistoricalData 7 refused: error 162 .*Invalid bar size",
                  id="invalid-bar-size"),
-    pytest.param([4, 1, 12], "-1", r"cancelOrder \(message id 4\) is not simulated", id="unsupported-request"),
+    pytest.param([20, 8, 0, "AAPL", "STK", "", 0, "", "", "SMART", "", "USD", "", "", 0, "", "1 day",
+                  "30000 M", 0, "TRADES", 1, 0, ""], "8", "162", r"reqHistoricalData 8 refused: error 162",
+                 id="30000-months"),
+    pytest.param([20, 9, 0, "AAPL", "STK", "", 0, "", "", "SMART", "", "USD", "", "", 0, "", "9" * 5000,
+                  "1 D", 0, "TRADES", 1, 0, ""], "9", "162", r"reqHistoricalData 9 refused: error 162",
+                 id="5000-digit-bar-size"),
+    pytest.param([71, 2, "9" * 5000, ""], "-1", "321", r"startApi: field 'clientId' must be an integer",
+                 id="5000-digit-client-id"),
+    pytest.param([4, 1, 12], "12", "10147", r"cancelOrder 12: error 10147", id="cancel-of-an-unknown-order"),
 ]
 
 
-@pytest.mark.parametrize("fields, request_id, logged", ANSWERED_WITH_AN_ERROR)
-def test_bad_request_gets_error_321_and_the_connection_carries_on(sim, fields, request_id, logged):
+@pytest.mark.parametrize("fields, request_id, code, logged", ANSWERED_WITH_AN_ERROR)
+def test_bad_request_gets_an_error_record_and_the_connection_carries_on(sim, fields, request_id, code, logged):
     mark = log_mark(sim.proc)
     with api_client(sim, 3) as client:
         client.send(encode_message(*fields))
         error = client.read_error()
-        assert error[2:4] == [request_id, "321"]
+        assert error[2:4] == [request_id, code]
         assert_still_serving(client)
     log_line(sim.proc, logged, after=mark)
 
@@ -180,19 +196,19 @@ def test_a_client_that_stops_reading_loses_ticks_not_the_others(gateway_sim):
     sim = gateway_sim("--tick-interval", "0.001")
     stuck = WireClient(sim.port)
     stuck.connect_api(1)
-    for request_id in range(1, 201):  # ~26 KB of ticks per market step, never read
+    for request_id in range(1, 101):  # 100 lines, the most a client may hold; never read
         stuck.subscribe(request_id, "AAPL")
     healthy = WireClient(sim.port)
     healthy.connect_api(2)
     healthy.subscribe(1, "NVDA")
-    log_line(sim.proc, r"conn 1 slow reader: \d+ bytes queued, dropping its ticks")
+    log_line(sim.proc, r"conn 1 slow reader: \d+ bytes queued, dropping its updates")
     healthy.drain()
     assert healthy.read_until(is_tick)[2] == "1"
 
     def caught_up() -> bool:
         stuck.drain()
         try:
-            log_line(sim.proc, r"conn 1 caught up: sending ticks again", timeout=0.2)
+            log_line(sim.proc, r"conn 1 caught up: sending updates again", timeout=0.2)
         except AssertionError:
             return False
         return True

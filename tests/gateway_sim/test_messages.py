@@ -16,20 +16,14 @@ from ib_async.client import Client
 from ib_async.decoder import Decoder
 
 from ibproto.wire import FrameDecoder, split_fields
-from services.gateway_sim import messages
+from ibproto.messages import ClientMessage as C
+from ibproto.ticks import Tick
+from services.gateway_sim import messages, order_messages
 from services.gateway_sim.account import PaperAccount
 from services.gateway_sim.catalog import ContractQuery, instrument_by_symbol
-from services.gateway_sim.market import Bar
-from services.gateway_sim.requests import (
-    AccountUpdatesRequest,
-    CancelMarketData,
-    ContractDetailsRequest,
-    HistoricalDataRequest,
-    MarketDataRequest,
-    SimpleRequest,
-    StartApi,
-    decode_request,
-)
+from services.gateway_sim.history import Bar
+from services.gateway_sim.requests import AccountRequest, Cancel, ContractRequest, ExecutionsRequest, Simple, StartApi
+from services.gateway_sim.requests import decode_request
 
 AAPL = instrument_by_symbol("AAPL")
 EURUSD = instrument_by_symbol("EUR.USD")
@@ -64,7 +58,7 @@ def test_error_records_match_the_version(version):
 @pytest.mark.parametrize("version", [157, 162, 163, 164, 176, 178])
 @pytest.mark.parametrize("instrument, exchange", [(AAPL, "SMART"), (EURUSD, "IDEALPRO")])
 def test_contract_details_match_the_version(version, instrument, exchange):
-    calls = decoded(version, messages.contract_details(version, 3, instrument, exchange),
+    calls = decoded(version, messages.contract_details(version, 3, instrument, exchange, "", ""),
                     messages.contract_details_end(3))
     assert [name for name, _ in calls] == ["contractDetails", "contractDetailsEnd"]
     request_id, details = calls[0][1]
@@ -81,8 +75,8 @@ def test_contract_details_match_the_version(version, instrument, exchange):
 
 
 def test_ticks_decode_to_prices_and_sizes():
-    calls = decoded(178, messages.tick_price(5, messages.BID, "271.50", 300),
-                    messages.tick_size(5, messages.VOLUME, 12345),
+    calls = decoded(178, messages.tick_price(5, Tick.BID, "271.50", 300),
+                    messages.tick_size(5, Tick.VOLUME, 12345),
                     messages.market_data_type(5, 1), messages.tick_request_parameters(5, AAPL),
                     messages.tick_snapshot_end(5))
     assert calls == [("priceSizeTick", (5, 1, 271.5, 300.0)), ("tickSize", (5, 8, 12345.0)),
@@ -107,7 +101,8 @@ def test_account_messages_decode():
         messages.account_update_multi_end(8),
         messages.account_summary(9, account.account_id, "TotalCashValue", "5.00", "USD"),
         messages.account_summary_end(9),
-        messages.open_order_end(), messages.completed_orders_end(), messages.execution_details_end(10),
+        order_messages.open_order_end(), order_messages.completed_orders_end(),
+        order_messages.execution_details_end(10),
         messages.next_valid_id(1), messages.managed_accounts(["DU7654321"]), messages.current_time(1700000000),
     )
     names = [name for name, _ in calls]
@@ -125,15 +120,20 @@ def test_account_messages_decode():
 
 
 def test_historical_bars_decode():
+    from services.gateway_sim.calendar import login_zone
+
     start = datetime(2025, 3, 4, 14, 30, tzinfo=timezone.utc)
-    bars = [Bar(start, 10.0, 11.0, 9.5, 10.5, 1200, 10.25, 7)]
-    calls = decoded(178, messages.historical_data(4, AAPL, bars, 5, 1))
+    bars = [Bar(start.timestamp(), 10.0, 11.0, 9.5, 10.5, 1200, 10.25, 7)]
+    calls = decoded(178, messages.historical_data(4, AAPL, bars, "a", "b", 5, 1))
     assert [name for name, _ in calls] == ["historicalData", "historicalDataEnd"]
     request_id, bar = calls[0][1]
+    name, zone = login_zone()
     assert (request_id, bar.date, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.barCount) == \
-        (4, "20250304 14:30:00 UTC", 10.0, 11.0, 9.5, 10.5, 1200.0, 7)
-    epoch = decoded(178, messages.historical_data(4, AAPL, bars, 5, 2))[0][1][1]
+        (4, f"{start.astimezone(zone):%Y%m%d %H:%M:%S} {name}", 10.0, 11.0, 9.5, 10.5, 1200.0, 7)
+    epoch = decoded(178, messages.historical_data(4, AAPL, bars, "a", "b", 5, 2))[0][1][1]
     assert epoch.date == str(int(start.timestamp()))
+    daily = decoded(178, messages.historical_data(4, AAPL, bars, "a", "b", 86_400, 2))[0][1][1]
+    assert daily.date == "20250304"  # daily bars are dates, whatever formatDate says
 
 
 # --- incoming: encoded by ib_async's own Client ---------------------------------------------
@@ -165,23 +165,24 @@ def test_decodes_ib_async_start_api():
 @pytest.mark.parametrize("version", [157, 176, 178])
 def test_decodes_ib_async_contract_details(version):
     fields = sent_by_ib_async(lambda c: c.reqContractDetails(7, Stock("AAPL", "SMART", "USD")), version)
-    assert decode_request(fields, version) == ContractDetailsRequest(
-        7, ContractQuery(0, "AAPL", "STK", "USD", "SMART", ""))
+    assert decode_request(fields, version) == ContractRequest(
+        C.REQ_CONTRACT_DATA, 7, ContractQuery(0, "AAPL", "STK", "USD", "SMART", ""))
 
 
 def test_decodes_ib_async_market_data_and_cancel():
     contract = Contract(conId=265598, symbol="AAPL", secType="STK", exchange="SMART", currency="USD")
     fields = sent_by_ib_async(lambda c: c.reqMktData(9, contract, "233", True, False, []))
-    assert decode_request(fields, 178) == MarketDataRequest(
-        9, ContractQuery(265598, "AAPL", "STK", "USD", "SMART", ""), "233", True)
-    assert decode_request(sent_by_ib_async(lambda c: c.cancelMktData(9)), 178) == CancelMarketData(9)
+    assert decode_request(fields, 178) == ContractRequest(
+        C.REQ_MKT_DATA, 9, ContractQuery(265598, "AAPL", "STK", "USD", "SMART", ""), generic_ticks="233",
+        snapshot=True)
+    assert decode_request(sent_by_ib_async(lambda c: c.cancelMktData(9)), 178) == Cancel(C.CANCEL_MKT_DATA, 9)
 
 
 def test_decodes_ib_async_historical_data():
     fields = sent_by_ib_async(lambda c: c.reqHistoricalData(
         11, Stock("TSLA", "SMART", "USD"), "", "30 S", "5 secs", "MIDPOINT", False, 1, False, []))
     request = decode_request(fields, 178)
-    assert isinstance(request, HistoricalDataRequest)
+    assert request.message is C.REQ_HISTORICAL_DATA
     assert (request.request_id, request.contract.symbol, request.duration, request.bar_size,
             request.what_to_show, request.format_date, request.keep_up_to_date) == \
         (11, "TSLA", "30 S", "5 secs", "MIDPOINT", 1, False)
@@ -189,16 +190,16 @@ def test_decodes_ib_async_historical_data():
 
 def test_decodes_ib_async_startup_requests():
     expected = {
-        "reqPositions": SimpleRequest("reqPositions"),
-        "reqOpenOrders": SimpleRequest("reqOpenOrders"),
-        "reqCompletedOrders": SimpleRequest("reqCompletedOrders"),
-        "reqCurrentTime": SimpleRequest("reqCurrentTime"),
+        "reqPositions": Simple(C.REQ_POSITIONS),
+        "reqOpenOrders": Simple(C.REQ_OPEN_ORDERS),
+        "reqCompletedOrders": Simple(C.REQ_COMPLETED_ORDERS),
+        "reqCurrentTime": Simple(C.REQ_CURRENT_TIME),
     }
     for name, value in expected.items():
         arguments = (False,) if name == "reqCompletedOrders" else ()
         fields = sent_by_ib_async(lambda c: getattr(c, name)(*arguments))
         assert decode_request(fields, 178) == value
     assert decode_request(sent_by_ib_async(lambda c: c.reqAccountUpdates(True, "DU1")), 178) == \
-        AccountUpdatesRequest(True, "DU1")
+        AccountRequest(C.REQ_ACCT_DATA, subscribe=True, account="DU1")
     executions = decode_request(sent_by_ib_async(lambda c: c.reqExecutions(13, ExecutionFilter())), 178)
-    assert executions == SimpleRequest("reqExecutions", 13)
+    assert isinstance(executions, ExecutionsRequest) and executions.request_id == 13

@@ -1,0 +1,34 @@
+"""The official ibapi clients against the simulator: 9.81 (server version 157) and a current 10.x (178),
+each completing a session with market data, historical bars and a filled order."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import REPO
+from tests.ibapi_clients import environment_for
+
+SCRIPT = REPO / "tests" / "gateway_sim" / "ibapi_session.py"
+
+
+@pytest.mark.timeout(900)  # the first run installs the release from PyPI
+@pytest.mark.parametrize("release, offered, version", [
+    ("ibapi-9.81", None, 157), ("ibapi-10.51", None, 178),
+    ("ibapi-10.51", 165, 165), ("ibapi-10.51", 163, 163),  # forced low: the layouts in between
+])
+def test_official_client_trades_and_streams(gateway_sim, release, offered, version):
+    env = environment_for(release)
+    sim = gateway_sim("--tick-interval", "0.02")
+    extra = [str(offered)] if offered else []
+    result = subprocess.run([sys.executable, str(SCRIPT), str(sim.port), "41", *extra], capture_output=True,
+                            text=True, env=env, timeout=120, cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["server_version"] == version
+    assert seen["ticks"] >= 5 and seen["bars"] >= 70 and seen["fills"] >= 1
+    assert seen["statuses"][-1] == "Filled"
+    assert seen["errors"] == []
