@@ -23,7 +23,8 @@ def run_logs(ctx: CommandContext, services: tuple[str, ...], follow_new: bool, l
     chosen = [name for name in (services or known) if not state.services[name].external]
     printer = make_printer(sys.stdout, chosen)
     for name in chosen:
-        for text in last_lines(paths.current_log(name), lines):
+        target = paths.current_log_target(name)
+        for text in last_lines(target, lines) if target else ():
             printer.line(name, text)
     if follow_new:
         cursors = {name: start_cursor(paths.current_log(name)) for name in chosen}
