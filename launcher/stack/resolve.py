@@ -12,6 +12,7 @@ Decisions made here, in one place:
   sees (the env_file is part of its environment, merged over os.environ).
   A service's own `env` is not visible to substitution.
 * Commands (the service's and an `exec` probe's) given as text are split into words like a shell would (shlex),
+  (:mod:`launcher.stack.words`, linear in the command's length),
   then each word is substituted: a value holding spaces or quotes (a
   password) stays one argument and is never re-split. Nothing runs through a
   shell. A list is used as given, each item substituted.
@@ -25,19 +26,19 @@ Decisions made here, in one place:
 from __future__ import annotations
 
 import re
-import shlex
 import sys
 from pathlib import Path
 from typing import Mapping
 
-from launcher.errors import StackFileError, UsageError
+from launcher.errors import UsageError
 from launcher.stack.envfile import parse_env_file
 from launcher.stack.model import Service, StackFile
 from stackkit.symbols import validate_symbols
 from launcher.stack.problems import Problems
 from launcher.stack.redaction import looks_secret
 from launcher.stack.resolved import ResolvedService, ResolvedStack
-from launcher.stack.source import FieldPath, SourceDocument
+from launcher.stack.source import FieldPath, SourceDocument, read_limited_text
+from launcher.stack.words import split_words
 
 PYTHON_WORDS = ("python", "python3")
 _REFERENCE = re.compile(r"(?P<dollar>\$\$)|\$\{(?P<body>[^}]*)(?P<close>\})?|(?P<symbols>\{symbols\})")
@@ -89,14 +90,10 @@ def _env_file_values(stack_file: StackFile, root: Path, display_path: str, probl
     if not stack_file.env_file:
         return {}
     env_path = (root / stack_file.env_file).resolve()
-    if not env_path.is_file():
+    if not env_path.exists():  # a FIFO or a folder exists, and is refused in the right words when read
         raise problems.fail(("env_file",), f'env file "{stack_file.env_file}" not found (looked for {env_path})')
     env_display = str(Path(display_path).parent / stack_file.env_file)
-    try:
-        text = env_path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise StackFileError(env_display, f"cannot read the env file: {err}") from err
-    return parse_env_file(text, env_display)
+    return parse_env_file(read_limited_text(env_path, env_display, what="env file"), env_display)
 
 
 def _resolve_service(
@@ -136,7 +133,7 @@ def _split_command(command: str | list[str], problems: Problems, where: FieldPat
         words = list(command)
     else:
         try:
-            words = shlex.split(command)
+            words = split_words(command)
         except ValueError as err:
             problems.add(where, f"cannot split the command into words: {str(err).lower()}")
             return None

@@ -232,7 +232,7 @@ BROKEN = {
             command: python -m trader
             stop_signal: SIGSTOPNOW
         """,
-        'stack.yaml:4 services.trader.stop_signal: unknown signal "SIGSTOPNOW"',
+        'stack.yaml:4 services.trader.stop_signal: unknown signal "SIGSTOPNOW" (expected a signal name like SIGTERM, SIGINT or SIGQUIT)',
     ),
     "bad service name": (
         """
