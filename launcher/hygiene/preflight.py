@@ -30,6 +30,7 @@ from launcher.process.identity import ProcessIdentity
 from launcher.process.membership import select_tree, snapshot_processes
 from launcher.process.search import MatchedProcess
 from launcher.process.stop import StopReport, stop_processes
+from launcher.stack.redaction import Redactor
 from launcher.stack.resolved import ResolvedStack
 from launcher.state.paths import StatePaths
 from launcher.state.store import StackLock, read_run_state
@@ -69,21 +70,27 @@ async def run_preflight(stack: ResolvedStack, paths: StatePaths, *, reporter: Re
                         ignore_zombies: bool = False) -> None:
     """Stop stale processes, then refuse (PreflightRefused) on a foreign port holder or external zombies.
 
-    Findings go to `reporter.note`. `paths` is part of the supervisor's hook contract; the
-    run state's leftovers were already stopped by the supervisor, so it is not read here.
+    Findings go to `reporter.note`, secrets masked (they quote other processes' command
+    lines). `paths` is part of the supervisor's hook contract; the run state's leftovers
+    were already stopped by the supervisor, so it is not read here.
     """
+    redactor = Redactor.for_stack(stack)
+
+    def note(text: str) -> None:
+        reporter.note(redactor.mask(text))
+
     ports = all_watched_ports(stack)
     spared = external_holder_pids(stack, scan_ports(ports))
     stale = find_stale(stack, exclude_pids=spared)
-    await stop_stale_processes(stack, stale, reporter.note)
+    await stop_stale_processes(stack, stale, note)
     scan = await settled_scan(ports)
     result = assess(stack, scan.listeners(), scan.zombie_counts(), ignore_zombies=ignore_zombies)
-    for note in result.notes:
-        reporter.note(f"pre-flight: {note}")
+    for finding in result.notes:
+        note(f"pre-flight: {finding}")
     if result.refusals:
-        raise PreflightRefused(refusal_message(result.refusals))
+        raise PreflightRefused(redactor.mask(refusal_message(result.refusals)))
     if not stale and not result.notes:
-        reporter.note("pre-flight: no stale processes" + (f"; ports {', '.join(map(str, ports))} are free of "
+        note("pre-flight: no stale processes" + (f"; ports {', '.join(map(str, ports))} are free of "
                                                           "foreign holders and zombie sockets" if ports else ""))
 
 

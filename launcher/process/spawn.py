@@ -34,6 +34,7 @@ from stackkit.clock import Clock, SystemClock
 from launcher.errors import ServiceFailed, StateError
 from launcher.process.identity import ProcessIdentity, identify, pidfds_supported, signal_process
 from launcher.process.membership import GroupTarget
+from launcher.stack.redaction import Redactor
 from launcher.state import files
 
 LOG_FILE_MODE = 0o600
@@ -189,7 +190,8 @@ class SubprocessSpawner:
         cwd = Path(cwd)
         check_command(name, argv, cwd=cwd, search_path=merged_env.get("PATH", os.defpath))
         started_at = self.clock.now()
-        command_line = shlex.join(argv).replace("\n", "\\n")
+        # The header and any error show the command with its secrets hidden (`--password X`, known values).
+        command_line = shlex.join(Redactor.from_environment(merged_env).mask_argv(argv)).replace("\n", "\\n")
         wrapped = ["/bin/sh", "-c", _HEADER_SCRIPT, "robostack-spawn", name,
                    started_at.isoformat(timespec="seconds"), command_line, *argv]
         log_descriptor = _open_log(name, Path(log_path))

@@ -197,6 +197,8 @@ def _parent_descriptor(path: Path, root: Path | None, make_dirs: bool) -> Iterat
     """The checked folder holding `path`, walked from `root` without following links, and the leaf name."""
     root = Path(path).parent if root is None else Path(root)
     parts = _relative_parts(Path(path), root)
+    if make_dirs:
+        ensure_private_dir(root)
     descriptor = open_dir(root)
     try:
         where = root
