@@ -46,9 +46,9 @@ def describe_plan(plan: PreflightPlan, stack: ResolvedStack) -> list[str]:
                      f"({spec.stop_signal}, SIGKILL after {format_duration(spec.stop_grace)})")
     for note in plan.assessment.notes:
         lines.append(f"  note        {escape(note)}")
-    for refusal in plan.assessment.refusals:
+    for refusal in [*plan.conflicts, *plan.assessment.refusals]:
         lines.append(f"  [bold red]would refuse[/] {escape(refusal)}")
-    if not (plan.leftovers or plan.stale or plan.assessment.notes or plan.assessment.refusals):
+    if not (plan.leftovers or plan.stale or plan.assessment.notes or plan.assessment.refusals or plan.conflicts):
         lines.append("  nothing to stop, no port held by a foreign process, no zombie sockets")
     verdict = ("[bold red]`up` would refuse (exit 4)[/]" if plan.would_refuse
                else "[green]`up` would proceed[/]")

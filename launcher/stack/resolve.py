@@ -83,6 +83,8 @@ def resolve_stack(
         services=services,
         start_order=start_order,
         secret_values=frozenset(secret for secret in substituter.secrets if secret),
+        display_path=display_path,
+        source=document,
     )
 
 

@@ -60,6 +60,9 @@ class StatePaths:
         """
         files.ensure_private_dir(self.root)
         files.ensure_private_dir(self.logs)
+        from launcher.state.registry import remember  # the registry builds on this module
+
+        remember(self.root)
         return self
 
     def verify(self) -> "StatePaths":
@@ -75,17 +78,25 @@ class StatePaths:
         return files.read_link_inside(self.current_log(service), root=self.root)
 
 
+STATE_DIR_VARIABLE = "ROBOSTACK_STATE_DIR"
+
+
+def state_base(environ: Mapping[str, str] | None = None) -> Path:
+    """The folder holding this user's default state folders: $XDG_STATE_HOME/robostack (~/.local/state/robostack)."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "robostack"
+
+
 def state_dir_for(stack_path: Path, environ: Mapping[str, str] | None = None) -> StatePaths:
     """The state directory of a stack file: $ROBOSTACK_STATE_DIR, else under $XDG_STATE_HOME."""
     env = os.environ if environ is None else environ
-    override = env.get("ROBOSTACK_STATE_DIR")
+    override = env.get(STATE_DIR_VARIABLE)
     if override:
         return StatePaths(Path(override).expanduser().resolve())
-    base = Path(env.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
     absolute = stack_path.resolve()
     digest = hashlib.sha256(str(absolute).encode()).hexdigest()[:8]
     folder = "".join(c if c.isalnum() or c in "-_." else "_" for c in absolute.parent.name) or "stack"
-    return StatePaths(base / "robostack" / f"{folder}-{digest}")
+    return StatePaths(state_base(env) / f"{folder}-{digest}")
 
 
 def new_run_id(moment: datetime, pid: int) -> str:
