@@ -13,6 +13,7 @@ import re
 import signal
 from typing import Annotated, Literal, Union
 
+import regex
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from launcher.stack.durations import at_least, parse_duration
@@ -47,6 +48,15 @@ def _compiles(pattern: str) -> str:
     try:
         re.compile(pattern)
     except re.error as err:
+        raise ValueError(f'"{pattern}" is not a valid regular expression: {err}') from err
+    return pattern
+
+
+def _compiles_for_log(pattern: str) -> str:
+    # The log probe matches with the `regex` engine (it can time out); it must accept the pattern too.
+    try:
+        regex.compile(pattern)
+    except regex.error as err:
         raise ValueError(f'"{pattern}" is not a valid regular expression: {err}') from err
     return pattern
 
@@ -125,7 +135,7 @@ class IbApiCheck(_Strict):
 class LogCheck(_Strict):
     """Healthy once a line of the service's current log matches `pattern`."""
 
-    pattern: Pattern
+    pattern: Annotated[str, AfterValidator(_compiles), AfterValidator(_compiles_for_log)]
 
 
 class ExecCheck(_Strict):
