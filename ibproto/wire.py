@@ -208,6 +208,10 @@ class HandshakeReply:
 
 def parse_handshake_reply(fields: list[str]) -> HandshakeReply:
     """Client side: interpret the first frame the server sent."""
-    if len(fields) != 2 or not fields[0].isdigit():
-        raise ProtocolError(f"expected '<version>\\0<time>\\0' as handshake reply, got {fields[:4]!r}")
-    return HandshakeReply(int(fields[0]), fields[1])
+    # ASCII digits only, and few: str.isdigit() also accepts "²" (which int() refuses) and a
+    # 4300-digit version would exceed int()'s limit; both must be a ProtocolError, not a crash.
+    version = fields[0] if len(fields) == 2 else ""
+    if not (version.isascii() and version.isdigit() and len(version) <= 9):
+        shown = [field if len(field) <= 20 else field[:20] + "..." for field in fields[:4]]
+        raise ProtocolError(f"expected '<version>\\0<time>\\0' as handshake reply, got {shown!r}")
+    return HandshakeReply(int(version), fields[1])
