@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 from launcher.errors import StackFileError
 from launcher.stack.model import StackFile
 from launcher.stack.ordering import dependency_problems, start_order
 from launcher.stack.problems import Problems
-from launcher.stack.resolve import choose_symbols, resolve_stack
+from launcher.stack.resolve import choose_symbols, new_secret, resolve_stack
 from launcher.stack.resolved import ResolvedStack
 from launcher.stack.source import SourceDocument, file_kind, parse_yaml, read_limited_text
 from launcher.stack.validation import validate_stack_file
@@ -63,6 +63,7 @@ def load_stack(
     *,
     symbols: list[str] | None = None,
     environ: Mapping[str, str] | None = None,
+    generate_secret: Callable[[], str] = new_secret,
 ) -> ResolvedStack:
     """Read, validate and resolve the stack file at `path`.
 
@@ -83,6 +84,7 @@ def load_stack(
         start_order=order,
         symbols=choose_symbols(symbols, stack_file.symbols),
         environ=os.environ if environ is None else environ,
+        generate_secret=generate_secret,
     )
 
 

@@ -79,6 +79,12 @@ def _is_a_variable_name(key: str) -> str:
     return key
 
 
+def _is_a_generated_name(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", name):
+        raise ValueError(f'"{name[:40]}" cannot be a variable name (letters, digits and "_", not starting with a digit)')
+    return name
+
+
 def _has_no_nul(value: str) -> str:
     if "\0" in value:
         raise ValueError("an environment value cannot contain a NUL character")
@@ -300,6 +306,9 @@ class StackFile(_Strict):
     name: Name | None = None
     symbols: list[str] = Field(default_factory=list)
     env_file: str | None = None
+    # Variables robostack fills with a fresh random value on every `up` (a publisher token):
+    # substituted like any ${VAR}, masked everywhere, never written or printed.
+    generated_secrets: list[Annotated[str, AfterValidator(_is_a_generated_name)]] = Field(default_factory=list)
     services: dict[Name, Service] = Field(min_length=1)
 
     @field_validator("symbols")

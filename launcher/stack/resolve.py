@@ -10,7 +10,9 @@ Decisions made here, in one place:
 * Variables come from the environment plus `env_file`; a name in both takes
   the env_file's value, because that is also the value the service itself
   sees (the env_file is part of its environment, merged over os.environ).
-  A service's own `env` is not visible to substitution.
+  A service's own `env` is not visible to substitution. A name listed in
+  `generated_secrets` gets a fresh random value on every load (so on every
+  `up`), over any other: the per-run publisher token of the default stack.
 * Commands (the service's and an `exec` probe's) given as text are split into words like a shell would (shlex),
   (:mod:`launcher.stack.words`, linear in the command's length),
   then each word is substituted: a value holding spaces or quotes (a
@@ -26,9 +28,10 @@ Decisions made here, in one place:
 from __future__ import annotations
 
 import re
+import secrets
 import sys
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 from launcher.errors import UsageError
 from launcher.stack.envfile import parse_env_file
@@ -55,6 +58,11 @@ def choose_symbols(requested: list[str] | None, from_file: list[str]) -> tuple[s
         raise UsageError(f'bad symbols "{",".join(str(s) for s in requested)}": {err}') from err
 
 
+def new_secret() -> str:
+    """A fresh random secret: 256 bits, URL-safe (it travels in HTTP headers)."""
+    return secrets.token_urlsafe(32)
+
+
 def resolve_stack(
     stack_file: StackFile,
     document: SourceDocument,
@@ -64,13 +72,19 @@ def resolve_stack(
     start_order: tuple[str, ...],
     symbols: tuple[str, ...],
     environ: Mapping[str, str],
+    generate_secret: Callable[[], str] = new_secret,
 ) -> ResolvedStack:
-    """Substitute and resolve every service; problems raise one StackFileError (first in file order)."""
+    """Substitute and resolve every service; problems raise one StackFileError (first in file order).
+
+    `generate_secret` makes the values of `generated_secrets` (random; tests may fix it).
+    """
     problems = Problems(display_path, document)
     root = path.parent
     file_values = _env_file_values(stack_file, root, display_path, problems)
-    substituter = _Substituter({**environ, **file_values}, ",".join(symbols), problems)
+    generated = {name: generate_secret() for name in stack_file.generated_secrets}
+    substituter = _Substituter({**environ, **file_values, **generated}, ",".join(symbols), problems)
     substituter.secrets.update(value for key, value in file_values.items() if looks_secret(key))
+    substituter.secrets.update(generated.values())
     services = {
         name: _resolve_service(name, spec, root, file_values, substituter)
         for name, spec in stack_file.services.items()
