@@ -75,5 +75,5 @@ def _parse_lines(chunk: bytes) -> Iterator[Event]:
     for line in chunk.splitlines():
         try:
             yield Event.from_json(json.loads(line))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):  # a line holding 5 or [] is not an event
             continue  # a damaged line must not hide the rest of the timeline

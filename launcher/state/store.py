@@ -86,7 +86,7 @@ def read_run_state(paths: StatePaths) -> RunState | None:
         return None
     try:
         return RunState.from_json(json.loads(data))
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, AttributeError) as err:  # [] or "x" instead of an object
         raise StateError(f"{paths.run_state} is not a valid run state ({err}); remove it to start afresh") from err
 
 
