@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from launcher.hygiene.connect import TcpConnect, tcp_connect
 from launcher.hygiene.findings import Holder, ZombieFinding, classify_zombies, owner_label, watched_ports

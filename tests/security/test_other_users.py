@@ -13,9 +13,9 @@ import shutil
 import signal
 import sys
 import tempfile
+from pathlib import Path
 
 import psutil
-import pytest
 
 from launcher.process.identity import ProcessIdentity, identify, signal_process
 from launcher.process.membership import GroupTarget, ProcessInfo, select_group_members, select_tree
@@ -143,7 +143,7 @@ def test_a_user_with_a_forged_run_state_cannot_make_robostack_signal_roots_proce
         os.chown(folder, second_user.uid, second_user.gid)
 
         def as_the_user() -> tuple[bool, list[str]]:
-            paths = StatePaths(__import__("pathlib").Path(folder) / "state").ensure()
+            paths = StatePaths(Path(folder) / "state").ensure()
             state = RunState(stack="forged", stack_file="/nowhere/stack.yaml", run_id="forged", stop_order=["gw"],
                              services={"gw": ServiceRecord("gw", pid=identity.pid, pgid=identity.pid,
                                                            create_time=identity.create_time, stop_grace=0.5)})
@@ -168,7 +168,7 @@ def test_status_as_another_user_on_roots_state_folder_is_refused_in_one_line(pro
             from launcher.errors import StateError
 
             try:
-                StatePaths(__import__("pathlib").Path(folder)).verify()
+                StatePaths(Path(folder)).verify()
             except StateError as error:
                 return f"{error.exit_code} {error}"
             return "accepted"

@@ -7,7 +7,6 @@ reach processes the test started itself; each test checks that they all still ru
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
@@ -110,12 +109,17 @@ def same_ports_stack(port: int, marker: str, tmp_path) -> str:
 """
 
 
-def test_a_second_stack_on_the_same_ports_refuses_and_names_the_first(robostack, marker, tmp_path):
+def two_stacks_first_up(robostack, marker: str, tmp_path):
+    """Two stack files naming the same port and stale pattern; the first is up. Returns (first, second, run state)."""
     port = free_port()
     first = robostack(same_ports_stack(port, marker, tmp_path))
     second = robostack(same_ports_stack(port, marker, tmp_path))
     assert first.run("up", "--detach").returncode == 0
-    state = first.run_state()
+    return first, second, first.run_state()
+
+
+def test_a_second_stack_on_the_same_ports_refuses_and_names_the_first(robostack, marker, tmp_path):
+    first, second, state = two_stacks_first_up(robostack, marker, tmp_path)
     web_pid, supervisor = state["services"]["web"]["pid"], state["supervisor_pid"]
 
     result = second.run("up", "--detach")
@@ -138,11 +142,7 @@ def test_a_second_stack_on_the_same_ports_refuses_and_names_the_first(robostack,
 
 
 def test_a_stack_whose_supervisor_died_still_owns_its_services(robostack, marker, tmp_path):
-    port = free_port()
-    first = robostack(same_ports_stack(port, marker, tmp_path))
-    second = robostack(same_ports_stack(port, marker, tmp_path))
-    assert first.run("up", "--detach").returncode == 0
-    state = first.run_state()
+    first, second, state = two_stacks_first_up(robostack, marker, tmp_path)
     os.kill(state["supervisor_pid"], 9)
     wait_until(lambda: not alive([state["supervisor_pid"]]), what="the first supervisor to die")
 

@@ -11,7 +11,7 @@ import json
 import os
 import stat
 import sys
-from pathlib import Path
+from datetime import datetime
 
 import pytest
 
@@ -19,7 +19,7 @@ from launcher.errors import EXIT_STATE, StateError
 from launcher.state import files
 from launcher.state.events import Event, EventLog, read_events
 from launcher.state.paths import StatePaths, point_current_log
-from launcher.state.store import RunState, StackLock, read_run_state, write_run_state
+from launcher.state.store import RunState, ServiceRecord, StackLock, read_run_state, write_run_state
 from tests.launcher.conftest import service_command
 
 STRANGER_UID = 54321  # no account needed: only the owner number matters
@@ -108,7 +108,7 @@ def test_no_state_file_is_followed_through_a_link(tmp_path, name):
     getattr(paths, {"events.jsonl": "events", "run.json": "run_state", "lock": "lock"}[name]).symlink_to(victim)
     with pytest.raises(StateError, match="symbolic link"):
         if name == "events.jsonl":
-            EventLog(paths.events).append(Event(__import__("datetime").datetime.now(), "", "x"))
+            EventLog(paths.events).append(Event(datetime.now(), "", "x"))
         elif name == "run.json":
             read_run_state(paths)
         else:
@@ -157,7 +157,7 @@ def test_a_current_log_link_pointing_outside_is_refused_by_logs(robostack, tmp_p
     stack = simple_stack(robostack, tmp_path)
     paths = StatePaths(stack.state_dir).ensure()
     write_run_state(paths, RunState(stack="s", stack_file=str(stack.stack_file), run_id="r", stop_order=["web"],
-                                    services={"web": __import__("launcher.state.store").state.store.ServiceRecord("web")}))
+                                    services={"web": ServiceRecord("web")}))
     secret = tmp_path / "secret.txt"
     secret.write_text("root's secret\n")
     paths.current_log("web").symlink_to(secret)

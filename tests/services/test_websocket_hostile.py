@@ -8,7 +8,6 @@ pipelined GET /healthz got no answer; `--port 70000` was a traceback and
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import subprocess

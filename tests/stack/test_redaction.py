@@ -8,13 +8,12 @@ lines, events and `status --json` are routed through the same Redactor at merge.
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import pytest
 
 from launcher.stack.redaction import MASK, Redactor, looks_secret
-from tests.helpers import REPO
+from tests.launcher.conftest import robostack  # noqa: F401 - the CLI fixture
 
 SHAPES = [
     ("postgresql://trader:s3cr3t-pw@db.local:5432/ticks", "postgresql://trader:***@db.local:5432/ticks"),
@@ -103,8 +102,8 @@ async def test_the_spawn_header_hides_the_password_argument(tmp_path):
     assert output == "--password hunter2 --token=tok-123456"  # the service itself got the real values
 
 
-def test_robostack_logs_masks_secrets_a_service_printed(robostack_cli, tmp_path):
-    stack = robostack_cli(f"""services:
+def test_robostack_logs_masks_secrets_a_service_printed(robostack, tmp_path):
+    stack = robostack(f"""services:
   talker:
     command: [{sys.executable!r}, -c, "print('connecting with --password hunter2 to redis://u:pw-9911@h/0', flush=True); import time; time.sleep(60)"]
     health: {{log: {{pattern: connecting}}}}
@@ -117,7 +116,7 @@ def test_robostack_logs_masks_secrets_a_service_printed(robostack_cli, tmp_path)
     assert stack.run("down").returncode == 0
 
 
-def test_doctor_masks_a_foreign_holders_password_argument(robostack_cli, processes, tmp_path):
+def test_doctor_masks_a_foreign_holders_password_argument(robostack, processes, tmp_path):
     from tests.helpers import free_port, read_line_matching
 
     port = free_port()
@@ -126,7 +125,7 @@ def test_doctor_masks_a_foreign_holders_password_argument(robostack_cli, process
                       "s.listen()\nprint('ready', flush=True)\ntime.sleep(600)\n")
     holder = processes.python("h.py", "--password", "hunter2", str(port), cwd=tmp_path)
     read_line_matching(holder, "ready")
-    stack = robostack_cli(f"""services:
+    stack = robostack(f"""services:
   web:
     command: prog
     ports: [{port}]
@@ -135,11 +134,3 @@ def test_doctor_masks_a_foreign_holders_password_argument(robostack_cli, process
     assert "Traceback" not in result.stderr
     assert "h.py --password *** " in result.stdout, result.stdout
     assert "hunter2" not in result.stdout + result.stderr
-
-
-@pytest.fixture
-def robostack_cli(robostack):
-    return robostack
-
-
-from tests.launcher.conftest import robostack  # noqa: E402,F401 - the CLI fixture
