@@ -7,6 +7,20 @@ import pytest
 from tests.helpers import ProcessTracker, free_port
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_state_home(tmp_path_factory):
+    """The suite's own XDG_STATE_HOME: no test writes robostack state or its stack index into the real home."""
+    import os
+
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("xdg-state"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = previous
+
+
 @pytest.fixture
 def processes():
     """Start processes with `processes.start(argv)` / `processes.python(...)`; all groups die at teardown."""

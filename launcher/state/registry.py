@@ -78,17 +78,27 @@ def index_dir(environ: Mapping[str, str] | None = None) -> Path:
     return state_base(environ) / INDEX_FOLDER
 
 
-def remember(state_dir: Path, environ: Mapping[str, str] | None = None) -> None:
-    """Record a state folder outside the base folder in the index (nothing to do for one inside it)."""
+def remember(state_dir: Path, environ: Mapping[str, str] | None = None) -> bool:
+    """Record a state folder outside the base folder in the index (nothing to do for one inside it).
+
+    Best effort: a home that cannot be written (read-only, another user's HOME after `su`)
+    must not stop `up`; the stack is then only missing from `ls`, and its processes are
+    still recognised as another stack's by the recorded state of that stack's own folder
+    when it is found. Returns whether the folder is indexed.
+    """
     state_dir = Path(state_dir)
     base = state_base(environ)
     if state_dir.parent == base:
-        return
+        return True
     entry = index_dir(environ) / _entry_name(state_dir)
-    if entry.exists():
-        return
-    files.ensure_private_dir(entry.parent)
-    files.write_atomically(entry, f"{state_dir}\n".encode())
+    try:
+        if entry.exists():
+            return True
+        files.ensure_private_dir(entry.parent)
+        files.write_atomically(entry, f"{state_dir}\n".encode())
+    except (OSError, StateError):
+        return False
+    return True
 
 
 def _entry_name(state_dir: Path) -> str:

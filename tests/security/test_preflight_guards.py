@@ -194,3 +194,9 @@ def test_up_records_a_custom_state_folder(robostack, tmp_path):
     assert entry.state_dir == stack.state_dir and entry.running and entry.stack_file == str(stack.stack_file)
     assert stack.run("down").returncode == 0
     assert not read_entry(stack.state_dir, custom=True).running
+
+
+def test_an_unwritable_index_never_stops_up(tmp_path):
+    """As after `su`: HOME is someone else's. The folder is simply not indexed."""
+    folder = StatePaths(tmp_path / "state").ensure()
+    assert remember(folder.root, {"XDG_STATE_HOME": "/proc/1/no-such-folder"}) is False
