@@ -108,10 +108,6 @@ class WebSocketServer:
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
-        if getattr(request, "method", "GET") != "GET":
-            response = connection.respond(http.HTTPStatus.METHOD_NOT_ALLOWED, "only GET is served here\n")
-            response.headers["Allow"] = "GET"
-            return response
         if path in (SUBSCRIBE_PATH, PUBLISH_PATH) and not origin_allowed(request.headers.get("Origin"),
                                                                           self.settings.allowed_origins):
             self.hub.record_rejected()
@@ -233,13 +229,15 @@ class WebSocketServer:
             task.add_done_callback(_ignore_result)
 
 
-_REQUEST_LINE = re.compile(rb"[A-Z]{1,20} [\x21-\x7e]{1,8192} HTTP/1\.[01]")
+_REQUEST_LINE = re.compile(rb"(?P<method>[A-Z]{1,20}) [\x21-\x7e]{1,8192} HTTP/1\.[01]")
 _BAD_REQUEST = (b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\n"
                 b"Content-Length: 28\r\n\r\nnot an HTTP/1.1 GET request\n")
+_NOT_GET = (b"HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+            b"Content-Length: 24\r\n\r\nonly GET is served here\n")
 
 
 class OneRequestConnection(ServerConnection):
-    """Hands websockets exactly one HTTP request; refuses what is not HTTP with a 400.
+    """Hands websockets exactly one HTTP GET request; refuses what is not HTTP (400) or not a GET (405).
 
     websockets reads whatever follows the request as WebSocket frames, so a pipelined
     second ``GET /healthz`` used to abort the connection before the first was answered.
@@ -260,13 +258,17 @@ class OneRequestConnection(ServerConnection):
             return
         self._head += data
         line_end = self._head.find(b"\r\n")
-        if not b"A" <= self._head[:1] <= b"Z" or line_end >= 0 and not _REQUEST_LINE.fullmatch(self._head[:line_end]):
-            self._refuse_malformed()
+        request_line = _REQUEST_LINE.fullmatch(self._head[:line_end]) if line_end >= 0 else None
+        if not b"A" <= self._head[:1] <= b"Z" or line_end >= 0 and request_line is None:
+            self._refuse(_BAD_REQUEST)
+            return
+        if request_line is not None and request_line["method"] != b"GET":
+            self._refuse(_NOT_GET)  # answered here: some websockets versions close without a word
             return
         end = self._head.find(b"\r\n\r\n")
         if end < 0:
             if len(self._head) > 64 * 1024:
-                self._refuse_malformed()
+                self._refuse(_BAD_REQUEST)
                 return
             super().data_received(data)  # websockets enforces its own header limits as it reads
             return
@@ -274,9 +276,9 @@ class OneRequestConnection(ServerConnection):
         already_fed = len(self._head) - len(data)
         super().data_received(self._head[already_fed:end + 4])
 
-    def _refuse_malformed(self) -> None:
+    def _refuse(self, answer: bytes) -> None:
         self._request_done = True
-        self.transport.write(_BAD_REQUEST)
+        self.transport.write(answer)
         self.transport.close()
 
 

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import traceback
 import uuid
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -72,7 +73,10 @@ def run_as(user: UnixUser, function: Callable[..., Any], *args: Any, timeout: fl
     can no longer read this interpreter's files.
     """
     read_end, write_end = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():
+        # The child runs only already-imported code and exits: the threads pytest keeps cannot hold it up.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # the child: drop to the user, run, send back the outcome, never return into pytest
         os.close(read_end)
         code = 0
