@@ -35,6 +35,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "orders": ("bench.bench_external:run_orders", "paper orders: round trip, fills/s, memory (bench/bench_orders.py)"),
     "recovery": ("bench.bench_recovery:run", "default stack: simulator SIGKILLed until ticks flow again"),
     "ticks": ("bench.bench_external:run_ticks", "end-to-end ticks (bench/bench_ticks.py)"),
+    "loader": ("bench.bench_loader:run", "stack loading time against one command's length, vs shlex"),
 }
 
 

@@ -3,7 +3,7 @@
 Exit codes: 0 ok; 1 a service failed (or doctor/status found a problem);
 2 bad stack file or usage; 3 the stack is already running; 4 pre-flight refused
 (a foreign process holds a port, zombie sockets on an external Gateway); 5 the
-stack is not running; 130 interrupted.
+stack is not running; 6 unsafe or damaged state folder; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ Exit codes:
   3    the stack is already running
   4    pre-flight refused (a foreign process holds a port, zombie sockets)
   5    the stack is not running
+  6    unsafe state: the state folder is not yours, others may write it, a link
   130  interrupted"""
 
 pass_context = click.make_pass_decorator(CommandContext)

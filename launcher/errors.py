@@ -14,6 +14,8 @@ Exit codes (also documented in ``robostack --help`` and the README):
 3     the stack is already running (another supervisor holds the lock)
 4     pre-flight refused: a foreign process holds a port, zombie sockets
 5     the stack is not running (nothing to stop, restart or follow)
+6     unsafe or unusable state: the state folder or a file in it is not
+      yours, writable by others, a symbolic link, or damaged
 130   interrupted (Ctrl-C)
 ====  ==========================================================
 """
@@ -26,6 +28,7 @@ EXIT_USAGE = 2
 EXIT_ALREADY_RUNNING = 3
 EXIT_PREFLIGHT_REFUSED = 4
 EXIT_NOT_RUNNING = 5
+EXIT_STATE = 6
 EXIT_INTERRUPTED = 130
 
 
@@ -92,9 +95,13 @@ class ServiceFailed(RobostackError):
 
 
 class StateError(RobostackError):
-    """The per-stack state directory or run state is unusable (permissions, corruption)."""
+    """The per-stack state folder or a file in it is unsafe or unusable.
 
-    exit_code = EXIT_SERVICE_FAILED
+    Another user's folder, a folder others may write, a symbolic link where robostack
+    keeps a file, a damaged run state: the message names the path and what is wrong.
+    """
+
+    exit_code = EXIT_STATE
 
 
 class Interrupted(RobostackError):

@@ -7,19 +7,14 @@ import pytest
 from tests.helpers import ProcessTracker, free_port
 
 
-@pytest.fixture(scope="session", autouse=True)
-def simulator_state_folder(tmp_path_factory):
-    """Every Gateway simulator the tests start keeps its order ids here, never in the user's home."""
-    import os
-
-    folder = tmp_path_factory.mktemp("gateway-sim-state")
-    previous = os.environ.get("ROBOSTACK_GATEWAY_SIM_STATE_DIR")
-    os.environ["ROBOSTACK_GATEWAY_SIM_STATE_DIR"] = str(folder)
-    yield folder
-    if previous is None:
-        os.environ.pop("ROBOSTACK_GATEWAY_SIM_STATE_DIR", None)
-    else:
-        os.environ["ROBOSTACK_GATEWAY_SIM_STATE_DIR"] = previous
+@pytest.fixture(autouse=True, scope="session")
+def private_state_folders(tmp_path_factory):
+    """The suite's own state folders: no test writes robostack state, its stack index or a Gateway
+    simulator's order ids into the real home."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
+        patch.setenv("ROBOSTACK_GATEWAY_SIM_STATE_DIR", str(tmp_path_factory.mktemp("gateway-sim-state")))
+        yield
 
 
 @pytest.fixture

@@ -149,7 +149,8 @@ def test_handshake_reply_round_trip():
     assert parse_handshake_reply(split_fields(payload)) == HandshakeReply(176, "20251005 15:39:19 EST")
 
 
-@pytest.mark.parametrize("fields", [[], ["176"], ["abc", "time"], ["4", "2", "-1", "503", "too new", ""]])
+@pytest.mark.parametrize("fields", [[], ["176"], ["abc", "time"], ["4", "2", "-1", "503", "too new", ""],
+                                    ["²", "time"], ["١٧٦", "time"], ["9" * 4300, "time"], ["+176", "time"]])
 def test_parse_handshake_reply_refuses_anything_else(fields):
     with pytest.raises(ProtocolError):
         parse_handshake_reply(fields)

@@ -28,5 +28,9 @@ class CommandContext:
         return load_stack(self.stack_path(), symbols=symbols, environ=os.environ)
 
     def paths(self) -> StatePaths:
-        """The state directory; needs only the file's path, so it works even if the file is now invalid."""
-        return state_dir_for(self.stack_path())
+        """The state directory; needs only the file's path, so it works even if the file is now invalid.
+
+        An existing folder that is not this user's alone is refused here (StateError, exit 6),
+        before any command reads from it.
+        """
+        return state_dir_for(self.stack_path()).verify()

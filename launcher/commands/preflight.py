@@ -11,6 +11,7 @@ from launcher.errors import EXIT_ALREADY_RUNNING, EXIT_OK, EXIT_PREFLIGHT_REFUSE
 from launcher.hygiene.findings import short_command
 from launcher.hygiene.preflight import PreflightPlan, plan_preflight
 from launcher.stack.durations import format_duration
+from launcher.stack.redaction import Redactor
 from launcher.stack.resolved import ResolvedStack
 
 
@@ -18,8 +19,9 @@ def run_dry_run(ctx: CommandContext, symbols: list[str] | None, *, ignore_zombie
     """Print the plan; 0 if `up` would proceed, 4 if pre-flight would refuse, 3 if the stack is running."""
     stack = ctx.load(symbols)
     plan = asyncio.run(plan_preflight(stack, ctx.paths(), ignore_zombies=ignore_zombies))
+    redactor = Redactor.for_stack(stack)
     for line in describe_plan(plan, stack):
-        ctx.console.print(line, highlight=False, soft_wrap=True)
+        ctx.console.print(redactor.mask(line), highlight=False, soft_wrap=True)
     if plan.running_supervisor is not None:
         return EXIT_ALREADY_RUNNING
     return EXIT_PREFLIGHT_REFUSED if plan.would_refuse else EXIT_OK
@@ -44,9 +46,9 @@ def describe_plan(plan: PreflightPlan, stack: ResolvedStack) -> list[str]:
                      f"({spec.stop_signal}, SIGKILL after {format_duration(spec.stop_grace)})")
     for note in plan.assessment.notes:
         lines.append(f"  note        {escape(note)}")
-    for refusal in plan.assessment.refusals:
+    for refusal in [*plan.conflicts, *plan.assessment.refusals]:
         lines.append(f"  [bold red]would refuse[/] {escape(refusal)}")
-    if not (plan.leftovers or plan.stale or plan.assessment.notes or plan.assessment.refusals):
+    if not (plan.leftovers or plan.stale or plan.assessment.notes or plan.assessment.refusals or plan.conflicts):
         lines.append("  nothing to stop, no port held by a foreign process, no zombie sockets")
     verdict = ("[bold red]`up` would refuse (exit 4)[/]" if plan.would_refuse
                else "[green]`up` would proceed[/]")

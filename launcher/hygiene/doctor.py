@@ -8,13 +8,14 @@ anything, and works whether or not the stack is up, external services included.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from launcher.errors import UsageError
 from launcher.hygiene.checks import Check, build_checks
 from launcher.hygiene.facts import collect_facts
 from launcher.hygiene.verdicts import OK, Verdict, judge
+from launcher.stack.redaction import Redactor
 from launcher.stack.resolved import ResolvedStack
 from launcher.state.paths import StatePaths
 
@@ -32,6 +33,13 @@ class ServiceDiagnosis:
     def ok(self) -> bool:
         return self.verdict.code == OK
 
+    def masked(self, redactor: Redactor) -> "ServiceDiagnosis":
+        """This diagnosis with every secret hidden: command lines and log lines it quotes may hold some."""
+        verdict = replace(self.verdict, detail=redactor.mask(self.verdict.detail), fix=redactor.mask(self.verdict.fix))
+        checks = [replace(check, detail=redactor.mask(check.detail), data=redactor.mask_data(check.data))
+                  for check in self.checks]
+        return replace(self, verdict=verdict, checks=checks)
+
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "verdict": self.verdict.code, "detail": self.verdict.detail,
                 "fix": self.verdict.fix, "checks": [check.to_json() for check in self.checks]}
@@ -48,9 +56,10 @@ def chosen_services(stack: ResolvedStack, service: str | None) -> list[str]:
 
 
 async def diagnose_stack(stack: ResolvedStack, paths: StatePaths, service: str | None = None) -> list[ServiceDiagnosis]:
-    """Diagnose the stack's services (or one of them)."""
+    """Diagnose the stack's services (or one of them); secrets are masked in everything it says."""
     facts = await collect_facts(stack, paths, chosen_services(stack, service))
-    return [ServiceDiagnosis(f.name, f.external, judge(f), build_checks(f)) for f in facts]
+    redactor = Redactor.for_stack(stack)
+    return [ServiceDiagnosis(f.name, f.external, judge(f), build_checks(f)).masked(redactor) for f in facts]
 
 
 def doctor_json(diagnoses: list[ServiceDiagnosis]) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from launcher.hygiene.connect import TcpConnect, tcp_connect
 from launcher.hygiene.findings import Holder, ZombieFinding, classify_zombies, owner_label, watched_ports
@@ -143,8 +142,8 @@ async def _run_configured_probe(service: ResolvedService, facts: ServiceFacts, p
     if health.kind == "notify":
         facts.probe_skipped = "READY=1 / WATCHDOG=1 reach only the supervisor; its last probe"
         return
-    log_path = paths.current_log(service.name)
-    context = ProbeContext(service_name=service.name, log_path=log_path if log_path.exists() else None,
+    log_path = paths.current_log_target(service.name)
+    context = ProbeContext(service_name=service.name, log_path=log_path if log_path and log_path.exists() else None,
                            cwd=service.cwd, env=dict(service.env))
     facts.probe = await run_probe(health, context)
 
@@ -167,10 +166,10 @@ def _log_errors(paths: StatePaths, service: ResolvedService) -> tuple[str | None
     """The service's current log and its last error-looking lines (external services have no log)."""
     if service.external:
         return None, []
-    link = paths.current_log(service.name)
-    if not link.exists():
+    target = paths.current_log_target(service.name)
+    if target is None or not target.exists():
         return None, []
-    return str(Path(link).resolve()), error_lines(last_lines(link, LOG_LINES_SCANNED))
+    return str(target), error_lines(last_lines(target, LOG_LINES_SCANNED))
 
 
 def error_lines(lines: list[str], count: int = LOG_ERRORS_SHOWN) -> list[str]:

@@ -13,10 +13,12 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable, TextIO
+from typing import BinaryIO, Callable, Iterable, TextIO
 
 from honcho.colour import get_colours
 from honcho.printer import Message, Printer
+
+from launcher.state import files
 
 FOLLOW_INTERVAL = 0.2  # how often -f looks for new bytes; tail -F uses 1s
 _READ_BLOCK = 64 * 1024
@@ -27,7 +29,7 @@ def last_lines(path: Path, count: int) -> list[str]:
     if count <= 0:
         return []
     try:
-        with open(path, "rb") as handle:
+        with open_log(path) as handle:
             handle.seek(0, os.SEEK_END)
             position = handle.tell()
             chunks: list[bytes] = []
@@ -43,6 +45,11 @@ def last_lines(path: Path, count: int) -> list[str]:
         return []
     lines = b"".join(chunks).decode("utf-8", errors="replace").splitlines()
     return lines[-count:]
+
+
+def open_log(path: Path) -> BinaryIO:
+    """A service log opened for reading the way every state file is (no link followed, yours alone)."""
+    return os.fdopen(files.open_file(Path(path), os.O_RDONLY), "rb")
 
 
 def make_printer(output: TextIO, names: Iterable[str], *, colour: bool = True) -> "ServicePrinter":
@@ -74,16 +81,17 @@ class _Cursor:
 
 
 def _resolve(link: Path) -> Path | None:
-    try:
-        return link.resolve(strict=True)
-    except (FileNotFoundError, RuntimeError):
-        return None
+    """The file robostack's current-log link points at (inside the logs folder), or None if there is none."""
+    return files.read_link_inside(link)
 
 
 def start_cursor(link: Path) -> _Cursor:
     """A cursor at the current end of the service's log (only new lines will be shown)."""
     target = _resolve(link)
-    size = target.stat().st_size if target else 0
+    try:
+        size = target.stat().st_size if target else 0
+    except FileNotFoundError:
+        size = 0
     return _Cursor(link, target, size)
 
 
@@ -103,7 +111,7 @@ def _drain(cursor: _Cursor) -> list[str]:
     if cursor.target is None:
         return []
     try:
-        with open(cursor.target, "rb") as handle:
+        with open_log(cursor.target) as handle:
             handle.seek(cursor.offset)
             data = handle.read()
     except FileNotFoundError:

@@ -10,41 +10,15 @@ timeout. Only loopback URLs are probed: robostack checks its own machine.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import time
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult
 
 from launcher.probes.base import ProbeContext, ProbeResult, bounded_probe, describe_connect_error, format_seconds
 from launcher.stack.model import HttpCheck
+from launcher.stack.urls import parse_probe_url
 
 _MAX_HEADER_LINES = 100
 _BODY_SNIPPET = 160  # bytes of an unexpected answer's body shown in the detail
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for ``localhost`` and any loopback address (127.0.0.0/8, ::1)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_url(url: str, schemes: tuple[str, ...]) -> SplitResult | str:
-    """The parsed URL, or a one-line reason it cannot be probed."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError as err:
-        return f"invalid URL {url!r}: {err}"
-    if parts.scheme not in schemes:
-        return f"unsupported URL scheme in {url!r} (expected {' or '.join(s + '://' for s in schemes)})"
-    if not parts.hostname:
-        return f"URL {url!r} has no host"
-    if not is_loopback_host(parts.hostname):
-        return f"refusing to probe {parts.hostname}: only loopback hosts (127.0.0.1, ::1, localhost) are probed"
-    return parts
 
 
 def build_request(parts: SplitResult) -> bytes:
@@ -68,7 +42,7 @@ def parse_status_line(line: bytes) -> int:
 async def probe_http(check: HttpCheck, timeout: float, context: ProbeContext) -> ProbeResult:
     """GET ``check.url`` and compare the status with ``check.status``, all within ``timeout``."""
     started = time.monotonic()
-    parts = check_url(check.url, ("http",))
+    parts = parse_probe_url(check.url, ("http",))  # checked at load too; kept for direct callers
     if isinstance(parts, str):
         return ProbeResult(False, "http", parts, 0.0)
     host, port = parts.hostname or "", parts.port or 80

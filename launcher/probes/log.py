@@ -11,19 +11,27 @@ builds a fresh :class:`ProbeContext` for every probe. The cache cannot give a
 wrong answer: a scan resumes only in the same file (device and inode), the
 same start offset and the same pattern, a file that shrank is read again, and a
 remembered match counts only while its line is still where it was found.
+
+A pattern cannot block the supervisor: it runs with the ``regex`` engine, which releases
+the GIL while matching (the scan runs in a thread, so the event loop carries on) and
+gives up at the probe's deadline. A pattern that backtracks catastrophically (``^(a+)+$``
+on a line of a's) is then an unhealthy result that says so, not an 11 s freeze.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import regex
+
+from launcher.errors import StateError
 from launcher.probes.base import ProbeContext, ProbeResult, bounded_probe, format_seconds
+from launcher.output.logs import open_log
 from launcher.stack.model import LogCheck
 
 _CHUNK = 1024 * 1024
@@ -54,28 +62,45 @@ class LogCursor:
 LAUNCHER_HEADER = b"--- robostack: "
 
 
-def _line_regexes(pattern: str) -> tuple[re.Pattern[str], re.Pattern[str] | None]:
+class PatternTooSlow(Exception):
+    """Matching the pattern did not finish before the probe's deadline."""
+
+
+def _line_regexes(pattern: str) -> tuple[regex.Pattern, regex.Pattern | None]:
     """The per-line regex, and a whole-block prefilter that can only over-match.
 
     Searching a block of many lines at once is much faster than line by line; the
     hit is then confirmed per line. Anchors to the whole text (\\A, \\Z) would behave
     differently on a block, so such patterns skip the prefilter.
     """
-    line = re.compile(pattern)
+    line = regex.compile(pattern)
     if "\\A" in pattern or "\\Z" in pattern:
         return line, None
-    return line, re.compile(pattern, re.MULTILINE)
+    return line, regex.compile(pattern, regex.MULTILINE)
 
 
-def _find_line(data: bytes, line_regex: re.Pattern[str], block_regex: re.Pattern[str] | None) -> tuple[int, bytes] | None:
+def _search(compiled: regex.Pattern, text: str, deadline: float) -> bool:
+    """A search that releases the GIL and stops at `deadline` (PatternTooSlow)."""
+    remaining = deadline - time.monotonic()
+    timeout = max(0.001, remaining) if remaining != float("inf") else None
+    try:
+        return compiled.search(text, timeout=timeout, concurrent=True) is not None
+    except TimeoutError as err:
+        raise PatternTooSlow(compiled.pattern) from err
+
+
+def _find_line(data: bytes, line_regex: regex.Pattern, block_regex: regex.Pattern | None,
+               deadline: float) -> tuple[int, bytes] | None:
     """The offset within ``data`` and the bytes of its first line matching, or ``None``."""
-    if block_regex is not None and not block_regex.search(data.decode("utf-8", errors="replace")):
+    if not data:
+        return None
+    if block_regex is not None and not _search(block_regex, data.decode("utf-8", errors="replace"), deadline):
         return None
     offset = 0
     for raw in data.splitlines(keepends=True):
         line = raw.rstrip(b"\r\n")
         # The launcher's own start header quotes the command, which may contain the pattern itself.
-        if not line.startswith(LAUNCHER_HEADER) and line_regex.search(line.decode("utf-8", errors="replace")):
+        if not line.startswith(LAUNCHER_HEADER) and _search(line_regex, line.decode("utf-8", errors="replace"), deadline):
             return offset, line
         offset += len(raw)
     return None
@@ -88,7 +113,7 @@ def scan_log(cursor: LogCursor, deadline: float) -> LogCursor:
     that shrank or was replaced is scanned again from the start offset.
     """
     line_regex, block_regex = _line_regexes(cursor.pattern)
-    with open(cursor.path, "rb") as log:
+    with open_log(cursor.path) as log:
         status = os.fstat(log.fileno())
         identity = (status.st_dev, status.st_ino)
         if identity != cursor.file_identity or status.st_size < cursor.position:
@@ -106,13 +131,13 @@ def scan_log(cursor: LogCursor, deadline: float) -> LogCursor:
                 continue
             end = end or len(data)
             complete, partial = data[:end], data[end:]
-            found = _find_line(complete, line_regex, block_regex)
+            found = _find_line(complete, line_regex, block_regex, deadline)
             if found is not None:
                 return _matched(cursor, position + found[0], found[1], position + len(complete), status.st_size)
             position += len(complete)
         # A last line without its newline yet may already say "ready"; it is searched
         # but not consumed, so it is read again whole next time.
-        found = _find_line(partial, line_regex, block_regex)
+        found = _find_line(partial, line_regex, block_regex, deadline)
         if found is not None:
             return _matched(cursor, position + found[0], found[1], position, status.st_size)
         return replace(cursor, position=position, size_seen=max(status.st_size, position))
@@ -126,10 +151,10 @@ def _matched(cursor: LogCursor, offset: int, line: bytes, position: int, size: i
 def _match_still_there(cursor: LogCursor) -> bool:
     """The matched line is still in the file where it was found (a rewritten log does not keep it)."""
     try:
-        with open(cursor.path, "rb") as log:
+        with open_log(cursor.path) as log:
             log.seek(cursor.matched_offset)
             return log.read(len(cursor.matched_bytes)) == cursor.matched_bytes
-    except OSError:
+    except (OSError, StateError):
         return False
 
 
@@ -173,8 +198,12 @@ async def probe_log(check: LogCheck, timeout: float, context: ProbeContext) -> P
             cursor = await asyncio.to_thread(scan_log, cursor, started + timeout)
         except FileNotFoundError:
             return ProbeResult(False, "log", f"log file {path} does not exist yet", time.monotonic() - started)
-        except OSError as err:
-            detail = f"cannot read log {path}: {err.strerror or err}"
+        except PatternTooSlow:
+            detail = (f"matching /{check.pattern}/ against {path} did not finish within {format_seconds(timeout)}: "
+                      "the pattern backtracks catastrophically (like ^(a+)+$); make it simpler")
+            return ProbeResult(False, "log", detail, time.monotonic() - started)
+        except (OSError, StateError) as err:
+            detail = f"cannot read log {path}: {getattr(err, 'strerror', None) or err}"
             return ProbeResult(False, "log", detail, time.monotonic() - started)
         CURSORS.put(cursor)
     latency = time.monotonic() - started

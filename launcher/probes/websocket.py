@@ -14,8 +14,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI, WebSocketException
 
 from launcher.probes.base import ProbeContext, ProbeResult, bounded_probe, describe_connect_error, format_seconds
-from launcher.probes.http import check_url
 from launcher.stack.model import WebSocketCheck
+from launcher.stack.urls import parse_probe_url
 
 _CLOSE_TIMEOUT = 0.5  # seconds to wait for the server's answer to our close frame
 
@@ -24,7 +24,7 @@ _CLOSE_TIMEOUT = 0.5  # seconds to wait for the server's answer to our close fra
 async def probe_websocket(check: WebSocketCheck, timeout: float, context: ProbeContext) -> ProbeResult:
     """Open a WebSocket to ``check.url`` within ``timeout``, then close it."""
     started = time.monotonic()
-    parts = check_url(check.url, ("ws", "wss"))
+    parts = parse_probe_url(check.url, ("ws", "wss"))
     if isinstance(parts, str):
         return ProbeResult(False, "websocket", parts, 0.0)
     host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "wss" else 80)

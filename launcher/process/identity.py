@@ -9,6 +9,11 @@ Signalling goes through a pidfd where the kernel has them (Linux 5.3+): the pidf
 opened first and the create time checked afterwards, so the descriptor is known to name
 the recorded process and the signal cannot land on a process that took over the pid in
 between. Without pidfds the check and ``kill`` are two steps with a tiny window.
+
+Nothing here ever signals another user's process, even when robostack runs as root:
+a recorded pid (run.json can be forged), a stale match or a descendant of one whose
+real uid is not the current user's is left alone. :func:`signal_process` and
+:func:`signal_group` are the only places robostack sends signals to other processes.
 """
 
 from __future__ import annotations
@@ -98,30 +103,81 @@ def open_verified_pidfd(identity: ProcessIdentity) -> int | None:
     return descriptor
 
 
+def owner_uid(pid: int) -> int | None:
+    """The real uid of the process `pid`, or None if it is gone or unreadable."""
+    try:
+        return psutil.Process(pid).uids().real
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+        return None
+
+
+def is_mine(pid: int) -> bool:
+    """True if `pid` runs as the current user (its real uid): the only processes robostack may signal."""
+    return owner_uid(pid) == os.getuid()
+
+
 def signal_process(identity: ProcessIdentity, signal_number: int) -> bool:
-    """Send `signal_number` to the recorded process if it is still that process; True if sent.
+    """Send `signal_number` to the recorded process if it is still that process and ours; True if sent.
 
     Never raises for a process that is gone or belongs to someone else: those are
-    simply not signalled.
+    simply not signalled (checked here, not left to the kernel: root may signal anyone).
     """
     if _PIDFDS_SUPPORTED:
         descriptor = open_verified_pidfd(identity)
         if descriptor is None:
             return False
         try:
+            if not is_mine(identity.pid):  # checked with the pidfd open: the pid cannot name a newcomer
+                return False
             signal.pidfd_send_signal(descriptor, signal_number)
             return True
         except OSError:  # ESRCH (exited meanwhile), EPERM (another user's process)
             return False
         finally:
             os.close(descriptor)
-    if not identity.same_process(identify(identity.pid)):
+    if not identity.same_process(identify(identity.pid)) or not is_mine(identity.pid):
         return False
     try:
         os.kill(identity.pid, signal_number)
         return True
     except OSError:
         return False
+
+
+def signal_group(pgid: int, leader: ProcessIdentity, signal_number: int) -> bool:
+    """``killpg`` the group, unless its pid was reused or it holds another user's process; True if sent.
+
+    False tells the caller to signal its members one by one through
+    :func:`signal_process`, which leaves strangers alone. Only root can reach another
+    user's process with killpg, so only root pays for the look at the group's owners.
+    """
+    holder = identify(pgid)
+    if holder is not None and leader.pid == pgid and not leader.same_process(holder):
+        return False
+    if os.geteuid() == 0 and not _group_is_mine(pgid):
+        return False
+    try:
+        os.killpg(pgid, signal_number)
+        return True
+    except ProcessLookupError:
+        return True  # the group emptied meanwhile: everyone is gone, which is what we wanted
+    except PermissionError:
+        return False
+
+
+def _group_is_mine(pgid: int) -> bool:
+    """True if every live process of group `pgid` runs as the current user."""
+    me = os.getuid()
+    for process in psutil.process_iter(["uids"]):
+        try:
+            if os.getpgid(process.pid) != pgid:
+                continue
+        except OSError:
+            continue
+        uids = process.info.get("uids")
+        if uids is None or uids.real != me:
+            return False
+    return True
 
 
 def _probe_pidfds() -> bool:

@@ -14,6 +14,9 @@ The rules that keep strangers safe:
   It is left alone, and since ``killpg`` would reach it, our members in that group are
   then signalled one by one instead.
 * A recorded descendant counts only while its create time still matches.
+* Another user's process is never a member, even when robostack runs as root: not in
+  the group (whose other members are then signalled one by one, since killpg would
+  reach it too), not as a descendant, and nothing below it is followed.
 """
 
 from __future__ import annotations
@@ -50,10 +53,15 @@ class ProcessInfo:
     pgid: int
     create_time: float
     zombie: bool = False
+    # Real uid (a row built by hand is the current user's); None: unreadable, treated as someone else's.
+    uid: int | None = field(default_factory=os.getuid)
 
     @property
     def identity(self) -> ProcessIdentity:
         return ProcessIdentity(self.pid, self.create_time)
+
+    def owned_by(self, uid: int) -> bool:
+        return self.uid == uid
 
 
 @dataclass(frozen=True)
@@ -85,7 +93,7 @@ Snapshot = Mapping[int, ProcessInfo]
 def snapshot_processes() -> dict[int, ProcessInfo]:
     """The current process table (pid, parent, group, create time, zombie or not)."""
     table: dict[int, ProcessInfo] = {}
-    for process in psutil.process_iter(["ppid", "create_time", "status"]):
+    for process in psutil.process_iter(["ppid", "create_time", "status", "uids"]):
         info = process.info
         if info.get("create_time") is None or info.get("ppid") is None:
             continue  # vanished or unreadable while we iterated
@@ -93,8 +101,9 @@ def snapshot_processes() -> dict[int, ProcessInfo]:
             group = os.getpgid(process.pid)
         except OSError:
             continue
+        uids = info.get("uids")
         table[process.pid] = ProcessInfo(process.pid, info["ppid"], group, info["create_time"],
-                                         info.get("status") == psutil.STATUS_ZOMBIE)
+                                         info.get("status") == psutil.STATUS_ZOMBIE, uids.real if uids else None)
     return table
 
 
@@ -113,8 +122,12 @@ def group_pid_reused(snapshot: Snapshot, target: GroupTarget) -> bool:
     return holder.create_time > target.leader.create_time + CREATE_TIME_TOLERANCE
 
 
-def select_group_members(snapshot: Snapshot, target: GroupTarget) -> Members:
-    """The live processes of `target`: its group, plus descendants that escaped into other groups."""
+def select_group_members(snapshot: Snapshot, target: GroupTarget, *, uid: int | None = None) -> Members:
+    """The live processes of `target`: its group, plus descendants that escaped into other groups.
+
+    Only processes of `uid` (default: the current user) are members.
+    """
+    owner = os.getuid() if uid is None else uid
     reused = group_pid_reused(snapshot, target)
     born_after = target.leader.create_time - CREATE_TIME_TOLERANCE
     grouped: dict[int, ProcessIdentity] = {}
@@ -123,32 +136,38 @@ def select_group_members(snapshot: Snapshot, target: GroupTarget) -> Members:
         for info in snapshot.values():
             if info.pgid != target.pgid or info.zombie:
                 continue
-            if info.create_time >= born_after:
+            if info.create_time >= born_after and info.owned_by(owner):
                 grouped[info.pid] = info.identity
             else:
-                shared = True
+                shared = True  # an older process, or another user's: killpg would reach it too
     roots = list(grouped.values()) + [target.leader, *target.descendants]
-    tree = _live_tree(snapshot, roots, born_after)
+    tree = _live_tree(snapshot, roots, born_after, owner)
     individual = {pid: identity for pid, identity in tree.items() if pid not in grouped}
     if shared:  # killpg would reach the older processes too: signal ours one by one
         return Members(individual={**grouped, **individual}, shared_group=True)
     return Members(grouped=grouped, individual=individual, pid_reused=reused)
 
 
-def select_tree(snapshot: Snapshot, roots: Iterable[ProcessIdentity]) -> Members:
+def select_tree(snapshot: Snapshot, roots: Iterable[ProcessIdentity], *, uid: int | None = None) -> Members:
     """`roots` that still run, with all their live descendants, each signalled one by one.
 
     Used for processes that are not group leaders (a stale leftover inside someone's
-    shell job), where killpg would reach unrelated processes.
+    shell job), where killpg would reach unrelated processes. Only processes of `uid`
+    (default: the current user) are included.
     """
+    owner = os.getuid() if uid is None else uid
     tree: dict[int, ProcessIdentity] = {}
     for root in roots:
-        tree.update(_live_tree(snapshot, [root], root.create_time - CREATE_TIME_TOLERANCE))
+        tree.update(_live_tree(snapshot, [root], root.create_time - CREATE_TIME_TOLERANCE, owner))
     return Members(individual=tree)
 
 
-def _live_tree(snapshot: Snapshot, roots: Iterable[ProcessIdentity], born_after: float) -> dict[int, ProcessIdentity]:
-    """Live roots whose identity still matches, and every live descendant born after `born_after`."""
+def _live_tree(snapshot: Snapshot, roots: Iterable[ProcessIdentity], born_after: float,
+               owner: int) -> dict[int, ProcessIdentity]:
+    """Live roots of `owner` whose identity still matches, and every such live descendant born after `born_after`.
+
+    Another user's process is not followed: neither it nor anything below it is included.
+    """
     children: dict[int, list[ProcessInfo]] = {}
     for info in snapshot.values():
         children.setdefault(info.ppid, []).append(info)
@@ -157,7 +176,7 @@ def _live_tree(snapshot: Snapshot, roots: Iterable[ProcessIdentity], born_after:
     for root in roots:
         info = snapshot.get(root.pid)
         # A zombie root is not signalled, but its children (re-parented or not yet) still are.
-        if info is not None and same_create_time(info.create_time, root.create_time):
+        if info is not None and same_create_time(info.create_time, root.create_time) and info.owned_by(owner):
             queue.append(info)
     seen: set[int] = set()
     while queue:
@@ -167,7 +186,8 @@ def _live_tree(snapshot: Snapshot, roots: Iterable[ProcessIdentity], born_after:
         seen.add(info.pid)
         if not info.zombie:
             found[info.pid] = info.identity
-        queue.extend(child for child in children.get(info.pid, ()) if child.create_time >= born_after)
+        queue.extend(child for child in children.get(info.pid, ())
+                     if child.create_time >= born_after and child.owned_by(owner))
     return found
 
 

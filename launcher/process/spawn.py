@@ -31,12 +31,13 @@ from pathlib import Path
 from typing import Mapping, Protocol, Sequence
 
 from stackkit.clock import Clock, SystemClock
-from launcher.errors import ServiceFailed
+from launcher.errors import ServiceFailed, StateError
 from launcher.process.identity import ProcessIdentity, identify, pidfds_supported, signal_process
 from launcher.process.membership import GroupTarget
+from launcher.stack.redaction import Redactor
+from launcher.state import files
 
 LOG_FILE_MODE = 0o600
-LOG_DIRECTORY_MODE = 0o700
 # $1 service name, $2 start time, $3 the command as one quoted string, then the command.
 _HEADER_SCRIPT = 'printf "%s\\n" "--- robostack: starting $1 (pid $$) at $2: $3"; shift 3; exec "$@"'
 
@@ -189,7 +190,8 @@ class SubprocessSpawner:
         cwd = Path(cwd)
         check_command(name, argv, cwd=cwd, search_path=merged_env.get("PATH", os.defpath))
         started_at = self.clock.now()
-        command_line = shlex.join(argv).replace("\n", "\\n")
+        # The header and any error show the command with its secrets hidden (`--password X`, known values).
+        command_line = shlex.join(Redactor.from_environment(merged_env).mask_argv(argv)).replace("\n", "\\n")
         wrapped = ["/bin/sh", "-c", _HEADER_SCRIPT, "robostack-spawn", name,
                    started_at.isoformat(timespec="seconds"), command_line, *argv]
         log_descriptor = _open_log(name, Path(log_path))
@@ -255,9 +257,12 @@ def _check_interpreter(name: str, executable: Path) -> None:
 
 
 def _open_log(name: str, log_path: Path) -> int:
+    """The log, as `<logs>/<service>/<run>.log`: walked from `<logs>` without following any link."""
     try:
-        log_path.parent.mkdir(mode=LOG_DIRECTORY_MODE, parents=True, exist_ok=True)
-        return os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, LOG_FILE_MODE)
+        return files.open_file(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_FILE_MODE,
+                               root=log_path.parents[1], make_dirs=True)
+    except StateError as error:
+        raise ServiceFailed(name, str(error)) from error
     except OSError as error:
         raise ServiceFailed(name, f"cannot open log file {log_path}: {error.strerror or error}") from error
 

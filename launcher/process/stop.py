@@ -19,14 +19,13 @@ Nothing here raises for a process that is gone: that is the goal, not an error.
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Sequence
 
 from launcher.process.exits import wait_for_exits
-from launcher.process.identity import ProcessIdentity, identify, signal_process
+from launcher.process.identity import ProcessIdentity, signal_group, signal_process
 from launcher.process.membership import (
     GroupTarget,
     Members,
@@ -125,17 +124,8 @@ def _individual_sender(members: Members, signal_number: int) -> set[int]:
 
 
 def _killpg_safely(target: GroupTarget, signal_number: int) -> bool:
-    """killpg, unless the group's pid was reused since the scan; True if the group got the signal."""
-    holder = identify(target.pgid)
-    if holder is not None and target.leader.pid == target.pgid and not target.leader.same_process(holder):
-        return False
-    try:
-        os.killpg(target.pgid, signal_number)
-        return True
-    except ProcessLookupError:
-        return True  # the group emptied meanwhile: everyone is gone, which is what we wanted
-    except PermissionError:
-        return False
+    """killpg, unless the group's pid was reused or it holds another user's process (see identity.py)."""
+    return signal_group(target.pgid, target.leader, signal_number)
 
 
 async def _stop(scan: Scan, send: Sender, *, stop_signal: int, grace: float, kill_wait: float,

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 from launcher.errors import StackFileError
 from launcher.stack.model import StackFile
 from launcher.stack.ordering import dependency_problems, start_order
 from launcher.stack.problems import Problems
-from launcher.stack.resolve import choose_symbols, resolve_stack
+from launcher.stack.resolve import choose_symbols, new_secret, resolve_stack
 from launcher.stack.resolved import ResolvedStack
-from launcher.stack.source import SourceDocument, parse_yaml
+from launcher.stack.source import SourceDocument, file_kind, parse_yaml, read_limited_text
 from launcher.stack.validation import validate_stack_file
 
 DEFAULT_FILE_NAME = "stack.yaml"
@@ -46,7 +46,8 @@ def find_stack_file(explicit: str | None, environ: Mapping[str, str], cwd: Path)
     if located.is_dir():
         raise StackFileError(given, f"is a folder, not a stack file ({origin})")
     if not located.is_file():
-        raise StackFileError(given, f"no such file ({origin})")
+        kind = file_kind(located)
+        raise StackFileError(given, f"{'no such file' if kind is None else f'is {kind}, not a regular file'} ({origin})")
     return chosen if chosen.is_absolute() or _is_process_cwd(cwd) else located
 
 
@@ -62,6 +63,7 @@ def load_stack(
     *,
     symbols: list[str] | None = None,
     environ: Mapping[str, str] | None = None,
+    generate_secret: Callable[[], str] = new_secret,
 ) -> ResolvedStack:
     """Read, validate and resolve the stack file at `path`.
 
@@ -71,7 +73,7 @@ def load_stack(
     the file, naming `path` as given (relative stays relative).
     """
     display_path = str(path)
-    document = parse_yaml(_read_text(path, display_path), display_path)
+    document = parse_yaml(read_limited_text(path, display_path), display_path)
     stack_file = validate_stack_file(document, display_path)
     order = _start_order(stack_file, document, display_path)
     return resolve_stack(
@@ -82,23 +84,8 @@ def load_stack(
         start_order=order,
         symbols=choose_symbols(symbols, stack_file.symbols),
         environ=os.environ if environ is None else environ,
+        generate_secret=generate_secret,
     )
-
-
-def _read_text(path: Path, display_path: str) -> str:
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError as err:
-        raise StackFileError(display_path, "no such file") from err
-    except IsADirectoryError as err:
-        raise StackFileError(display_path, "is a folder, not a stack file") from err
-    except OSError as err:
-        raise StackFileError(display_path, f"cannot read the file: {err.strerror or err}") from err
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        raise StackFileError(display_path, "not UTF-8 text", line=line) from err
 
 
 def _start_order(stack_file: StackFile, document: SourceDocument, display_path: str) -> tuple[str, ...]:

@@ -8,36 +8,60 @@ line numbers. Cross-field rules that pydantic cannot express alone
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 from typing import Annotated, Literal, Union
 
+import regex
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from launcher.stack.durations import parse_duration
+from launcher.stack.durations import at_least, parse_duration
+from launcher.stack.stale import check_stale_pattern
+from launcher.stack.urls import check_host, check_url
 from stackkit.symbols import validate_symbols
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+# Zero makes no sense for these: a timeout of 0 fails every probe, an interval of 0 spins.
+PositiveDuration = Annotated[float, BeforeValidator(parse_duration), AfterValidator(at_least(0.001))]
+ProbeDuration = Annotated[float, BeforeValidator(parse_duration), AfterValidator(at_least(0.01))]
 Port = Annotated[int, Field(ge=1, le=65535, strict=True)]
 Command = Union[str, list[str]]
 
 PROBE_KINDS = ("ib_api", "tcp", "http", "websocket", "log", "exec", "notify")
-_MAX_RESTARTS = re.compile(r"^\s*(\d+)\s+within\s+(\S+)\s*$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_MAX_RESTARTS = re.compile(r"\s*(\d{1,9})\s+within\s+(\S+)\s*")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+# Signals that cannot stop a service: uncatchable SIGKILL is what follows stop_grace anyway,
+# the job-control ones freeze or resume it, SIGCHLD is ignored by default.
+_NOT_STOP_SIGNALS = {
+    signal.SIGKILL: "SIGKILL is what robostack sends after stop_grace; to kill at once, set stop_grace: 0s",
+    signal.SIGSTOP: "SIGSTOP freezes a process, it never ends it",
+    signal.SIGTSTP: "SIGTSTP suspends a process by default, it does not end it",
+    signal.SIGTTIN: "SIGTTIN suspends a process by default, it does not end it",
+    signal.SIGTTOU: "SIGTTOU suspends a process by default, it does not end it",
+    signal.SIGCONT: "SIGCONT resumes a process, it never ends it",
+    signal.SIGCHLD: "SIGCHLD is ignored by default, it never ends a process",
+}
 
 
 def _compiles(pattern: str) -> str:
+    # Both engines: stale patterns run on `re`, log patterns on `regex` (it can time out).
     try:
         re.compile(pattern)
-    except re.error as err:
+        regex.compile(pattern)
+    except (re.error, regex.error) as err:
         raise ValueError(f'"{pattern}" is not a valid regular expression: {err}') from err
     return pattern
 
 
 def _is_a_name(name: str) -> str:
-    # Service and stack names become file and folder names in the state directory.
-    if not _NAME.match(name):
-        raise ValueError(f'"{name}" is not a valid name (letters, digits, "_", "-" or ".", starting with a letter or digit)')
+    # Service and stack names become file and folder names in the state directory:
+    # matched whole (fullmatch), so "svc\n" is refused, not taken for "svc".
+    shown = json.dumps(name if len(name) <= 40 else name[:40] + "...", ensure_ascii=False)  # "svc\n" stays one line
+    if len(name) > 100:
+        raise ValueError(f"{shown} is not a valid name: longer than 100 characters")
+    if not _NAME.fullmatch(name):
+        raise ValueError(f'{shown} is not a valid name (letters, digits, "_", "-" or ".", starting with a letter or digit)')
     return name
 
 
@@ -48,6 +72,12 @@ def _is_a_variable_name(key: str) -> str:
     return key
 
 
+def _is_a_generated_name(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", name):
+        raise ValueError(f'"{name[:40]}" cannot be a variable name (letters, digits and "_", not starting with a digit)')
+    return name
+
+
 def _has_no_nul(value: str) -> str:
     if "\0" in value:
         raise ValueError("an environment value cannot contain a NUL character")
@@ -56,6 +86,8 @@ def _has_no_nul(value: str) -> str:
 
 # Validated per item (not per list or dict) so an error points at the offending line.
 Pattern = Annotated[str, AfterValidator(_compiles)]
+StalePattern = Annotated[str, AfterValidator(_compiles), AfterValidator(check_stale_pattern)]
+Host = Annotated[str, AfterValidator(check_host)]
 Name = Annotated[str, AfterValidator(_is_a_name)]
 EnvName = Annotated[str, AfterValidator(_is_a_variable_name)]
 EnvValue = Annotated[str, AfterValidator(_has_no_nul)]
@@ -69,20 +101,20 @@ class TcpCheck(_Strict):
     """Healthy once a TCP connect to host:port succeeds."""
 
     port: Port
-    host: str = "127.0.0.1"
+    host: Host = "127.0.0.1"
 
 
 class HttpCheck(_Strict):
-    """Healthy once a GET of `url` answers with `status` (default 200)."""
+    """Healthy once a GET of `url` (http://, a loopback host) answers with `status` (default 200)."""
 
-    url: str
-    status: int = 200
+    url: Annotated[str, AfterValidator(lambda url: check_url(url, ("http",)))]
+    status: int = Field(default=200, ge=100, le=599)
 
 
 class WebSocketCheck(_Strict):
-    """Healthy once a WebSocket opening handshake to `url` completes."""
+    """Healthy once a WebSocket opening handshake to `url` (ws:// or wss://, a loopback host) completes."""
 
-    url: str
+    url: Annotated[str, AfterValidator(lambda url: check_url(url, ("ws", "wss")))]
 
 
 class IbApiCheck(_Strict):
@@ -94,9 +126,9 @@ class IbApiCheck(_Strict):
     """
 
     port: Port
-    host: str = "127.0.0.1"
+    host: Host = "127.0.0.1"
     session: bool = False
-    client_id: int = Field(default=999, ge=0)
+    client_id: int = Field(default=999, ge=0, le=2**31 - 1)
 
 
 class LogCheck(_Strict):
@@ -118,7 +150,7 @@ class NotifyCheck(_Strict):
     after becoming ready counts as unhealthy.
     """
 
-    watchdog_timeout: Duration | None = None
+    watchdog_timeout: PositiveDuration | None = None
 
 
 class Health(_Strict):
@@ -132,9 +164,9 @@ class Health(_Strict):
     exec: ExecCheck | None = None
     notify: NotifyCheck | None = None
     start_period: Duration = 0.0
-    interval: Duration = 1.0
-    timeout: Duration = 2.0
-    retries: int = Field(default=3, ge=1)
+    interval: ProbeDuration = 1.0
+    timeout: ProbeDuration = 2.0
+    retries: int = Field(default=3, ge=1, le=1000)
 
     @model_validator(mode="before")
     @classmethod
@@ -173,8 +205,8 @@ class Backoff(_Strict):
 class RestartLimit(_Strict):
     """At most `count` restarts within `window` seconds before the service is `failed`."""
 
-    count: int = Field(default=5, ge=0)
-    window: float = 600.0
+    count: int = Field(default=5, ge=0, le=100_000)
+    window: PositiveDuration = 600.0
 
 
 def _parse_restart_limit(value: object) -> object:
@@ -184,20 +216,29 @@ def _parse_restart_limit(value: object) -> object:
     if isinstance(value, int):
         return {"count": value}
     if isinstance(value, str):
-        match = _MAX_RESTARTS.match(value)
+        match = _MAX_RESTARTS.fullmatch(value)
         if not match:
-            raise ValueError(f'expected "N within DURATION" (like "5 within 10m"), got "{value}"')
-        return {"count": int(match.group(1)), "window": parse_duration(match.group(2))}
+            shown = value if len(value) <= 40 else value[:40] + "..."
+            raise ValueError(f'expected "N within DURATION" (like "5 within 10m"), got "{shown}"')
+        return {"count": int(match.group(1)), "window": match.group(2)}
     return value
 
 
 def _parse_signal(value: object) -> str:
-    name = str(value).upper()
-    if not name.startswith("SIG"):
-        name = "SIG" + name
-    if not hasattr(signal, name) or name in ("SIG_DFL", "SIG_IGN"):
-        raise ValueError(f'unknown signal "{value}"')
-    return name
+    """A real signal's name (``SIGTERM``, ``term``, ``sigint``) that can end a process.
+
+    Only members of :class:`signal.Signals` count: ``SIG_BLOCK``, ``SIG_SETMASK``,
+    ``SIG_DFL`` and friends are constants of the signal module, not signals.
+    """
+    text = value.upper() if isinstance(value, str) else ""
+    name = text if text.startswith("SIG") else "SIG" + text
+    if not re.fullmatch(r"SIG[A-Z0-9]{2,12}", name) or name not in signal.Signals.__members__:
+        shown = str(value) if len(str(value)) <= 40 else str(value)[:40] + "..."
+        raise ValueError(f'unknown signal "{shown}" (expected a signal name like SIGTERM, SIGINT or SIGQUIT)')
+    number = signal.Signals[name]
+    if number in _NOT_STOP_SIGNALS:
+        raise ValueError(f"{name} cannot be a stop signal: {_NOT_STOP_SIGNALS[number]}")
+    return number.name
 
 
 def _yaml_no_is_the_word_no(value: object) -> object:
@@ -214,10 +255,10 @@ class Service(_Strict):
     ports: list[Port] = Field(default_factory=list)
     depends_on: list[str] = Field(default_factory=list)
     health: Health | None = None
-    startup_timeout: Duration = 120.0
+    startup_timeout: PositiveDuration = 120.0
     stop_signal: Annotated[str, BeforeValidator(_parse_signal)] = "SIGTERM"
     stop_grace: Duration = 10.0
-    stale: list[Pattern] = Field(default_factory=list)
+    stale: list[StalePattern] = Field(default_factory=list)
     external: bool = False
     restart: Annotated[Literal["no", "on-failure", "always"], BeforeValidator(_yaml_no_is_the_word_no)] = "on-failure"
     backoff: Backoff = Field(default_factory=Backoff)
@@ -258,6 +299,9 @@ class StackFile(_Strict):
     name: Name | None = None
     symbols: list[str] = Field(default_factory=list)
     env_file: str | None = None
+    # Variables robostack fills with a fresh random value on every `up` (a publisher token):
+    # substituted like any ${VAR}, masked everywhere, never written or printed.
+    generated_secrets: list[Annotated[str, AfterValidator(_is_a_generated_name)]] = Field(default_factory=list)
     services: dict[Name, Service] = Field(min_length=1)
 
     @field_validator("symbols")

@@ -1,8 +1,10 @@
-"""Problems found in a stack file, and the one-line error that reports them.
+"""Problems found in a stack file, and the error that reports them.
 
 Every check (schema, dependencies, substitution) collects problems rather
-than stopping at the first one it happens to meet; the user then sees the
-problem that comes first in the file, plus how many others are waiting.
+than stopping at the first one it happens to meet. The error's first line is
+the problem that comes first in the file, exactly as when it is the only one;
+every other problem follows on its own line, in file order, so one edit can fix
+them all.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class Problems:
         return self.error()
 
     def raise_if_any(self) -> None:
-        """Raise the first problem in file order, counting the rest."""
+        """Raise every problem found, in file order."""
         if self.found:
             raise self.error()
 
@@ -50,11 +52,15 @@ class Problems:
 
 
 def first_in_file_order(display_path: str, problems: list[Problem]) -> StackFileError:
-    """The StackFileError for the earliest problem; ``(and N more problems)`` counts the others."""
+    """The StackFileError naming the earliest problem, then each other one on a line of its own.
+
+    ``stack.yaml:4 services.a.ports[0]: port 0 is out of range (1-65535)`` then, when
+    there are more, ``  stack.yaml:9 services.b.stop_grace: ...`` and a count.
+    """
     ordered = sorted(problems, key=lambda problem: (problem.line is None, problem.line or 0))
     first = ordered[0]
     message = first.message
-    others = len(ordered) - 1
-    if others:
-        message += f" (and {others} more problem{'s' if others > 1 else ''})"
+    if len(ordered) > 1:
+        rest = [StackFileError(display_path, p.message, line=p.line, field=p.field) for p in ordered[1:]]
+        message += "".join(f"\n  {other}" for other in rest) + f"\n({len(ordered)} problems)"
     return StackFileError(display_path, message, line=first.line, field=first.field)

@@ -18,7 +18,7 @@ from pydantic.fields import FieldInfo
 
 from launcher.stack.durations import format_duration, parse_duration
 from launcher.stack.model import Health, PROBE_KINDS, RestartLimit
-from launcher.stack.redaction import MASK, looks_secret, mask
+from launcher.stack.redaction import NO_SECRETS, Redactor
 from launcher.stack.resolved import ResolvedService, ResolvedStack
 
 # Shown from the resolved service instead of the file's spelling.
@@ -34,21 +34,21 @@ def render_stack(stack: ResolvedStack) -> str:
         "start_order": list(stack.start_order),
         "services": {name: _service(service) for name, service in stack.services.items()},
     }
-    hidden = _masked(document, stack.secret_values)
+    hidden = Redactor.for_stack(stack).mask_data(document)
     return yaml.dump(hidden, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
 
 
 def _service(service: ResolvedService) -> dict[str, Any]:
     result: dict[str, Any] = {}
     if service.argv is not None:
-        result["command"] = list(service.argv)
+        result["command"] = NO_SECRETS.mask_argv(service.argv)  # `--password VALUE`: hidden by shape too
     result["cwd"] = str(service.cwd)
-    result["env"] = {key: MASK if looks_secret(key) else value for key, value in service.env.items()}
+    result["env"] = dict(service.env)  # secret-looking names are hidden with the whole document
     for name, value in _settings(service.spec).items():
         if name not in _RESOLVED_FIELDS:
             result[name] = value
     if service.probe_argv is not None:
-        result["health"]["exec"]["command"] = list(service.probe_argv)
+        result["health"]["exec"]["command"] = NO_SECRETS.mask_argv(service.probe_argv)
     return result
 
 
@@ -85,16 +85,6 @@ def _is_duration(info: FieldInfo) -> bool:
         get_origin(member) is Annotated and any(getattr(item, "func", None) is parse_duration for item in member.__metadata__)
         for member in get_args(info.annotation)
     )
-
-
-def _masked(value: Any, secrets: frozenset[str]) -> Any:
-    if isinstance(value, str):
-        return mask(value, secrets)
-    if isinstance(value, dict):
-        return {key: _masked(item, secrets) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_masked(item, secrets) for item in value]
-    return value
 
 
 class _Dumper(yaml.SafeDumper):

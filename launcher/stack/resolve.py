@@ -10,8 +10,11 @@ Decisions made here, in one place:
 * Variables come from the environment plus `env_file`; a name in both takes
   the env_file's value, because that is also the value the service itself
   sees (the env_file is part of its environment, merged over os.environ).
-  A service's own `env` is not visible to substitution.
+  A service's own `env` is not visible to substitution. A name listed in
+  `generated_secrets` gets a fresh random value on every load (so on every
+  `up`), over any other: the per-run publisher token of the default stack.
 * Commands (the service's and an `exec` probe's) given as text are split into words like a shell would (shlex),
+  (:mod:`launcher.stack.words`, linear in the command's length),
   then each word is substituted: a value holding spaces or quotes (a
   password) stays one argument and is never re-split. Nothing runs through a
   shell. A list is used as given, each item substituted.
@@ -25,19 +28,20 @@ Decisions made here, in one place:
 from __future__ import annotations
 
 import re
-import shlex
+import secrets
 import sys
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
-from launcher.errors import StackFileError, UsageError
+from launcher.errors import UsageError
 from launcher.stack.envfile import parse_env_file
 from launcher.stack.model import Service, StackFile
 from stackkit.symbols import validate_symbols
 from launcher.stack.problems import Problems
 from launcher.stack.redaction import looks_secret
 from launcher.stack.resolved import ResolvedService, ResolvedStack
-from launcher.stack.source import FieldPath, SourceDocument
+from launcher.stack.source import FieldPath, SourceDocument, read_limited_text
+from launcher.stack.words import split_words
 
 PYTHON_WORDS = ("python", "python3")
 _REFERENCE = re.compile(r"(?P<dollar>\$\$)|\$\{(?P<body>[^}]*)(?P<close>\})?|(?P<symbols>\{symbols\})")
@@ -54,6 +58,11 @@ def choose_symbols(requested: list[str] | None, from_file: list[str]) -> tuple[s
         raise UsageError(f'bad symbols "{",".join(str(s) for s in requested)}": {err}') from err
 
 
+def new_secret() -> str:
+    """A fresh random secret: 256 bits, URL-safe (it travels in HTTP headers)."""
+    return secrets.token_urlsafe(32)
+
+
 def resolve_stack(
     stack_file: StackFile,
     document: SourceDocument,
@@ -63,13 +72,19 @@ def resolve_stack(
     start_order: tuple[str, ...],
     symbols: tuple[str, ...],
     environ: Mapping[str, str],
+    generate_secret: Callable[[], str] = new_secret,
 ) -> ResolvedStack:
-    """Substitute and resolve every service; problems raise one StackFileError (first in file order)."""
+    """Substitute and resolve every service; problems raise one StackFileError (first in file order).
+
+    `generate_secret` makes the values of `generated_secrets` (random; tests may fix it).
+    """
     problems = Problems(display_path, document)
     root = path.parent
     file_values = _env_file_values(stack_file, root, display_path, problems)
-    substituter = _Substituter({**environ, **file_values}, ",".join(symbols), problems)
+    generated = {name: generate_secret() for name in stack_file.generated_secrets}
+    substituter = _Substituter({**environ, **file_values, **generated}, ",".join(symbols), problems)
     substituter.secrets.update(value for key, value in file_values.items() if looks_secret(key))
+    substituter.secrets.update(generated.values())
     services = {
         name: _resolve_service(name, spec, root, file_values, substituter)
         for name, spec in stack_file.services.items()
@@ -82,6 +97,8 @@ def resolve_stack(
         services=services,
         start_order=start_order,
         secret_values=frozenset(secret for secret in substituter.secrets if secret),
+        display_path=display_path,
+        source=document,
     )
 
 
@@ -89,14 +106,10 @@ def _env_file_values(stack_file: StackFile, root: Path, display_path: str, probl
     if not stack_file.env_file:
         return {}
     env_path = (root / stack_file.env_file).resolve()
-    if not env_path.is_file():
+    if not env_path.exists():  # a FIFO or a folder exists, and is refused in the right words when read
         raise problems.fail(("env_file",), f'env file "{stack_file.env_file}" not found (looked for {env_path})')
     env_display = str(Path(display_path).parent / stack_file.env_file)
-    try:
-        text = env_path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise StackFileError(env_display, f"cannot read the env file: {err}") from err
-    return parse_env_file(text, env_display)
+    return parse_env_file(read_limited_text(env_path, env_display, what="env file"), env_display)
 
 
 def _resolve_service(
@@ -136,7 +149,7 @@ def _split_command(command: str | list[str], problems: Problems, where: FieldPat
         words = list(command)
     else:
         try:
-            words = shlex.split(command)
+            words = split_words(command)
         except ValueError as err:
             problems.add(where, f"cannot split the command into words: {str(err).lower()}")
             return None

@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from launcher.errors import StackFileError
 from launcher.stack.model import Health, Service
+from launcher.stack.problems import Problem, first_in_file_order
+from launcher.stack.source import FieldPath, SourceDocument
 
 
 @dataclass(frozen=True)
@@ -55,11 +58,23 @@ class ResolvedStack:
     # Values of secret-looking variables the stack used (env_file, env, substituted ${VAR}s):
     # whatever shows the stack to a person masks them (see launcher.stack.redaction).
     secret_values: frozenset[str] = field(default=frozenset(), repr=False)
+    # The file as the user named it and the line of every field: checks made after loading
+    # (stale patterns against the running machine) still name file, line and field.
+    display_path: str = ""
+    source: SourceDocument | None = field(default=None, repr=False, compare=False)
 
     @property
     def root(self) -> Path:
         """The folder the stack file lives in; relative paths are relative to it."""
         return self.path.parent
+
+    def line_of(self, path: FieldPath) -> int | None:
+        """The line of `path` in the stack file, or of its nearest ancestor."""
+        return self.source.line_of(path) if self.source else None
+
+    def problems_error(self, problems: list[Problem]) -> StackFileError:
+        """One StackFileError listing `problems` the way the loader lists its own."""
+        return first_in_file_order(self.display_path or str(self.path), problems)
 
     @property
     def stop_order(self) -> tuple[str, ...]:

@@ -9,7 +9,10 @@ are refused, and scalars a string field expects keep the text the user wrote
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Mapping, Union
 
 import yaml
@@ -23,8 +26,12 @@ _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
+MAX_FILE_SIZE = 1024 * 1024  # a stack file is a few kilobytes; parsing time and memory stay bounded
 # A stack file is small; this only stops an alias bomb (`&a [*a, *a, ...]` nested) from eating memory.
 _MAX_VALUES = 100_000
+# A real stack file nests about 6 levels; PyYAML's composer recurses per level and would hit
+# Python's recursion limit (a 3000-line RecursionError) long before anything useful.
+MAX_NESTING = 64
 
 # Fields the schema types as text. A plain scalar there that YAML would read as a number,
 # boolean or date keeps its source text instead. `*` in a pattern is any one path part.
@@ -64,6 +71,54 @@ class SourceDocument:
         return None
 
 
+def file_kind(path: Path) -> str | None:
+    """'a FIFO (named pipe)', 'a folder', ... for what is at `path`; None if nothing is."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISREG, "a regular file")):
+        if test(mode):
+            return name
+    return "an unusual kind of file"
+
+
+def read_limited_text(path: Path, display_path: str, *, what: str = "stack file") -> str:
+    """The UTF-8 text of a regular file of at most MAX_FILE_SIZE bytes, or StackFileError saying why not.
+
+    Opened non-blocking, so a FIFO or a device is refused at once instead of hanging.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError as err:
+        raise StackFileError(display_path, "no such file") from err
+    except OSError as err:
+        raise StackFileError(display_path, f"cannot read the {what}: {err.strerror or err}") from err
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if stat.S_ISDIR(mode):
+            raise StackFileError(display_path, f"is a folder, not a {what}")
+        if not stat.S_ISREG(mode):
+            raise StackFileError(display_path, f"is {file_kind(Path(path))}, not a regular file")
+        data = os.read(descriptor, MAX_FILE_SIZE + 1)
+        while len(data) <= MAX_FILE_SIZE and (more := os.read(descriptor, MAX_FILE_SIZE + 1 - len(data))):
+            data += more
+    except OSError as err:
+        raise StackFileError(display_path, f"cannot read the {what}: {err.strerror or err}") from err
+    finally:
+        os.close(descriptor)
+    if len(data) > MAX_FILE_SIZE:
+        raise StackFileError(display_path, f"is larger than {MAX_FILE_SIZE // (1024 * 1024)} MiB; a {what} is a few "
+                             "kilobytes")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise StackFileError(display_path, "not UTF-8 text", line=line) from err
+
+
 def format_field_path(path: FieldPath) -> str | None:
     """``("services", "gw", "ports", 1)`` → ``services.gw.ports[1]``; the root is None."""
     text = ""
@@ -75,7 +130,7 @@ def format_field_path(path: FieldPath) -> str | None:
 def parse_yaml(text: str, display_path: str) -> SourceDocument:
     """Parse one YAML document; syntax errors and duplicate keys raise StackFileError naming the line."""
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _DepthLimitedLoader(text, display_path)
     except yaml.YAMLError as err:  # the reader refuses control characters before parsing starts
         raise _syntax_error(err, text, display_path) from err
     try:
@@ -108,6 +163,26 @@ def _syntax_error(err: yaml.YAMLError, text: str, display_path: str) -> StackFil
     line = text.count("\n", 0, position) + 1 if isinstance(position, int) else None
     reason = getattr(err, "reason", None) or str(err).splitlines()[0]
     return StackFileError(display_path, f"not valid YAML: {reason}", line=line)
+
+
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing nesting deeper than MAX_NESTING before its composer recurses into it."""
+
+    def __init__(self, text: str, display_path: str):
+        super().__init__(text)
+        self.display_path = display_path
+        self.depth = 0
+
+    def compose_node(self, parent: Node | None, index: object) -> Node:  # type: ignore[override]
+        self.depth += 1
+        try:
+            if self.depth > MAX_NESTING:
+                mark = self.peek_event().start_mark
+                raise StackFileError(self.display_path, f"nested more than {MAX_NESTING} levels deep; "
+                                     "a stack file needs only a few", line=mark.line + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 class _Walker:
@@ -153,7 +228,12 @@ class _Walker:
         return items
 
     def _scalar(self, node: ScalarNode, path: FieldPath) -> object:
-        value = self.loader.construct_object(node, deep=True)
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except (ValueError, OverflowError) as err:  # int() refuses more than 4300 digits
+            shown = node.value if len(node.value) <= 40 else f"{node.value[:40]}... ({len(node.value)} characters)"
+            reason = "too many digits" if "digits" in str(err) else str(err)
+            raise self._error(node, f'cannot read the value "{shown}": {reason}', path) from err
         if node.style is None and value is not None and not isinstance(value, str) and _expects_text(path):
             return node.value
         return value

@@ -13,6 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
+from launcher.state import files
+
 @dataclass(frozen=True)
 class Event:
     """One entry of the timeline."""
@@ -46,7 +48,7 @@ class EventLog:
 
     def append(self, event: Event) -> None:
         if self._fd is None:
-            self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._fd = files.open_file(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         os.write(self._fd, (json.dumps(event.to_json(), sort_keys=False) + "\n").encode())
 
     def close(self) -> None:
@@ -59,7 +61,7 @@ class EventLog:
 def read_events(path: Path, *, offset: int = 0) -> tuple[list[Event], int]:
     """Events from byte `offset` on, and the offset to continue from (skips a half-written last line)."""
     try:
-        with open(path, "rb") as handle:
+        with os.fdopen(files.open_file(path, os.O_RDONLY), "rb") as handle:
             handle.seek(offset)
             chunk = handle.read()
     except FileNotFoundError:
@@ -73,5 +75,5 @@ def _parse_lines(chunk: bytes) -> Iterator[Event]:
     for line in chunk.splitlines():
         try:
             yield Event.from_json(json.loads(line))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):  # a line holding 5 or [] is not an event
             continue  # a damaged line must not hide the rest of the timeline

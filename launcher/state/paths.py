@@ -11,10 +11,11 @@ import hashlib
 import os
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Mapping
 
 from launcher.errors import StateError
+from launcher.state import files
 
 
 @dataclass(frozen=True)
@@ -52,27 +53,50 @@ class StatePaths:
         return self.logs / service / f"{run_id}.log"
 
     def ensure(self) -> "StatePaths":
-        """Create the directory tree, private to this user (0700)."""
-        try:
-            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.chmod(self.root, 0o700)
-            self.logs.mkdir(mode=0o700, exist_ok=True)
-        except OSError as err:
-            raise StateError(f"cannot create state directory {self.root}: {err.strerror}") from err
+        """Create the folder tree private to this user (0700), or check an existing one (see files.py).
+
+        An existing folder that another user owns or may write is refused (StateError),
+        never chmod'ed.
+        """
+        files.ensure_private_dir(self.root)
+        files.ensure_private_dir(self.logs)
+        from launcher.state.registry import remember  # the registry builds on this module
+
+        remember(self.root)
         return self
+
+    def verify(self) -> "StatePaths":
+        """Refuse (StateError) an existing state folder that is not this user's alone; a missing one is fine."""
+        files.check_existing_dir(self.root)
+        return self
+
+    def current_log_target(self, service: str) -> Path | None:
+        """This run's log file of `service`, read from robostack's own link (None before its first start).
+
+        The link must point inside the logs folder; anything else is refused (StateError).
+        """
+        return files.read_link_inside(self.current_log(service), root=self.root)
+
+
+STATE_DIR_VARIABLE = "ROBOSTACK_STATE_DIR"
+
+
+def state_base(environ: Mapping[str, str] | None = None) -> Path:
+    """The folder holding this user's default state folders: $XDG_STATE_HOME/robostack (~/.local/state/robostack)."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "robostack"
 
 
 def state_dir_for(stack_path: Path, environ: Mapping[str, str] | None = None) -> StatePaths:
     """The state directory of a stack file: $ROBOSTACK_STATE_DIR, else under $XDG_STATE_HOME."""
     env = os.environ if environ is None else environ
-    override = env.get("ROBOSTACK_STATE_DIR")
+    override = env.get(STATE_DIR_VARIABLE)
     if override:
         return StatePaths(Path(override).expanduser().resolve())
-    base = Path(env.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
     absolute = stack_path.resolve()
     digest = hashlib.sha256(str(absolute).encode()).hexdigest()[:8]
     folder = "".join(c if c.isalnum() or c in "-_." else "_" for c in absolute.parent.name) or "stack"
-    return StatePaths(base / "robostack" / f"{folder}-{digest}")
+    return StatePaths(state_base(env) / f"{folder}-{digest}")
 
 
 def new_run_id(moment: datetime, pid: int) -> str:
@@ -81,12 +105,9 @@ def new_run_id(moment: datetime, pid: int) -> str:
 
 
 def point_current_log(paths: StatePaths, service: str, run_log: Path) -> None:
-    """Make `logs/<service>.log` point at this run's file, atomically (symlink then rename)."""
-    link = paths.current_log(service)
-    temporary = link.with_name(f".{service}.log.{os.getpid()}")
+    """Make `logs/<service>.log` point at this run's file, atomically (a randomly named link, then rename)."""
     try:
-        temporary.unlink(missing_ok=True)
-        temporary.symlink_to(run_log.relative_to(paths.logs))
-        os.replace(temporary, link)
-    except OSError as err:
-        raise StateError(f"cannot point {link} at {run_log}: {err.strerror}") from err
+        target = PurePosixPath(run_log.relative_to(paths.logs))
+    except ValueError as err:
+        raise StateError(f"log {run_log} is not inside {paths.logs}") from err
+    files.replace_symlink(paths.current_log(service), target, root=paths.root)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from launcher.errors import AlreadyRunningError, StateError
+from launcher.state import files
 from launcher.state.paths import StatePaths
 
 
@@ -71,16 +72,7 @@ class RunState:
 
 def write_json_atomically(path: Path, data: Any) -> None:
     """Replace `path` with `data` as JSON so that readers see the old or the new file, never a mix."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except OSError as err:
-        temporary.unlink(missing_ok=True)
-        raise StateError(f"cannot write {path}: {err.strerror}") from err
+    files.write_atomically(path, json.dumps(data, indent=1, sort_keys=True).encode())
 
 
 def write_run_state(paths: StatePaths, state: RunState) -> None:
@@ -89,15 +81,12 @@ def write_run_state(paths: StatePaths, state: RunState) -> None:
 
 def read_run_state(paths: StatePaths) -> RunState | None:
     """The last run state written, or None if this stack never ran here."""
-    try:
-        text = paths.run_state.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    data = files.read_bytes(paths.run_state, root=paths.root)
+    if data is None:
         return None
-    except OSError as err:
-        raise StateError(f"cannot read {paths.run_state}: {err.strerror}") from err
     try:
-        return RunState.from_json(json.loads(text))
-    except (ValueError, TypeError) as err:
+        return RunState.from_json(json.loads(data))
+    except (ValueError, TypeError, AttributeError) as err:  # [] or "x" instead of an object
         raise StateError(f"{paths.run_state} is not a valid run state ({err}); remove it to start afresh") from err
 
 
@@ -114,7 +103,7 @@ class StackLock:
 
     def acquire(self, stack_name: str) -> None:
         """Take the lock or raise AlreadyRunningError naming the supervisor that holds it."""
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = files.open_file(self._path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -131,7 +120,7 @@ class StackLock:
     def holder(self) -> int | None:
         """The pid of the live supervisor holding the lock, or None if nobody holds it."""
         try:
-            fd = os.open(self._path, os.O_RDONLY)
+            fd = files.open_file(self._path, os.O_RDONLY)
         except FileNotFoundError:
             return None
         try:

@@ -16,7 +16,7 @@ import sys
 
 from services.websocket_server.messages import DEFAULT_EVENT_TYPES, BadMessage, parse_event_types
 from services.websocket_server.server import ServerSettings, WebSocketServer
-from services.arguments import WS_TOKEN_VARIABLE, OneLineErrorParser, positive_float
+from services.arguments import WS_TOKEN_VARIABLE, OneLineErrorParser, bounded_int, port_number, positive_float
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(
@@ -25,13 +25,16 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"When {WS_TOKEN_VARIABLE} is set, publishers must send 'Authorization: Bearer <token>'.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8765, help="port to bind (default 8765; 0 picks a free one)")
-    parser.add_argument("--queue-size", type=_positive_int, default=1000,
+    parser.add_argument("--port", type=port_number, default=8765, help="port to bind (default 8765; 0 picks a free one)")
+    parser.add_argument("--queue-size", type=bounded_int(1, 10_000_000), default=1000,
                         help="events kept per subscriber before the oldest are dropped (default 1000)")
     parser.add_argument("--stuck-timeout", type=positive_float, default=10.0,
                         help="seconds a subscriber may make no progress with events waiting before it is disconnected (default 10)")
-    parser.add_argument("--max-message-bytes", type=_positive_int, default=64 * 1024,
+    parser.add_argument("--max-message-bytes", type=bounded_int(1, 64 * 1024 * 1024), default=64 * 1024,
                         help="largest frame accepted; bigger ones close the connection with 1009 (default 65536)")
+    parser.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                        help="also accept browser connections from ORIGIN (like https://dashboard.example), or '*' for "
+                             "any; by default only pages from this machine (loopback origins) may connect")
     parser.add_argument("--event-types", default=",".join(sorted(DEFAULT_EVENT_TYPES)),
                         help="comma-separated event types publishers may send (default %(default)s)")
     return parser
@@ -50,11 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = ServerSettings(
         host=args.host, port=args.port, token=os.environ.get(WS_TOKEN_VARIABLE) or None,
         event_types=event_types, queue_limit=args.queue_size, stuck_after=args.stuck_timeout,
-        max_message_bytes=args.max_message_bytes,
+        max_message_bytes=args.max_message_bytes, allowed_origins=frozenset(args.allow_origin),
     )
     try:
         asyncio.run(serve_until_signalled(settings))
-    except OSError as err:
+    except (OSError, OverflowError) as err:
         print(f"error: cannot listen on {args.host}:{args.port}: {err.strerror or err}", file=sys.stderr)
         return 1
     return 0
@@ -75,13 +78,6 @@ async def serve_until_signalled(settings: ServerSettings) -> None:
     logging.getLogger("websocket_server").info("stopping: closing %d subscribers and %d publishers",
                                                *(server.hub.stats()[key] for key in ("subscribers", "publishers")))
     await server.stop()
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 if __name__ == "__main__":

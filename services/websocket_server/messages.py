@@ -4,13 +4,27 @@ Publishers send one JSON object per text frame, with a ``type`` the server knows
 Subscribers may send ``{"subscribe": [...]}`` to choose which types they receive.
 Anything else is refused with a one-line reason that goes back to the sender as
 ``{"type": "error", "error": "..."}``; the connection stays open.
+
+JSON is read strictly, since subscribers must be able to parse whatever is relayed:
+no ``NaN``/``Infinity`` (not JSON, though Python writes and reads them), no lone
+surrogates (``"\\ud800"`` is valid JSON text but no valid string), and nesting at most
+MAX_NESTING deep, checked before parsing (a 60 KB ``[[[[...`` used to crash the
+connection with a RecursionError).
+
+Browsers connect with an ``Origin`` header: only loopback origins are accepted unless
+the command line allows more (:func:`origin_allowed`), so a web page the trader opens
+cannot read the stream.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
+import re
 from dataclasses import dataclass
+from typing import Iterable
+from urllib.parse import urlsplit
 
 from services.errors import ServiceError
 
@@ -22,6 +36,11 @@ DEFAULT_EVENT_TYPES = frozenset({"tick", "status", "position", "order", "executi
 SERVER_TYPES = frozenset({"error", "subscribed"})
 
 ALL_TYPES = "*"
+ANY_ORIGIN = "*"
+MAX_NESTING = 32  # events are flat records; this is far more than any needs
+
+_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')  # strings are skipped, brackets counted
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class BadMessage(ServiceError):
@@ -127,13 +146,77 @@ def token_accepted(expected: str | None, presented: str | None) -> bool:
 
 
 def _json_object(frame: str) -> dict:
+    _check_nesting(frame)
     try:
-        document = json.loads(frame)
+        document = json.loads(frame, parse_constant=_refuse_constant)
+    except RecursionError as err:  # a second line of defence; _check_nesting should have said it
+        raise BadMessage(f"JSON nested deeper than {MAX_NESTING} levels") from err
     except ValueError as err:
         raise BadMessage(f"invalid JSON: {err}") from err
     if not isinstance(document, dict):
         raise BadMessage(f"expected a JSON object, got {type(document).__name__}")
+    _refuse_lone_surrogates(document)
     return document
+
+
+def _check_nesting(text: str) -> None:
+    depth = 0
+    for match in _STRUCTURE.finditer(text):
+        token = match.group(0)
+        if token in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise BadMessage(f"JSON nested deeper than {MAX_NESTING} levels")
+        elif token in "]}":
+            depth -= 1
+
+
+def _refuse_constant(name: str) -> float:
+    raise BadMessage(f"{name} is not a JSON number (send finite numbers, or null)")
+
+
+def _refuse_lone_surrogates(value: object) -> None:
+    """Refuse strings (and keys) holding half of a UTF-16 surrogate pair: no encoder can write them."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _LONE_SURROGATE.search(item):
+                raise BadMessage("a string holds a lone surrogate (like \\ud800): not valid Unicode")
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+
+
+def is_loopback_origin(origin: str) -> bool:
+    """True for http(s)://localhost, 127.x.x.x and [::1], on any port: a page served from this machine."""
+    try:
+        parts = urlsplit(origin)
+        host = parts.hostname or ""
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def origin_allowed(origin: str | None, allowed: Iterable[str] = ()) -> bool:
+    """Whether a connection with this ``Origin`` header may open a WebSocket.
+
+    No header: not a browser (the trader, a script), accepted. A loopback origin is
+    accepted; any other only if listed in `allowed` (``--allow-origin``), or ``*`` is.
+    """
+    if origin is None:
+        return True
+    listed = set(allowed)
+    return ANY_ORIGIN in listed or origin in listed or is_loopback_origin(origin)
 
 
 def _clip(text: str, limit: int = 40) -> str:

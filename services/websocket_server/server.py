@@ -5,6 +5,11 @@ Routes:
   ``/publish``   publishers: send events; needs ``Authorization: Bearer <token>``
                  when ROBOSTACK_WS_TOKEN is set (HTTP 401/403 otherwise)
   ``/healthz``   plain HTTP GET: 200 with a JSON body of counters
+
+Browsers may open ``/`` and ``/publish`` only from a loopback origin (or one allowed on
+the command line): 403 otherwise. HTTP is answered one request per connection, each
+answer saying ``Connection: close``; a pipelined second request is not read (the client
+learns to send it again), a method other than GET is 405, a malformed request 400.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ import asyncio
 import http
 import json
 import logging
+import re
 from dataclasses import dataclass
 
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.protocol import State
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
@@ -28,6 +35,7 @@ from services.websocket_server.messages import (
     bearer_token,
     error_message,
     parse_event,
+    origin_allowed,
     parse_subscription,
     subscribed_message,
     token_accepted,
@@ -54,6 +62,7 @@ class ServerSettings:
     # How long a close handshake may take before the TCP connection is dropped;
     # bounds shutdown time even when a subscriber has stopped reading.
     close_timeout: float = 2.0
+    allowed_origins: frozenset[str] = frozenset()  # besides loopback ones; "*" for any
 
 
 class WebSocketServer:
@@ -80,6 +89,7 @@ class WebSocketServer:
             max_size=self.settings.max_message_bytes,
             close_timeout=self.settings.close_timeout,
             server_header=None,
+            create_connection=OneRequestConnection,
         )
         return self._server.sockets[0].getsockname()[1]
 
@@ -98,6 +108,12 @@ class WebSocketServer:
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
+        if path in (SUBSCRIBE_PATH, PUBLISH_PATH) and not origin_allowed(request.headers.get("Origin"),
+                                                                          self.settings.allowed_origins):
+            self.hub.record_rejected()
+            log.warning("refused a browser connection from origin %r", request.headers.get("Origin"))
+            return connection.respond(http.HTTPStatus.FORBIDDEN, "this origin may not connect; pages from this "
+                                      "machine may (start the server with --allow-origin to allow more)\n")
         if path == HEALTH_PATH:
             response = connection.respond(http.HTTPStatus.OK, json.dumps(self.health()) + "\n")
             del response.headers["Content-Type"]
@@ -211,6 +227,59 @@ class WebSocketServer:
             # The close frame queues behind unsent data; close_timeout bounds the wait, then TCP is dropped.
             task = asyncio.create_task(connection.close(CloseCode.POLICY_VIOLATION, reason))
             task.add_done_callback(_ignore_result)
+
+
+_REQUEST_LINE = re.compile(rb"(?P<method>[A-Z]{1,20}) [\x21-\x7e]{1,8192} HTTP/1\.[01]")
+_BAD_REQUEST = (b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+                b"Content-Length: 28\r\n\r\nnot an HTTP/1.1 GET request\n")
+_NOT_GET = (b"HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+            b"Content-Length: 24\r\n\r\nonly GET is served here\n")
+
+
+class OneRequestConnection(ServerConnection):
+    """Hands websockets exactly one HTTP GET request; refuses what is not HTTP (400) or not a GET (405).
+
+    websockets reads whatever follows the request as WebSocket frames, so a pipelined
+    second ``GET /healthz`` used to abort the connection before the first was answered.
+    A client may send nothing after its request until it has the answer (RFC 6455 4.1),
+    so bytes beyond the first request are dropped while the handshake is in progress;
+    the answer says ``Connection: close``.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._head = b""
+        self._request_done = False
+
+    def data_received(self, data: bytes) -> None:
+        if self._request_done or self.protocol.state is not State.CONNECTING:
+            if self.protocol.state is not State.CONNECTING:
+                super().data_received(data)
+            return
+        self._head += data
+        line_end = self._head.find(b"\r\n")
+        request_line = _REQUEST_LINE.fullmatch(self._head[:line_end]) if line_end >= 0 else None
+        if not b"A" <= self._head[:1] <= b"Z" or line_end >= 0 and request_line is None:
+            self._refuse(_BAD_REQUEST)
+            return
+        if request_line is not None and request_line["method"] != b"GET":
+            self._refuse(_NOT_GET)  # answered here: some websockets versions close without a word
+            return
+        end = self._head.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self._head) > 64 * 1024:
+                self._refuse(_BAD_REQUEST)
+                return
+            super().data_received(data)  # websockets enforces its own header limits as it reads
+            return
+        self._request_done = True
+        already_fed = len(self._head) - len(data)
+        super().data_received(self._head[already_fed:end + 4])
+
+    def _refuse(self, answer: bytes) -> None:
+        self._request_done = True
+        self.transport.write(answer)
+        self.transport.close()
 
 
 def _peer(connection: ServerConnection) -> str:

@@ -25,7 +25,10 @@ class Robostack:
 
     @property
     def env(self) -> dict[str, str]:
-        return dict(os.environ, ROBOSTACK_STATE_DIR=str(self.state_dir), PYTHONUNBUFFERED="1", COLUMNS="200")
+        # XDG_STATE_HOME: the stacks of one test share a registry of stacks (launcher/state/registry.py),
+        # and the suite never writes into the real home.
+        return dict(os.environ, ROBOSTACK_STATE_DIR=str(self.state_dir), PYTHONUNBUFFERED="1", COLUMNS="200",
+                    XDG_STATE_HOME=str(self.state_dir.parent / "xdg-state"))
 
     def argv(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "launcher", "-f", str(self.stack_file), *args]

@@ -116,3 +116,27 @@ def test_anchored_patterns_match_per_line(tmp_path):
     log.write_text("x ready\nready\n")
     assert scan_log(LogCursor(log, 0, r"^ready$"), float("inf")).matched_line == "ready"
     assert scan_log(LogCursor(log, 0, r"\Aready\Z"), float("inf")).matched_line == "ready"
+
+
+async def test_a_catastrophic_pattern_neither_blocks_the_loop_nor_runs_past_the_timeout(tmp_path):
+    """Issue 11: `^(a|aa)+$` on a line of a's froze the whole supervisor for seconds."""
+    import asyncio
+
+    log = tmp_path / "svc.log"
+    _append(log, "a" * 60 + "!\n")
+    ticks = 0
+    probe_done = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not probe_done.is_set():
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    ticking = asyncio.ensure_future(ticker())
+    result = await PROBES["log"](LogCheck(pattern=r"^(a|aa)+$"), 0.5, ProbeContext("svc", log_path=log))
+    probe_done.set()
+    await ticking
+    assert not result.ok
+    assert result.detail.startswith(r"matching /^(a|aa)+$/ against ") and "backtracks catastrophically" in result.detail
+    assert ticks >= 3, "the event loop was blocked while the pattern ran"

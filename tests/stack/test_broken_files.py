@@ -32,7 +32,7 @@ BROKEN = {
         """
         - services
         """,
-        "stack.yaml:1: expected keys (name, symbols, env_file, services) at the top level, got a list",
+        "stack.yaml:1: expected keys (name, symbols, env_file, generated_secrets, services) at the top level, got a list",
     ),
     "YAML syntax error": (
         """
@@ -137,7 +137,7 @@ def test_broken_file_is_refused_with_one_plain_line(stack_files, text, expected)
 
 
 
-def test_first_problem_in_file_order_is_reported_and_the_rest_counted(stack_files):
+def test_every_problem_is_listed_in_file_order(stack_files):
     error = stack_files.error(
         """
         services:
@@ -151,11 +151,17 @@ def test_first_problem_in_file_order_is_reported_and_the_rest_counted(stack_file
         """
     )
     assert str(error) == (
-        "stack.yaml:4 services.trader.ports[0]: port 0 is out of range (1-65535) (and 4 more problems)"
+        "stack.yaml:4 services.trader.ports[0]: port 0 is out of range (1-65535)\n"
+        "  stack.yaml:4 services.trader.ports[1]: port 70000 is out of range (1-65535)\n"
+        '  stack.yaml:5 services.trader.stop_grace: expected a duration (like 250ms, 2s, 1m), got "soon"\n'
+        '  stack.yaml:7 services.gateway: unknown key "bogus"\n'
+        '  stack.yaml:8: unknown key "extra" (allowed: name, symbols, env_file, generated_secrets, services)\n'
+        "(5 problems)"
     )
+    assert (error.line, error.field) == (4, "services.trader.ports[0]")
 
 
-def test_one_other_problem_is_counted_in_the_singular(stack_files):
+def test_two_unset_variables_are_both_named(stack_files):
     error = stack_files.error(
         """
         services:
@@ -163,7 +169,8 @@ def test_one_other_problem_is_counted_in_the_singular(stack_files):
             command: python -m trader --a ${A} --b ${B}
         """
     )
-    assert str(error).endswith("(and 1 more problem)")
+    lines = str(error).splitlines()
+    assert "${A} is not set" in lines[0] and "${B} is not set" in lines[1] and lines[2] == "(2 problems)"
 
 
 def test_path_given_as_absolute_stays_absolute(stack_files):

@@ -41,7 +41,7 @@ BROKEN = {
             command: python -m trader
         extra: 1
         """,
-        'stack.yaml:4: unknown key "extra" (allowed: name, symbols, env_file, services)',
+        'stack.yaml:4: unknown key "extra" (allowed: name, symbols, env_file, generated_secrets, services)',
     ),
     "dependency cycle": (
         """
@@ -232,7 +232,7 @@ BROKEN = {
             command: python -m trader
             stop_signal: SIGSTOPNOW
         """,
-        'stack.yaml:4 services.trader.stop_signal: unknown signal "SIGSTOPNOW"',
+        'stack.yaml:4 services.trader.stop_signal: unknown signal "SIGSTOPNOW" (expected a signal name like SIGTERM, SIGINT or SIGQUIT)',
     ),
     "bad service name": (
         """

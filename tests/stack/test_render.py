@@ -7,7 +7,7 @@ import sys
 import pytest
 import yaml
 
-from launcher.stack.redaction import looks_secret, mask
+from launcher.stack.redaction import Redactor, looks_secret
 from launcher.stack.render import render_stack
 
 IBC_STACK = """
@@ -104,23 +104,26 @@ def test_external_service_shows_no_command(stack_files):
 
 @pytest.mark.parametrize(
     "name",
-    ["TWSPASSWORD", "TWS_PASSWORD", "IB_PASS", "DB_PWD", "PWD", "API_KEY", "apiKey", "AWS_SECRET_ACCESS_KEY",
-     "GITHUB_TOKEN", "GOOGLE_CREDENTIALS", "SSH_PASSPHRASE", "ib-passwd"],
+    ["TWSPASSWORD", "TWS_PASSWORD", "IB_PASS", "DB_PWD", "API_KEY", "apiKey", "AWS_SECRET_ACCESS_KEY",
+     "GITHUB_TOKEN", "GOOGLE_CREDENTIALS", "SSH_PASSPHRASE", "ib-passwd", "IB_PW", "ibPw", "PIN", "IB_PIN",
+     "AUTH", "HTTP_AUTH", "authHeader", "COOKIE", "SESSION_ID", "userSession", "--password", "--api-key"],
 )
 def test_secret_looking_names(name):
     assert looks_secret(name)
 
 
-@pytest.mark.parametrize("name", ["TWSUSERID", "IB_PORT", "PASSTHROUGH", "KEYBOARD", "ROBOSTACK_SYMBOLS", "HOME"])
+@pytest.mark.parametrize("name", ["TWSUSERID", "IB_PORT", "PASSTHROUGH", "KEYBOARD", "ROBOSTACK_SYMBOLS", "HOME",
+                                  "SPINNER", "SHIPPING", "PWD", "OLDPWD", "SSH_AUTH_SOCK", "XDG_SESSION_ID", "--port"])
 def test_ordinary_names(name):
     assert not looks_secret(name)
 
 
 def test_mask_hides_long_secrets_inside_text_and_short_ones_only_whole():
-    assert mask("--password=hunter2", {"hunter2"}) == "--password=***"
-    assert mask("4001", {"1"}) == "4001"
-    assert mask("1", {"1"}) == "***"
-    assert mask("abcdef", {"abc", "abcdef"}) == "***"
+    assert Redactor.of({"hunter2"}).mask("--user=hunter2") == "--user=***"
+    assert Redactor.of({"1"}).mask("4001") == "4001"
+    assert Redactor.of({"1"}).mask("1") == "***"
+    assert Redactor.of({"123"}).mask("pin 123, port 41234") == "pin ***, port 41234"
+    assert Redactor.of({"abc", "abcdef"}).mask("abcdef") == "***"
 
 
 def test_exec_probe_shows_its_resolved_command(stack_files):
