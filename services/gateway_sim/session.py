@@ -152,6 +152,24 @@ class Session:
     def send_error(self, request_id: int, code: int, text: str) -> None:
         self.send(messages.error(self.server_version, request_id, code, text))
 
+    # --- server-side conditions (farm outages, connectivity loss) ------------------------------
+
+    def notice(self, code: int, text: str, request_id: int = -1) -> bytes:
+        """An error/notice record for this connection, or nothing before its API has started.
+
+        The server sends these on its own (2103 farm broken, 1100 connectivity
+        lost, ...), outside any request, so they are bytes to write, not part of a reaction.
+        """
+        if self.phase is not Phase.ACTIVE:
+            return b""
+        return messages.error(self.server_version, request_id, code, text)
+
+    def drop_market_data(self) -> int:
+        """Forget every market-data subscription, as IB does on 1101; return how many."""
+        dropped = len(self.subscriptions)
+        self.subscriptions.clear()
+        return dropped
+
     # --- streaming ------------------------------------------------------------------------
 
     def stream(self, step: messages.TickStep) -> bytes:
