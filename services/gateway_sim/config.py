@@ -17,6 +17,7 @@ from typing import NoReturn, Sequence
 
 from services.errors import UsageError
 from services.gateway_sim.account import DEFAULT_ACCOUNT
+from services.gateway_sim.scenario import WeekConfig, add_week_options, week_config
 from services.gateway_sim.session import DEFAULT_MAX_CLIENTS
 
 FAULT_KINDS = ("none", "silent", "close-wait", "crash-after", "hang-after")
@@ -50,6 +51,7 @@ class SimulatorConfig:
     account: str = DEFAULT_ACCOUNT
     max_clients: int = DEFAULT_MAX_CLIENTS
     trusted_ips: tuple[IpNetwork, ...] = field(default_factory=lambda: (ipaddress.ip_network("127.0.0.1"),))
+    week: WeekConfig = field(default_factory=WeekConfig)  # login, IBC, restarts, data conditions
 
     def trusts(self, address: str) -> bool:
         """True if a client connecting from ``address`` may use the API."""
@@ -85,13 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds between market steps sent to subscribers (default 0.25)")
     parser.add_argument("--fault", nargs="+", metavar="MODE", default=["none"],
                         help="silent | close-wait | crash-after S | hang-after S (default none)")
-    parser.add_argument("--api-delay", type=float, default=0.0, metavar="S",
-                        help="answer handshakes only S seconds after start (API initialisation after login)")
+    parser.add_argument("--api-delay", type=float, default=None, metavar="S",
+                        help="answer handshakes only S seconds after the API port opens (API initialisation "
+                             "after login; default 0)")
     parser.add_argument("--account", default=DEFAULT_ACCOUNT, help=f"paper account id (default {DEFAULT_ACCOUNT})")
     parser.add_argument("--max-clients", type=int, default=DEFAULT_MAX_CLIENTS, metavar="N",
                         help=f"API clients allowed at once (default {DEFAULT_MAX_CLIENTS})")
     parser.add_argument("--trusted-ips", default="127.0.0.1", metavar="LIST",
                         help="comma-separated addresses or networks allowed to connect (default 127.0.0.1)")
+    add_week_options(parser)
     return parser
 
 
@@ -145,10 +149,13 @@ def parse_arguments(argv: Sequence[str] | None = None) -> SimulatorConfig:
         raise UsageError(f"--account: {args.account!r} is not a paper account id (DU followed by digits)")
     if args.max_clients < 1:
         raise UsageError(f"--max-clients: must be at least 1, got {args.max_clients}")
+    week = week_config(args)
+    api_delay = args.api_delay if args.api_delay is not None else week.api_delay or 0.0
     return SimulatorConfig(
         port=args.port, host=args.host, seed=args.seed,
         tick_interval=_seconds("--tick-interval", str(args.tick_interval), allow_zero=False),
         fault=parse_fault(args.fault),
-        api_delay=_seconds("--api-delay", str(args.api_delay), allow_zero=True),
+        api_delay=_seconds("--api-delay", str(api_delay), allow_zero=True),
         account=args.account, max_clients=args.max_clients, trusted_ips=parse_trusted_ips(args.trusted_ips),
+        week=week,
     )

@@ -1,0 +1,116 @@
+"""What IB's side can do to a logged-in Gateway: data farms break, connectivity drops, another session competes.
+
+Pure state and the notices (error records with request id -1, or one per market
+data subscription) a real Gateway sends for each change, in its real wording.
+Market data stops flowing while the market data farm is broken, while IB is
+unreachable, and while a competing live session holds the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+
+@dataclass(frozen=True)
+class Farm:
+    """One data farm and the codes a Gateway sends when its connection breaks and comes back."""
+
+    name: str
+    kind: str
+    broken_code: int
+    ok_code: int
+
+    def notice(self, ok: bool) -> "Notify":
+        state = "OK" if ok else "broken"
+        return Notify(self.ok_code if ok else self.broken_code, f"{self.kind} connection is {state}:{self.name}")
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Send error record ``code``/``text`` to every started session (or once per market data subscription)."""
+
+    code: int
+    text: str
+    per_subscription: bool = False
+
+
+@dataclass(frozen=True)
+class DropMarketData:
+    """Every session loses all its market data subscriptions (what 1101 means)."""
+
+
+FARMS = {farm.name: farm for farm in (
+    Farm("usfarm", "Market data farm", 2103, 2104),
+    Farm("ushmds", "HMDS data farm", 2105, 2106),
+    Farm("secdefnj", "Sec-def data farm", 2157, 2158),
+)}
+FARM_NAMES = tuple(FARMS)
+MARKET_DATA_FARM = "usfarm"
+
+_BETWEEN = "Connectivity between IB and Trader Workstation has been"
+CONNECTIVITY_LOST = Notify(1100, f"{_BETWEEN} lost.")
+RESTORED_DATA_LOST = Notify(1101, f"{_BETWEEN} restored - data lost.")
+RESTORED_DATA_KEPT = Notify(1102, f"{_BETWEEN} restored - data maintained. All data farms are connected: "
+                                  f"{'; '.join(FARM_NAMES)}.")
+COMPETING_SESSION = Notify(10197, "No market data during competing live session", per_subscription=True)
+
+
+class Conditions:
+    """Which farms are broken, whether IB is reachable, whether a competing session holds the data."""
+
+    def __init__(self) -> None:
+        self.broken: list[str] = []
+        self.connectivity_lost = False
+        self.competing = False
+
+    @property
+    def data_flowing(self) -> bool:
+        """False while subscribers must get no ticks."""
+        return MARKET_DATA_FARM not in self.broken and not self.connectivity_lost and not self.competing
+
+    def break_farms(self, names: Iterable[str]) -> list[Notify]:
+        """The farms among ``names`` not yet broken break; their 'broken' notices."""
+        newly = [name for name in names if name not in self.broken]
+        self.broken.extend(newly)
+        return [FARMS[name].notice(ok=False) for name in newly]
+
+    def restore_farms(self, names: Iterable[str] | None = None) -> list[Notify]:
+        """The broken farms among ``names`` (all when ``None``) are OK again; their 'OK' notices."""
+        wanted = set(self.broken if names is None else names)
+        restored = [name for name in self.broken if name in wanted]
+        self.broken = [name for name in self.broken if name not in wanted]
+        return [FARMS[name].notice(ok=True) for name in restored]
+
+    def lose_connectivity(self) -> list[Notify]:
+        if self.connectivity_lost:
+            return []
+        self.connectivity_lost = True
+        return [CONNECTIVITY_LOST]
+
+    def restore_connectivity(self, data_kept: bool) -> list[Notify | DropMarketData]:
+        if not self.connectivity_lost:
+            return []
+        self.connectivity_lost = False
+        return [RESTORED_DATA_KEPT] if data_kept else [RESTORED_DATA_LOST, DropMarketData()]
+
+    def start_competing(self) -> list[Notify]:
+        if self.competing:
+            return []
+        self.competing = True
+        return [COMPETING_SESSION]
+
+    def end_competing(self) -> list[Notify]:
+        self.competing = False
+        return []
+
+    def for_new_market_data(self) -> list[Notify]:
+        """What a market data request made now gets besides its data: 10197 while a competing session holds it."""
+        return [COMPETING_SESSION] if self.competing else []
+
+    def greeting(self) -> list[Notify]:
+        """What a session that starts its API now hears at once, after the usual farm notices."""
+        notices = [FARMS[name].notice(ok=False) for name in self.broken]
+        if self.connectivity_lost:
+            notices.append(CONNECTIVITY_LOST)
+        return notices
