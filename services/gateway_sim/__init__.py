@@ -9,5 +9,10 @@ Layers, from pure to I/O:
   messages encoded for the negotiated server version.
 * :mod:`.session` - one connection's state machine: bytes in, replies and log lines out.
 * :mod:`.server` - the asyncio server, the tick loop, fault modes and signals.
+* :mod:`.lifecycle` / :mod:`.conditions` - the Gateway's week under IBC as a pure state machine
+  (login phases, soft and daily restarts, IBC commands) and IB's data conditions.
+* :mod:`.driver`, :mod:`.ibc`, :mod:`.api_port` - the lifecycle's hands: its schedule and actions,
+  IBC's command server, an API port that refuses while the Gateway is down.
+* :mod:`.scenario` - the week's options and scenario files, one vocabulary for both.
 * :mod:`.config` - the command line (``python -m services.gateway_sim --help``).
 """
