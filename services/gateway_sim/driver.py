@@ -98,7 +98,11 @@ class LifecycleDriver:
                 server.log(f"API port {address} reserved; refusing connections until the login completes")
             elif state is not ApiState.CLOSED and previous is ApiState.CLOSED:
                 await self.api_port.open(server.accept)
+                restarted = self._opened_before
                 self._log_listening(address)
+                if server.hung and restarted:  # a new Java process: whatever hung the old one is gone
+                    server.hung = False
+                    server.log("fault hang-after: cleared by the restart; the API answers again")
         except OSError as problem:
             server.log(f"cannot listen on {address} again: {os_reason(problem)}; exiting with status "
                        f"{PORT_LOST_EXIT_CODE}")

@@ -114,6 +114,29 @@ async def test_an_ib_async_client_is_disconnected_by_the_soft_restart_and_connec
         ib.disconnect()
 
 
+def test_a_restart_while_the_api_initialises_closes_the_held_connections_too(processes):
+    sim = start_sim(processes, *IBC, "--api-delay", "600", "--restart-delay", "0", "--restart-duration", "0.2",
+                    ready=r"state api-initialising")
+    held = WireClient(sim.port)
+    held.send(build_handshake())
+    log_line(sim.proc, r"conn 1 API not ready yet: holding the answer \(600\.00s left")
+    sim.command("RESTART")
+    assert held.bytes_until_closed() == b""  # closed without an answer
+    log_line(sim.proc, r"conn 1 closed by the simulator \(restarting\)")
+    mark = log_mark(sim.proc)
+    log_line(sim.proc, r"state api-initialising", after=mark)  # initialising again after the restart
+
+
+def test_a_soft_restart_clears_a_hung_api(processes):
+    sim = start_sim(processes, *IBC, "--fault", "hang-after", "0", "--restart-delay", "0", "--restart-duration",
+                    "0.2")
+    log_line(sim.proc, r"fault hang-after 0s: API hung")
+    sim.command("RESTART")
+    log_line(sim.proc, r"fault hang-after: cleared by the restart")
+    with WireClient(sim.port) as client:
+        client.connect_api(1)  # answered again
+
+
 def test_second_factor_login_phases_in_order_with_the_port_closed_until_the_login(processes):
     sim = start_sim(processes, *IBC, "--second-factor", "1", "--api-delay", "0.5",
                     ready=r"state awaiting-second-factor")
