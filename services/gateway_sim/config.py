@@ -77,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m services.gateway_sim",
         description="An IB Gateway stand-in speaking the TWS API socket protocol (server versions "
                     "100..178), streaming a seeded random-walk market, with the field's failure modes.",
-        epilog="Readiness: prints 'listening on HOST:PORT' once the socket accepts connections. "
-               "SIGTERM/SIGINT close every client and exit 0.",
+        epilog="Readiness: prints 'listening on HOST:PORT' once the socket accepts connections (with a login, "
+               "once it completes); every change of the simulated Gateway is a 'state NAME: ...' or "
+               "'condition NAME: ...' line. SIGTERM/SIGINT close every client and exit 0.",
     )
     parser.add_argument("--port", type=int, required=True, help="TCP port to listen on (0 picks a free one)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

@@ -15,6 +15,7 @@ from services.gateway_sim.config import parse_arguments
 from services.gateway_sim.scenario import (
     FARM_NAMES,
     NEVER,
+    OPTIONS,
     SCENARIO_KEYS,
     CompetingSession,
     ConnectivityLoss,
@@ -29,6 +30,14 @@ EXAMPLE = REPO / "examples" / "gateway-week.yaml"
 
 def week(*args: str) -> WeekConfig:
     return parse_arguments(["--port", "0", *args]).week
+
+
+def test_help_lists_every_week_option():
+    result = subprocess.run([PYTHON, "-m", "services.gateway_sim", "--help"], cwd=REPO, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0
+    for option in ["--ibc-command-port", "--scenario", *(f"--{key.replace('_', '-')}" for key in OPTIONS)]:
+        assert option in result.stdout
 
 
 def test_no_week_option_leaves_a_plain_simulator():
