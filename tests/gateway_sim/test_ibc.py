@@ -54,8 +54,9 @@ def test_a_line_too_long_is_refused_and_the_channel_closed(processes):
 
 
 def test_soft_restart_closes_every_connection_refuses_then_serves_again_without_a_second_factor(processes):
+    # 3 s of refusal: room for a loaded machine between seeing the close and trying to connect.
     sim = start_sim(processes, *IBC, *FAST_TICKS, "--second-factor", "0.2", "--restart-delay", "0.5",
-                    "--restart-duration", "1.5")
+                    "--restart-duration", "3")
     assert len([line for line in sim.proc._seen_lines if "Second Factor Authentication initiated" in line]) == 1
     streaming = WireClient(sim.port)
     streaming.connect_api(1)
@@ -75,7 +76,7 @@ def test_soft_restart_closes_every_connection_refuses_then_serves_again_without_
 
     went, came_back = lines_in_order(sim.proc, [r"state restarting: RESTART command", r"listening on .* again"],
                                      after=mark)
-    assert (stamp(came_back) - stamp(went)).total_seconds() >= 1.5 - 0.01
+    assert (stamp(came_back) - stamp(went)).total_seconds() >= 3 - 0.01
     back = WireClient(sim.port)
     back.connect_api(1)  # the client id is free again
     back.subscribe(2, "AAPL")
@@ -119,7 +120,7 @@ def test_a_restart_while_the_api_initialises_closes_the_held_connections_too(pro
                     ready=r"state api-initialising")
     held = WireClient(sim.port)
     held.send(build_handshake())
-    log_line(sim.proc, r"conn 1 API not ready yet: holding the answer \(600\.00s left")
+    log_line(sim.proc, r"conn 1 API not ready yet: holding the answer \(\d+\.\d\ds left")
     sim.command("RESTART")
     assert held.bytes_until_closed() == b""  # closed without an answer
     log_line(sim.proc, r"conn 1 closed by the simulator \(restarting\)")
@@ -138,7 +139,7 @@ def test_a_soft_restart_clears_a_hung_api(processes):
 
 
 def test_second_factor_login_phases_in_order_with_the_port_closed_until_the_login(processes):
-    sim = start_sim(processes, *IBC, "--second-factor", "1", "--api-delay", "0.5",
+    sim = start_sim(processes, *IBC, "--second-factor", "3", "--api-delay", "0.5",
                     ready=r"state awaiting-second-factor")
     assert not port_accepts(sim.port)  # nobody tapped the phone yet: the API port refuses
     log_line(sim.proc, r"state api-initialising")
@@ -155,7 +156,7 @@ def test_second_factor_login_phases_in_order_with_the_port_closed_until_the_logi
         r"gateway_sim: state login-dialog: ",
         r"IBC: Second Factor Authentication initiated",
         r"gateway_sim: state awaiting-second-factor: approve the login on the phone; IBC gives up after 180s",
-        r"gateway_sim: second factor approved after 1s",
+        r"gateway_sim: second factor approved after 3s",
         r"IBC: Login has completed",
         r"gateway_sim: listening on 127\.0\.0\.1:\d+ ",
         r"gateway_sim: state api-initialising: ",
