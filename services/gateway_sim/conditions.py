@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+from services.gateway_sim.actions import DropMarketData, Notify
+
 
 @dataclass(frozen=True)
 class Farm:
@@ -21,23 +23,9 @@ class Farm:
     broken_code: int
     ok_code: int
 
-    def notice(self, ok: bool) -> "Notify":
+    def notice(self, ok: bool) -> Notify:
         state = "OK" if ok else "broken"
         return Notify(self.ok_code if ok else self.broken_code, f"{self.kind} connection is {state}:{self.name}")
-
-
-@dataclass(frozen=True)
-class Notify:
-    """Send error record ``code``/``text`` to every started session (or once per market data subscription)."""
-
-    code: int
-    text: str
-    per_subscription: bool = False
-
-
-@dataclass(frozen=True)
-class DropMarketData:
-    """Every session loses all its market data subscriptions (what 1101 means)."""
 
 
 FARMS = {farm.name: farm for farm in (

@@ -11,8 +11,8 @@ import asyncio
 from typing import TYPE_CHECKING, Awaitable, Iterable
 
 from services.gateway_sim.api_port import ApiPort, os_reason
-from services.gateway_sim.conditions import DropMarketData, Notify
-from services.gateway_sim.lifecycle import Action, ApiState, Exit, GatewayLife, Say, SetApi, Voice
+from services.gateway_sim.actions import Action, ApiState, DropMarketData, Exit, Notify, Say, SetApi, Voice
+from services.gateway_sim.lifecycle import GatewayLife
 from services.gateway_sim.session import SERVER_MAX_VERSION, SERVER_MIN_VERSION
 from stackkit.clock import Clock
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import Awaitable, Callable
 
-from services.gateway_sim.lifecycle import CommandReply
+from services.gateway_sim.actions import CommandReply
 from services.gateway_sim.log import EventLog
 
 COMMAND_HOST = "127.0.0.1"  # loopback only, whatever address the API listens on

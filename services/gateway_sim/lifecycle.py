@@ -15,12 +15,12 @@ from __future__ import annotations
 import enum
 import heapq
 import itertools
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone as dt_timezone
 from functools import partial
-from typing import Callable, Union
+from typing import Callable
 
-from services.gateway_sim.conditions import FARMS, Conditions, DropMarketData, Notify
+from services.gateway_sim.actions import Action, ApiState, CommandReply, Exit, Notify, Say, SetApi, Voice
+from services.gateway_sim.conditions import FARMS, Conditions
 from services.gateway_sim.scenario import ConnectivityLoss, FarmOutage, WeekConfig, timezone_name
 from stackkit.clock import Clock
 
@@ -29,14 +29,6 @@ IBC_SECOND_FACTOR_EXIT_CODE = 1111  # ErrorCodes.SECOND_FACTOR_AUTH_LOGIN_TIMED_
 SECOND_FACTOR_EXIT_STATUS = IBC_SECOND_FACTOR_EXIT_CODE % 256  # 87: what ibcstart.sh reports and exits with
 AUTORESTART_DIR = "gateway_sim"
 AUTORESTART_FILE = f"~/Jts/{AUTORESTART_DIR}/autorestart"
-
-
-class ApiState(enum.Enum):
-    """What the API port does: refuse connections, accept TCP but hold the handshake, or answer."""
-
-    CLOSED = "closed"
-    SILENT = "silent"
-    READY = "ready"
 
 
 class State(enum.Enum):
@@ -54,40 +46,6 @@ class State(enum.Enum):
     @property
     def api(self) -> ApiState:
         return {State.API_INITIALISING: ApiState.SILENT, State.READY: ApiState.READY}.get(self, ApiState.CLOSED)
-
-
-class Voice(enum.Enum):
-    SIM = "sim"        # 2025-01-06 09:30:00.123 gateway_sim: state ready: ...
-    IBC = "ibc"        # 2025-01-06 09:30:00:123 IBC: Login has completed
-    SCRIPT = "script"  # autorestart file found at ...: authentication will not be required
-
-
-@dataclass(frozen=True)
-class Say:
-    voice: Voice
-    text: str
-
-
-@dataclass(frozen=True)
-class SetApi:
-    state: ApiState
-    reason: str
-
-
-@dataclass(frozen=True)
-class Exit:
-    status: int
-
-
-Action = Union[Say, SetApi, Notify, DropMarketData, Exit]
-
-
-@dataclass(frozen=True)
-class CommandReply:
-    """IBC's answer lines to one command, and whether it then closes the command connection."""
-
-    lines: tuple[str, ...]
-    close: bool = False
 
 
 class Schedule:

@@ -9,17 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.gateway_sim.conditions import DropMarketData, Notify
-from services.gateway_sim.lifecycle import (
-    SECOND_FACTOR_EXIT_STATUS,
-    ApiState,
-    Exit,
-    GatewayLife,
-    Say,
-    Schedule,
-    SetApi,
-    Voice,
-)
+from services.gateway_sim.actions import ApiState, DropMarketData, Exit, Notify, Say, SetApi, Voice
+from services.gateway_sim.lifecycle import SECOND_FACTOR_EXIT_STATUS, GatewayLife, Schedule
 from services.gateway_sim.scenario import (
     NEVER,
     CompetingSession,

@@ -6,7 +6,6 @@ import json
 import subprocess
 from dataclasses import fields
 from datetime import time
-from pathlib import Path
 
 import pytest
 
