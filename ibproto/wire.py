@@ -48,6 +48,9 @@ def encode_field(value: object) -> str:
         return ""
     if isinstance(value, bool):
         return "1" if value else "0"
+    if isinstance(value, int):
+        # int() first: before Python 3.11, str() of an IntEnum member (a message id) is its name.
+        return str(int(value))
     return str(value)
 
 
