@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from launcher.stack.durations import format_duration, parse_duration
+from launcher.stack.gateway_fields import LoginBudget
 from launcher.stack.model import Health, PROBE_KINDS, RestartLimit
 from launcher.stack.redaction import NO_SECRETS, Redactor
 from launcher.stack.resolved import ResolvedService, ResolvedStack
@@ -66,12 +67,14 @@ def _settings(model: BaseModel) -> dict[str, Any]:
 def _plain(value: Any, info: FieldInfo) -> Any:
     if isinstance(value, RestartLimit):
         return f"{value.count} within {format_duration(value.window)}"
+    if isinstance(value, LoginBudget):
+        return f"{value.count} per {format_duration(value.window)}"
     if isinstance(value, BaseModel):
         return _settings(value)
     if isinstance(value, float) and _is_duration(info):
         return format_duration(value)
     if isinstance(value, list):
-        return list(value)
+        return [_settings(item) if isinstance(item, BaseModel) else item for item in value]
     if isinstance(value, dict):
         return dict(value)
     return value

@@ -12,21 +12,19 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, time, tzinfo
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.errors import UsageError
 from services.gateway_sim.calendar import login_zone
 from services.gateway_sim.conditions import FARM_NAMES
 from stackkit.durations import parse_duration
+from stackkit.times import parse_clock_time, parse_time_zone, zone_name
 
 NEVER = math.inf  # --second-factor never: nobody taps the phone
 MAX_TIME_SCALE = 100_000.0
-_CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
 
 
 class BadValue(ValueError):
@@ -127,8 +125,7 @@ def local_timezone() -> tzinfo:
     return login_zone()[1]
 
 
-def timezone_name(zone: tzinfo) -> str:
-    return getattr(zone, "key", None) or str(zone)
+timezone_name = zone_name  # the one spelling of a zone, for the lifecycle's lines
 
 
 def seconds(value: Any) -> float:
@@ -159,25 +156,19 @@ def second_factor(value: Any) -> float:
 
 
 def clock_time(value: Any) -> time:
-    """``"23:45"`` or ``"23:44:50"``, a time of day."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        raise BadValue(f'expected a time of day like "23:45" in quotes (YAML reads an unquoted 23:45 as the '
-                       f"number {value})")
-    match = _CLOCK_TIME.match(value.strip()) if isinstance(value, str) else None
-    if not match:
-        raise BadValue(f'expected a time of day HH:MM (00:00 to 23:59), got {value!r}')
-    hour, minute, second = (int(part or 0) for part in match.groups())
-    return time(hour, minute, second)
+    """``"23:45"`` or ``"23:44:50"``, a time of day (the stack file's spelling: :mod:`stackkit.times`)."""
+    try:
+        return parse_clock_time(value)
+    except ValueError as problem:
+        raise BadValue(str(problem)) from None
 
 
 def timezone(value: Any) -> tzinfo:
     """An IANA time zone name such as ``America/New_York``."""
-    if not isinstance(value, str) or not value.strip():
-        raise BadValue(f"expected a time zone name like America/New_York, got {value!r}")
     try:
-        return ZoneInfo(value.strip())
-    except (ZoneInfoNotFoundError, ValueError):
-        raise BadValue(f"unknown time zone {value!r} (use an IANA name like America/New_York)") from None
+        return parse_time_zone(value)
+    except ValueError as problem:
+        raise BadValue(str(problem)) from None
 
 
 def time_scale(value: Any) -> float:
