@@ -115,6 +115,10 @@ class LifecycleDriver:
             server.log(f"listening on {address} again")
             return
         self._opened_before = True
+        if config.read_only:  # as IBC reports the setting it applies after the login, and as a condition line
+            if config.week.ibc:
+                server.log.ibc("Read-Only API checkbox is now set to: true")
+            server.log("condition read-only: orders are refused with error 321 (--read-only)")
         server.log(f"listening on {address} (server versions {SERVER_MIN_VERSION}..{SERVER_MAX_VERSION}, account "
                    f"{config.account}, seed {server.seed}, tick interval {config.tick_interval:g}s, fault "
                    f"{config.fault.describe()}, api delay {config.api_delay:g}s, max clients {config.max_clients}, "
