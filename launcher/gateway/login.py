@@ -112,7 +112,8 @@ class LoginTracker:
         state = self.state
         counts = {"second_factor_prompts": state.second_factor_prompts + (phase == AWAITING_SECOND_FACTOR),
                   "logins": state.logins + (phase == API_INITIALISING)}
-        if phase == state.phase:
+        if phase == state.phase or (phase == STOPPING and state.phase == LOGIN_FAILED):
+            # A Gateway stopping because its login failed is still a failed login (the sim says both).
             self.state = replace(state, **counts)
             return None
         self.state = replace(state, phase=phase, since=now, last_line=line, **counts)

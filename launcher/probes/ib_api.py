@@ -312,8 +312,10 @@ async def _converse(host: str, port: int, timeout: float, session: bool, client_
         try:
             await conversation.run(deadline, client_id)
             transcript = conversation.transcript
-            kept = keep and transcript is not None and not conversation.peer_closed and \
-                judge(diagnosis, transcript, timeout)[0] == OK
+            # A complete session is worth keeping even with a 1100 in its greeting: IB being unreachable is
+            # exactly what the monitor is there to hear end (1101/1102).
+            kept = keep and transcript is not None and transcript.complete and not transcript.client_id_refused \
+                and not conversation.peer_closed
             if not kept:
                 await conversation.close()
         finally:

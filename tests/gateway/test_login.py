@@ -49,7 +49,8 @@ def test_stop_and_second_factor_timeout_are_not_taken_for_a_login():
     assert fed(["2026-12-01 10:00:00:000 IBC: Login has completed: exiting via [File, Close] menu"]).state.phase == \
         login.STOPPING
     gave_up = fed(["x IBC: Second Factor Authentication initiated",
-                   "x IBC: IBC closing because login has not completed after Second Factor Authentication"]).state
+                   "x IBC: IBC closing because login has not completed after Second Factor Authentication",
+                   "x gateway_sim: state stopping: second factor not approved within 1s: exiting"]).state
     assert gave_up.phase == login.LOGIN_FAILED and gave_up.logins == 0
     assert "IBC closing because" in gave_up.last_line
 

@@ -272,3 +272,21 @@ def test_a_read_only_gateway_is_read_from_its_log(processes, tmp_path):
     assert asyncio.run(run()).ok
     condition = monitor.condition()
     assert (condition.state, condition.detail) == ("read-only", "the API is read-only: orders are refused (321)")
+
+
+def test_a_session_opened_while_ib_is_unreachable_is_kept_and_hears_it_come_back(processes, tmp_path):
+    sim = start_logged_sim(processes, tmp_path, "--connectivity-loss", "0:3:kept",
+                           ready=r"condition connectivity-lost")
+    monitor = monitor_for(sim)
+
+    async def run():
+        first = await monitor.start()
+        during = await until(lambda: monitor.condition().state == "connectivity-lost" and monitor.condition(),
+                             "the 1100 of the session's greeting")
+        await until(lambda: monitor.condition().state == "ready", "1102")
+        await monitor.close()
+        return first, during
+
+    first, during = asyncio.run(run())
+    assert first.ok and during.state == "connectivity-lost"
+    assert monitor.snapshot().sessions_opened == 1 and monitor.snapshot().board.data_lost_at is None
