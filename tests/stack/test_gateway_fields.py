@@ -152,3 +152,14 @@ def test_a_traders_client_id_must_not_be_the_monitors_nor_the_probes(stack_files
 def test_command_client_ids_reads_both_spellings():
     assert command_client_ids(["x", "--client-id", "10", "--clientId=11", "--client_id", "nope", "--client-id"]) == \
         [10, 11]
+
+
+@pytest.mark.parametrize("name", ["gateway-week-stack.yaml", "ib-gateway-ibc.yaml"])
+def test_the_example_gateways_load_with_their_week_fields(name):
+    from launcher.stack.loader import load_stack
+    from tests.helpers import REPO
+
+    stack = load_stack(REPO / "examples" / name, environ={"HOME": "/home/trader"})
+    spec = stack.services["gateway"].spec
+    assert spec.ibc.command_port == 7462 and spec.login_budget.count == 3 and spec.maintenance
+    assert spec.health.check.monitor_client_id == 998
