@@ -23,7 +23,8 @@ from typing import Any
 from ibproto.notices import NoticeBoard
 from launcher.gateway import login as phases
 from launcher.gateway.login import LoginState
-from launcher.gateway.maintenance import Window
+from launcher.gateway.maintenance import Window, active_window, local_zone
+from launcher.stack.model import Service
 
 MAINTENANCE = "maintenance"
 READY = "ready"
@@ -86,6 +87,21 @@ def judge_condition(inputs: GatewayInputs) -> GatewayCondition:
     if inputs.api_answering:
         return _answering(inputs)
     return _not_answering(inputs)
+
+
+def judge_service(spec: Service | None, *, now: float, api_answering: bool | None, api_detail: str = "",
+                  board: NoticeBoard | None = None, login: LoginState | None = None,
+                  process_running: bool | None = None, zone: tzinfo | None = None) -> GatewayCondition:
+    """The condition of the Gateway ``spec`` declares: its maintenance windows and IBC's timeout from the stack."""
+    zone = zone or local_zone()
+    window = None
+    if spec is not None and spec.maintenance:
+        window = active_window(spec.maintenance, datetime.fromtimestamp(now, zone), zone)
+    timeout = spec.ibc.second_factor_timeout if spec is not None and spec.ibc else GatewayInputs.second_factor_timeout
+    return judge_condition(GatewayInputs(now=now, zone=zone, api_answering=api_answering, api_detail=api_detail,
+                                         board=board or NoticeBoard(), login=login or LoginState(),
+                                         process_running=process_running, maintenance=window,
+                                         second_factor_timeout=timeout))
 
 
 def _answering(i: GatewayInputs) -> GatewayCondition:

@@ -62,6 +62,11 @@ def occurrences(window: MaintenanceWindow, around: datetime, default_zone: tzinf
     return found
 
 
+def local_zone() -> tzinfo:
+    """This machine's time zone, for windows that name none and for the times shown."""
+    return datetime.now().astimezone().tzinfo
+
+
 def active_window(windows: Sequence[MaintenanceWindow], now: datetime, default_zone: tzinfo) -> Window | None:
     """The window ``now`` is in (the one ending last, when several overlap), or ``None``."""
     current = [occurrence for window in windows

@@ -10,14 +10,12 @@ Gateway's condition (:mod:`launcher.gateway.condition`), which
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from pathlib import Path
 
 from ibproto.notices import NoticeBoard, classify
-from launcher.gateway.condition import GatewayCondition, GatewayInputs, judge_condition
+from launcher.gateway.condition import GatewayCondition, judge_service
 from launcher.gateway.login import LoginTracker
 from launcher.gateway.logtail import LogTail
-from launcher.gateway.maintenance import active_window
 from launcher.probes.ib_api import OK, SESSION_FAILED, IbApiDiagnosis
 from launcher.stack.resolved import ResolvedService
 
@@ -26,9 +24,7 @@ def gateway_condition(service: ResolvedService, diagnosis: IbApiDiagnosis | None
                       log_path: Path | None, now: float | None = None) -> GatewayCondition:
     """The Gateway's condition as doctor can see it now (nothing is changed by looking)."""
     now = time.time() if now is None else now
-    zone = datetime.now().astimezone().tzinfo
-    spec = service.spec
-    tracker = LoginTracker(spec.login_patterns)
+    tracker = LoginTracker(service.spec.login_patterns)
     if log_path is not None:
         for line in LogTail(log_path).new_lines():  # its last 256 KiB: the latest phase is what counts
             tracker.feed(line, now)
@@ -37,12 +33,9 @@ def gateway_condition(service: ResolvedService, diagnosis: IbApiDiagnosis | None
         notice = classify(code, message)
         if notice is not None:
             board = board.absorb(notice, now)
-    window = active_window(spec.maintenance, datetime.fromtimestamp(now, zone), zone) if spec.maintenance else None
-    return judge_condition(GatewayInputs(
-        now=now, zone=zone, api_answering=None if diagnosis is None else answered(diagnosis),
-        api_detail=diagnosis.failure or "" if diagnosis is not None else "", board=board, login=tracker.state,
-        process_running=process_running, maintenance=window,
-        second_factor_timeout=spec.ibc.second_factor_timeout if spec.ibc else 180.0))
+    return judge_service(service.spec, now=now, api_answering=None if diagnosis is None else answered(diagnosis),
+                         api_detail=(diagnosis.failure or "") if diagnosis is not None else "", board=board,
+                         login=tracker.state, process_running=process_running)
 
 
 def answered(diagnosis: IbApiDiagnosis) -> bool:

@@ -36,7 +36,7 @@ import asyncio
 import collections
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from pathlib import Path
 from typing import Callable
 
@@ -46,10 +46,9 @@ from ibproto.fields import parse_int
 from ibproto.messages import ServerMessage
 from ibproto.notices import Notice, NoticeBoard, classify
 from ibproto.wire import split_fields
-from launcher.gateway.condition import GatewayCondition, GatewayInputs, judge_condition
+from launcher.gateway.condition import GatewayCondition, judge_service
 from launcher.gateway.login import LoginTracker
 from launcher.gateway.logtail import LogTail
-from launcher.gateway.maintenance import active_window
 from launcher.probes.base import ProbeContext, ProbeResult, format_seconds
 from launcher.probes.ib_api import (API_SILENT, CLIENT_ID_IN_USE, SESSION_FAILED, ApiConversation, describe_success,
                                     open_ib_session, probe_ib_api, reset_and_close)
@@ -134,18 +133,11 @@ class GatewayMonitor:
 
     def condition(self, *, process_running: bool | None = None) -> GatewayCondition:
         """The Gateway's condition from the latest verdict, the notices and the login phase. Pure on held state."""
-        now = self._wall()
-        window = None
-        spec = self.service
-        zone = self.zone or _local_zone()
-        if spec is not None and spec.maintenance:
-            window = active_window(spec.maintenance, datetime.fromtimestamp(now, zone), zone)
         result = self.last_result
-        return judge_condition(GatewayInputs(
-            now=now, zone=zone, api_answering=None if result is None else result.ok,
-            api_detail=result.detail if result is not None else "", board=self._board, login=self._tracker.state,
-            process_running=process_running, maintenance=window,
-            second_factor_timeout=spec.ibc.second_factor_timeout if spec is not None and spec.ibc else 180.0))
+        return judge_service(self.service, now=self._wall(), zone=self.zone,
+                             api_answering=None if result is None else result.ok,
+                             api_detail=result.detail if result is not None else "", board=self._board,
+                             login=self._tracker.state, process_running=process_running)
 
     def snapshot(self) -> MonitorSnapshot:
         return MonitorSnapshot(self.client_id, self._conversation is not None and not self._lost.is_set(),
@@ -312,7 +304,3 @@ class GatewayMonitor:
     def _facts(self) -> dict:
         return {"monitor": True, "client_id": self.client_id, "sessions_opened": self.sessions_opened,
                 "connections_opened": self.connections_opened, **self._board.summary()}
-
-
-def _local_zone() -> tzinfo:
-    return datetime.now().astimezone().tzinfo
