@@ -53,6 +53,7 @@ from launcher.probes.base import ProbeContext, ProbeResult, format_seconds
 from launcher.probes.ib_api import (API_SILENT, CLIENT_ID_IN_USE, SESSION_FAILED, ApiConversation, describe_success,
                                     open_ib_session, probe_ib_api, reset_and_close)
 from launcher.stack.model import Health, Service
+from launcher.stack.resolved import ResolvedService
 
 MAX_BACKOFF = 60.0
 ERRORS_KEPT = 20
@@ -103,6 +104,14 @@ class GatewayMonitor:
         self._tracker = LoginTracker(service.login_patterns if service else None)
         log_path = self.context.log_path
         self._log = LogTail(Path(log_path), self.context.log_start_offset) if log_path else None
+
+    @classmethod
+    def for_service(cls, service: ResolvedService, context: ProbeContext,
+                    on_notice: Callable[[Notice, NoticeBoard], None] | None = None) -> "GatewayMonitor":
+        """The monitor of one ``ib_api`` service (its check, its log through ``context``, its stack fields)."""
+        if service.health is None or service.health.kind != KIND:
+            raise ValueError(f"'{service.name}' has no ib_api health check to monitor")
+        return cls(service.health, context=context, service=service.spec, on_notice=on_notice)
 
     @property
     def client_id(self) -> int:

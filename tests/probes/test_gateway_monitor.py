@@ -7,9 +7,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from launcher.gateway.ibc import send_command
 from launcher.probes.base import ProbeContext
 from launcher.probes.gateway_monitor import GatewayMonitor
+from launcher.stack.loader import load_stack
 from launcher.stack.model import Health, Service
 from tests.gateway_sim.support import WireClient
 from tests.helpers import DEFAULT_DEADLINE, leftover_sockets, wait_for_log_line
@@ -247,7 +250,10 @@ def test_no_next_valid_id_makes_the_monitor_fall_back(processes, tmp_path):
 
 def test_the_monitor_never_uses_the_probes_client_id(processes, tmp_path):
     sim = start_logged_sim(processes, tmp_path)
-    monitor = monitor_for(sim, client_id=5, monitor_client_id=6)
+    (tmp_path / "stack.yaml").write_text(f"services:\n  gateway:\n    command: x\n    health: {{ib_api: {{port: "
+                                         f"{sim.port}, client_id: 5, monitor_client_id: 6}}}}\n")
+    service = load_stack(tmp_path / "stack.yaml", environ={}).services["gateway"]
+    monitor = GatewayMonitor.for_service(service, ProbeContext("gateway", log_path=sim.log))
 
     async def run():
         await monitor.start()
@@ -290,3 +296,10 @@ def test_a_session_opened_while_ib_is_unreachable_is_kept_and_hears_it_come_back
     first, during = asyncio.run(run())
     assert first.ok and during.state == "connectivity-lost"
     assert monitor.snapshot().sessions_opened == 1 and monitor.snapshot().board.data_lost_at is None
+
+
+def test_only_an_ib_api_service_gets_a_monitor(tmp_path):
+    (tmp_path / "stack.yaml").write_text("services:\n  web:\n    command: x\n    health: {tcp: {port: 8765}}\n")
+    service = load_stack(tmp_path / "stack.yaml", environ={}).services["web"]
+    with pytest.raises(ValueError, match="'web' has no ib_api health check to monitor"):
+        GatewayMonitor.for_service(service, ProbeContext("web"))
