@@ -18,7 +18,7 @@ from pydantic.fields import FieldInfo
 
 from launcher.stack.durations import format_duration, parse_duration
 from launcher.stack.model import Health, PROBE_KINDS, RestartLimit
-from launcher.stack.redaction import MASK, looks_secret, mask
+from launcher.stack.redaction import MASK, looks_secret, mask_all
 from launcher.stack.resolved import ResolvedService, ResolvedStack
 
 # Shown from the resolved service instead of the file's spelling.
@@ -34,7 +34,9 @@ def render_stack(stack: ResolvedStack) -> str:
         "start_order": list(stack.start_order),
         "services": {name: _service(service) for name, service in stack.services.items()},
     }
-    hidden = _masked(document, stack.secret_values)
+    if stack.http is not None:
+        document["http"] = _settings(stack.http)
+    hidden = mask_all(document, stack.secret_values)
     return yaml.dump(hidden, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
 
 
@@ -85,16 +87,6 @@ def _is_duration(info: FieldInfo) -> bool:
         get_origin(member) is Annotated and any(getattr(item, "func", None) is parse_duration for item in member.__metadata__)
         for member in get_args(info.annotation)
     )
-
-
-def _masked(value: Any, secrets: frozenset[str]) -> Any:
-    if isinstance(value, str):
-        return mask(value, secrets)
-    if isinstance(value, dict):
-        return {key: _masked(item, secrets) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_masked(item, secrets) for item in value]
-    return value
 
 
 class _Dumper(yaml.SafeDumper):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from launcher.stack.model import Health, Service
+from launcher.stack.model import Health, HttpSettings, Service
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class ResolvedStack:
     # Values of secret-looking variables the stack used (env_file, env, substituted ${VAR}s):
     # whatever shows the stack to a person masks them (see launcher.stack.redaction).
     secret_values: frozenset[str] = field(default=frozenset(), repr=False)
+    http: HttpSettings | None = None  # the read-only HTTP API and dashboard; None: off
 
     @property
     def root(self) -> Path:
