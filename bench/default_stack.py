@@ -33,6 +33,7 @@ class DefaultStack:
         self.ports = {old: free_port() for old in owned}
         self.document = self._rewrite(document)
         self.symbols = list(self.document.get("symbols", []))
+        self.http_port = free_port()
 
     def _rewrite(self, value):
         if isinstance(value, dict):
@@ -52,6 +53,8 @@ class DefaultStack:
         document["name"] = "bench-default"
         for service in document["services"].values():
             service["cwd"] = str(REPO)
+        if document.get("http") is not None:
+            document["http"]["port"] = self.http_port  # the dashboard's fixed port, like the others
         return document
 
     def specs(self) -> list[ServiceSpec]:

@@ -41,7 +41,7 @@ BROKEN = {
             command: python -m trader
         extra: 1
         """,
-        'stack.yaml:4: unknown key "extra" (allowed: name, symbols, env_file, services)',
+        'stack.yaml:4: unknown key "extra" (allowed: name, symbols, env_file, services, http)',
     ),
     "dependency cycle": (
         """

@@ -146,3 +146,19 @@ def api(web_stack, played):
     yield start
     for server in started:
         server.stop()
+
+
+_screenshots: list[Path] = []
+
+
+def save_screenshot(browser, folder: Path, name: str) -> Path:
+    """Save a screenshot as a test artifact; the folder is printed at the end of the run."""
+    path = folder / f"{name}.png"
+    browser.driver.save_screenshot(str(path))
+    _screenshots.append(path)
+    return path
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _screenshots:
+        terminalreporter.write_line(f"dashboard screenshots: {_screenshots[0].parent}")

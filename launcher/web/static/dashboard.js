@@ -82,6 +82,7 @@
   }
 
   function renderStatus(status) {
+    if (!model.status) performance.mark("robostack:status");  // first live status (bench/bench_dashboard.py)
     model.status = status;
     model.statusAt = Date.now();
     const alive = !!status.supervisor_pid;
@@ -255,6 +256,10 @@
       if (quote.history.length > HISTORY) quote.history.shift();
     }
     model.lastTick = Date.now();
+    if (!model.allQuoted && model.status && (model.status.symbols || []).every((s) => model.quotes[s])) {
+      model.allQuoted = true;
+      performance.mark("robostack:quotes");  // every symbol has a quote
+    }
     dirty.add(tick.symbol);
     if (dirty.size === 1) requestAnimationFrame(paintQuotes);
   }
@@ -284,12 +289,12 @@
     if (points.length < 2) return;
     let low = Math.min.apply(null, points), high = Math.max.apply(null, points);
     if (high - low < 1e-9) { high += 0.5; low -= 0.5; }
-    const pad = 4 * ratio;
+    const pad = 4 * ratio, span = Math.max(points.length - 1, 30);  // fills the width within seconds, then scrolls
     ctx.lineWidth = 1.5 * ratio;
     ctx.strokeStyle = points[points.length - 1] >= points[0] ? "#2f9e6b" : "#d0533f";
     ctx.beginPath();
     points.forEach(function (p, i) {
-      const x = pad + (width - 2 * pad) * i / (HISTORY - 1);
+      const x = pad + (width - 2 * pad) * i / span;
       const y = height - pad - (height - 2 * pad) * (p - low) / (high - low);
       if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
     });
