@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "gateway_sim": ("bench.bench_external:run_gateway_sim", "the Gateway simulator (bench/bench_gateway_sim.py)"),
     "recovery": ("bench.bench_recovery:run", "default stack: simulator SIGKILLed until ticks flow again"),
     "ticks": ("bench.bench_external:run_ticks", "end-to-end ticks (bench/bench_ticks.py)"),
+    "dashboard": ("bench.bench_dashboard:run", "dashboard page load and the CPU cost of live pages"),
 }
 
 
