@@ -23,14 +23,10 @@ from launcher.commands.context import CommandContext
 from launcher.errors import EXIT_OK, NotRunningError, PreflightRefused, UsageError
 from launcher.stack.model import HttpSettings
 from launcher.stack.resolved import ResolvedStack
-from launcher.web.server import HttpServer
+from launcher.web.server import HttpServer, http_url
 from launcher.web.statedir import StateDirView
 
 REACH_TIMEOUT = 2.0
-
-
-def http_url(host: str, port: int) -> str:
-    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
 def configured_url(stack: ResolvedStack) -> str:

@@ -56,8 +56,7 @@ class HttpServer:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/"
+        return http_url(self.host, self.port)
 
     async def close(self) -> None:
         """Stop listening, end every stream and connection; safe to call twice."""
@@ -139,6 +138,11 @@ class HttpServer:
             for task in (running, gone):
                 task.cancel()
             await asyncio.gather(running, gone, return_exceptions=True)
+
+
+def http_url(host: str, port: int) -> str:
+    """``http://127.0.0.1:8790/``, with an IPv6 host in brackets."""
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
 async def _read_head(reader: asyncio.StreamReader) -> bytes | None:

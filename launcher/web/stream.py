@@ -68,29 +68,30 @@ class EventStream:
         self.cursor = since if since is not None else view.timeline(None, 1).next_cursor
         self.keepalive = keepalive
         self._last_status: str | None = None
+        self._behind = False  # more events wait than one read sends
 
     async def run(self, closing: asyncio.Event) -> None:
         await self._send(sse_retry(RETRY_MS))
         version = -1
         while not closing.is_set():
             previous = version
-            version = await self.view.changed(version, self.keepalive)
+            if not self._behind:
+                version = await self.view.changed(version, self.keepalive)
             sent = await self._send_changes()
             if not sent and version == previous:
                 await self._send(sse_comment("keepalive"))
 
     async def _send_changes(self) -> bool:
+        """The status if it changed and up to EVENTS_PER_READ new events; a long backlog (a client
+        resuming from an old cursor) goes out read by read, each write waiting for the client."""
         chunks = []
         key, message = status_message(self.view)
         if key != self._last_status:
             self._last_status = key
             chunks.append(message)
-        while True:
-            page = self.view.timeline(self.cursor, EVENTS_PER_READ)
-            chunks += [sse_message("timeline", entry.event, entry.cursor) for entry in page.entries]
-            self.cursor = page.next_cursor
-            if not page.more:
-                break
+        page = self.view.timeline(self.cursor, EVENTS_PER_READ)
+        chunks += [sse_message("timeline", entry.event, entry.cursor) for entry in page.entries]
+        self.cursor, self._behind = page.next_cursor, page.more
         if chunks:
             await self._send(b"".join(chunks))
         return bool(chunks)

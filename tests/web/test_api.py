@@ -247,3 +247,34 @@ def test_closing_the_server_ends_open_streams(api):
         stream.until(lambda m: False, timeout=10)
     assert time.monotonic() - started < 10
     stream.close()
+
+
+def test_a_long_backlog_is_streamed_in_order_from_an_old_cursor(api, played):
+    for number in range(450):
+        played.emit("trader", "healthy", "probe", n=number)
+    server = api()
+    stream = SseClient(server.port, path="/api/stream?since=0")
+    try:
+        numbers = [stream.until(lambda m: m.event == "timeline").data["n"] for _ in range(450)]
+    finally:
+        stream.close()
+    assert numbers == list(range(450))
+
+
+def test_head_of_the_stream_is_its_head_only(api):
+    response, closed = raw(api().port, b"HEAD /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert response.startswith(b"HTTP/1.1 200 OK\r\n") and response.endswith(b"\r\n\r\n") and closed
+    assert b"text/event-stream" in response
+
+
+def test_connections_past_the_limit_get_503(api):
+    server = api(max_connections=2)
+    idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]
+    try:
+        wait_until(lambda: len(server.server._connections) == 2, what="two connections held open")
+        response, closed = raw(server.port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert status_of(response) == 503 and closed
+    finally:
+        for sock in idle:
+            sock.close()
+    wait_until(lambda: get(server.port, "/healthz").status == 200, what="the server to serve again")
