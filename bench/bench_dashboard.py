@@ -100,7 +100,10 @@ def open_pages(browser: Browser, url: str, count: int) -> None:
             browser.driver.get(url)
         if not wait_for(lambda: browser.script("return !!(window.robostack && window.robostack.allQuoted)"),
                         timeout=60, poll=0.05):
-            raise BenchError(f"page {index + 1} never showed quotes for every symbol")
+            shown = browser.script("const m = window.robostack || {}; return {status: !!m.status, stack: m.stackLive, "
+                                   "feed: m.feedLive, quoted: Object.keys(m.quotes || {}), url: location.href}")
+            raise BenchError(f"page {index + 1} never showed quotes for every symbol: {shown}; "
+                             f"console: {browser.console_errors()[-3:]}")
 
 
 def ticks_shown(browser: Browser) -> list[int]:

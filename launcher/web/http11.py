@@ -176,8 +176,10 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
     def encode(self, *, head_only: bool = False) -> bytes:
-        lines = [f"HTTP/1.1 {self.status.value} {self.status.phrase}", f"Content-Type: {self.content_type}",
-                 f"Content-Length: {len(self.body)}", *header_lines(self.headers)]
+        lines = [f"HTTP/1.1 {self.status.value} {self.status.phrase}"]
+        if self.status != HTTPStatus.NO_CONTENT:  # 204 carries neither a body nor its length (RFC 9110)
+            lines += [f"Content-Type: {self.content_type}", f"Content-Length: {len(self.body)}"]
+        lines += header_lines(self.headers)
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         return head if head_only else head + self.body
 

@@ -166,6 +166,11 @@ async def _page(request: Request, view: StackView) -> Response:
                     headers={"Content-Security-Policy": page.content_security_policy(view.stack)})
 
 
+async def _favicon(request: Request, view: StackView) -> Response:
+    # The page declares no icon; browsers still ask for this one when they show the JSON answers.
+    return Response(HTTPStatus.NO_CONTENT)
+
+
 _static_cache: dict[str, bytes] = {}
 
 
@@ -188,4 +193,5 @@ ROUTES: dict[str, Handler] = {
     "/api/graph": _graph,
     "/api/stream": _stream,
     "/metrics": _metrics,
+    "/favicon.ico": _favicon,
 }

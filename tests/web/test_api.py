@@ -37,6 +37,11 @@ def test_every_endpoint_answers_get_and_head_alike(api, played, path):
     assert full.headers["cache-control"] == "no-store" and full.headers["x-content-type-options"] == "nosniff"
 
 
+def test_the_icon_browsers_ask_for_is_no_content(api):
+    reply = get(api().port, "/favicon.ico")
+    assert reply.status == 204 and reply.body == b""
+
+
 def test_status_is_what_status_json_prints(api, played):
     server = api()
     expected = status_json(effective_state(read_run_state(played.paths), True), True)

@@ -73,3 +73,10 @@ def test_http_1_0_without_host_is_refused_by_the_guard():
     with pytest.raises(HttpError) as caught:
         check_request_source(parse_request(b"GET / HTTP/1.0\r\n\r\n"))
     assert caught.value.status == HTTPStatus.BAD_REQUEST
+
+
+@pytest.mark.parametrize("authority, accepted", [("127.0.0.1:8790", True), ("[::1]:8790", True), ("localhost", True),
+                                                 ("evil.example:8790", False), ("127.0.0.1:99999", False),
+                                                 ("127.0.0.1@evil.example", False)])
+def test_loopback_host_headers(authority, accepted):
+    assert is_loopback_authority(authority) is accepted
