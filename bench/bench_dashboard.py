@@ -73,7 +73,7 @@ def measure_loads(section: Section, browser: Browser, url: str, runs: int) -> No
     for index, what in ((1, "page load (navigation to load event)"), (2, "page → first live status (event stream)"),
                         (3, "page → a quote for every symbol (WebSocket feed)")):
         values = [load[index] for load in loads if load]
-        section.add(what, seconds(median(values)), seconds(median(base)) if index == 1 else "",
+        section.add(what, seconds(median(values)), f"/healthz {seconds(median(base))}" if index == 1 else "",
                     ratio(median(values), median(base)) if index == 1 else "",
                     notes(runs_note(len(values)), spread(values), f"{runs - len(values)} timed out" if len(values) < runs else ""))
 
