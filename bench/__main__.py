@@ -36,6 +36,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "recovery": ("bench.bench_recovery:run", "default stack: simulator SIGKILLed until ticks flow again"),
     "ticks": ("bench.bench_external:run_ticks", "end-to-end ticks (bench/bench_ticks.py)"),
     "loader": ("bench.bench_loader:run", "stack loading time against one command's length, vs shlex"),
+    "dashboard": ("bench.bench_dashboard:run", "dashboard page load and the CPU cost of live pages"),
 }
 
 

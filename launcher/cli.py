@@ -141,6 +141,20 @@ def doctor(ctx: CommandContext, service: str | None, as_json: bool) -> int:
     return run_doctor(ctx, service, as_json)
 
 
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.option("--serve", is_flag=True, help="Serve the dashboard and the HTTP API from this process, reading the "
+              "state directory, until Ctrl-C.")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Port to use instead of the stack file's http.port (with --serve, 0 picks a free one).")
+@click.option("--no-browser", is_flag=True, help="Only print the URL.")
+@pass_context
+def dashboard(ctx: CommandContext, serve: bool, port: int | None, no_browser: bool) -> int:
+    """Open the stack's dashboard in a browser (or print its URL when there is no browser)."""
+    from launcher.commands.dashboard import run_dashboard
+
+    return run_dashboard(ctx, serve=serve, port=port, open_browser=not no_browser)
+
+
 @cli.command()
 @click.argument("symbols", required=False)
 @pass_context

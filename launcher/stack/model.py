@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from launcher.stack.durations import at_least, parse_duration
 from launcher.stack.stale import check_stale_pattern
 from launcher.stack.urls import check_host, check_url
+from stackkit.loopback import is_loopback_host
 from stackkit.symbols import validate_symbols
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -293,6 +294,43 @@ def _scalar_text(value: object) -> str:
     return str(value)
 
 
+# -- the read-only HTTP API and dashboard (launcher/web) ------------------------------------------
+DEFAULT_HTTP_PORT = 8790  # clear of the default stack's 4002 (API), 8765 (WebSocket) and 7462 (IBC)
+_FEED_URL = re.compile(r"^wss?://[^/\s?#]+(/\S*)?$")
+
+
+def _loopback_only(host: str) -> str:
+    # The API shows the stack to whoever can reach it: it never listens beyond this machine.
+    if not is_loopback_host(host):
+        raise ValueError(f'"{host}" is not a loopback address; the HTTP API listens on 127.0.0.1, ::1 or localhost only')
+    return host
+
+
+def _feed_is_a_websocket_url(url: str) -> str:
+    if not _FEED_URL.match(url):
+        raise ValueError(f'"{url}" is not a WebSocket URL (like ws://127.0.0.1:8765/)')
+    return url
+
+
+def _bare_section_means_defaults(value: object) -> object:
+    # `http:` with nothing after it is YAML null; it means "on, default settings".
+    return {} if value is None else value
+
+
+class HttpSettings(_Strict):
+    """The supervisor's read-only HTTP API and dashboard: on when the `http:` section is present.
+
+    The dashboard page subscribes to the trading feed itself: `feed` if given, else the
+    WebSocket server of the service named `feed_service` (its first port, on 127.0.0.1).
+    """
+
+    enabled: bool = True
+    host: Annotated[str, AfterValidator(_loopback_only)] = "127.0.0.1"
+    port: int = Field(default=DEFAULT_HTTP_PORT, ge=0, le=65535, strict=True)  # 0: any free port
+    feed: Annotated[str, AfterValidator(_feed_is_a_websocket_url)] | None = None
+    feed_service: Name = "websocket"
+
+
 class StackFile(_Strict):
     """The whole stack file as written (before substitution and path resolution)."""
 
@@ -303,6 +341,7 @@ class StackFile(_Strict):
     # substituted like any ${VAR}, masked everywhere, never written or printed.
     generated_secrets: list[Annotated[str, AfterValidator(_is_a_generated_name)]] = Field(default_factory=list)
     services: dict[Name, Service] = Field(min_length=1)
+    http: Annotated[HttpSettings | None, BeforeValidator(_bare_section_means_defaults)] = None
 
     @field_validator("symbols")
     @classmethod

@@ -34,6 +34,8 @@ def render_stack(stack: ResolvedStack) -> str:
         "start_order": list(stack.start_order),
         "services": {name: _service(service) for name, service in stack.services.items()},
     }
+    if stack.http is not None:
+        document["http"] = _settings(stack.http)
     hidden = Redactor.for_stack(stack).mask_data(document)
     return yaml.dump(hidden, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
 

@@ -89,6 +89,7 @@ def resolve_stack(
         name: _resolve_service(name, spec, root, file_values, substituter)
         for name, spec in stack_file.services.items()
     }
+    _check_http(stack_file, problems)
     problems.raise_if_any()
     return ResolvedStack(
         name=stack_file.name or root.name or "stack",
@@ -99,7 +100,15 @@ def resolve_stack(
         secret_values=frozenset(secret for secret in substituter.secrets if secret),
         display_path=display_path,
         source=document,
+        http=stack_file.http if stack_file.http is not None and stack_file.http.enabled else None,
     )
+
+
+def _check_http(stack_file: StackFile, problems: Problems) -> None:
+    """An `http.feed_service` written out must name a service (the default "websocket" may be absent)."""
+    http = stack_file.http
+    if http is not None and "feed_service" in http.model_fields_set and http.feed_service not in stack_file.services:
+        problems.add(("http", "feed_service"), f'"{http.feed_service}" names no service of this stack')
 
 
 def _env_file_values(stack_file: StackFile, root: Path, display_path: str, problems: Problems) -> dict[str, str]:

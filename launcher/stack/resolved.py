@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from launcher.errors import StackFileError
-from launcher.stack.model import Health, Service
+from launcher.stack.model import Health, HttpSettings, Service
 from launcher.stack.problems import Problem, first_in_file_order
 from launcher.stack.source import FieldPath, SourceDocument
 
@@ -62,6 +62,7 @@ class ResolvedStack:
     # (stale patterns against the running machine) still name file, line and field.
     display_path: str = ""
     source: SourceDocument | None = field(default=None, repr=False, compare=False)
+    http: HttpSettings | None = None  # the read-only HTTP API and dashboard; None: off
 
     @property
     def root(self) -> Path:

@@ -41,7 +41,7 @@ BROKEN = {
             command: python -m trader
         extra: 1
         """,
-        'stack.yaml:4: unknown key "extra" (allowed: name, symbols, env_file, generated_secrets, services)',
+        'stack.yaml:4: unknown key "extra" (allowed: name, symbols, env_file, generated_secrets, services, http)',
     ),
     "dependency cycle": (
         """
