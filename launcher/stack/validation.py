@@ -32,7 +32,7 @@ def validate_stack_file(document: SourceDocument, display_path: str) -> StackFil
     if not isinstance(document.data, dict):
         raise StackFileError(
             display_path,
-            f"expected keys (name, symbols, env_file, generated_secrets, services) at the top level, got {describe(document.data)}",
+            f"expected keys ({', '.join(StackFile.model_fields)}) at the top level, got {describe(document.data)}",
             line=document.line_of(()),
         )
     try:

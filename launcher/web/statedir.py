@@ -148,7 +148,7 @@ class StateDirView:
         spec = self.stack.services.get(service)
         if spec is None or spec.external:
             return None
-        return self.paths.current_log(service)
+        return self.paths.current_log_target(service)  # robostack's own link, checked to point inside
 
 
 def _stat_key(path) -> tuple[int, int, int] | None:

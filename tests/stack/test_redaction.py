@@ -34,6 +34,8 @@ SHAPES = [
     ('{"password": "p\\"w", "port": 1, "COOKIE": "sid=1"}', '{"password": "***", "port": 1, "COOKIE": "***"}'),
     ("session cookie=abc; path=/", "session cookie=***; path=/"),
     ("pre-flight: no stale processes", "pre-flight: no stale processes"),
+    ("IB_TOKEN: xyz PORT: 4002", "IB_TOKEN: *** PORT: 4002"),
+    ("session: started, token: none", "session: started, token: none"),
 ]
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from launcher.stack.loader import load_stack
 from launcher.state.events import Event, EventLog
-from launcher.state.paths import StatePaths
+from launcher.state.paths import StatePaths, point_current_log
 from launcher.state.store import RunState, ServiceRecord, StackLock, write_run_state
 from launcher.web.server import HttpServer
 from launcher.web.statedir import StateDirView
@@ -58,7 +58,7 @@ class PlayedSupervisor:
         self.lock.acquire(self.state.stack)
         for name in self.state.services:
             self.set(name, "healthy", pid=os.getpid(), create_time=self.state.supervisor_create_time,
-                     started_at=datetime.now().timestamp(), log=str(self.paths.current_log(name)))
+                     started_at=datetime.now().timestamp(), log=str(self.paths.run_log(name, "run-1")))
         return self
 
     def set(self, name: str, state: str, **fields) -> None:
@@ -72,7 +72,10 @@ class PlayedSupervisor:
         self.events.append(Event(datetime.now(timezone.utc), service, event, reason, data))
 
     def write_log(self, service: str, text: str) -> Path:
-        path = self.paths.current_log(service)
+        path = self.paths.run_log(service, self.state.run_id)  # as the supervisor does: this run's file,
+        if not path.exists():                                   # and robostack's link to it
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            point_current_log(self.paths, service, path)
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(text)
         return path
