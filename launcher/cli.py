@@ -97,14 +97,22 @@ def status(ctx: CommandContext, as_json: bool) -> int:
 
 @cli.command()
 @click.argument("services", nargs=-1)
-@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (across restarts).")
-@click.option("-n", "--lines", default=20, show_default=True, type=click.IntRange(min=0), help="Lines to show first.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (across rotations and restarts).")
+@click.option("-n", "--lines", "--tail", type=click.IntRange(min=0), default=None,
+              help="Last N lines of each service [default: 20, or every line of --since/--until].")
+@click.option("--since", metavar="WHEN", help="Lines received since WHEN: 10m, 2h, 1d ago, or 2025-10-23T18:05, 18:05.")
+@click.option("--until", metavar="WHEN", help="Lines received until WHEN (same forms as --since).")
+@click.option("-t", "--timestamps", is_flag=True, help="Show the time each line was received (UTC).")
+@click.option("--no-color", is_flag=True, help="No colours (also: NO_COLOR set, or output not a terminal).")
+@click.option("--no-log-prefix", is_flag=True, help="No 'service |' prefix.")
 @pass_context
-def logs(ctx: CommandContext, services: tuple[str, ...], follow: bool, lines: int) -> int:
-    """Show the services' logs, multiplexed with coloured prefixes."""
+def logs(ctx: CommandContext, services: tuple[str, ...], follow: bool, lines: int | None, since: str | None,
+         until: str | None, timestamps: bool, no_color: bool, no_log_prefix: bool) -> int:
+    """Show the services' logs, merged in time order, each line prefixed with its service."""
     from launcher.commands.logs import run_logs
 
-    return run_logs(ctx, services, follow, lines)
+    return run_logs(ctx, services, follow, lines, since=since, until=until, timestamps=timestamps,
+                    no_color=no_color, prefix=not no_log_prefix)
 
 
 @cli.command()
