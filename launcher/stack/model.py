@@ -15,6 +15,7 @@ from typing import Annotated, Literal, Union
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from launcher.stack.durations import parse_duration
+from launcher.stack.sizes import parse_size
 from stackkit.symbols import validate_symbols
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -205,6 +206,72 @@ def _yaml_no_is_the_word_no(value: object) -> object:
     return "no" if value is False else value
 
 
+# --- logs and alerts (issue 14): rotation of each service's log, and where alerts go ---------------------
+Size = Annotated[int, BeforeValidator(parse_size)]
+ALERT_EVENTS = ("unhealthy", "recovered", "restarting", "gave-up", "blocked", "second-factor", "maintenance",
+                "disk-full")
+_RATE_LIMIT = re.compile(r"^\s*(\d+)\s+per\s+(\S+)\s*$")
+
+
+class LogSettings(_Strict):
+    """Log rotation (launcher.logwriter): a new file once the current one reaches `max_size`, and the newest
+    `keep` closed files of a service kept (earlier parts and earlier runs alike). Unset fields of a service
+    take the stack-wide `logs:`, then the defaults (10MB, 10)."""
+
+    max_size: Size | None = None
+    keep: int | None = Field(default=None, ge=1, le=10_000)
+
+
+class AlertRateLimit(_Strict):
+    """At most `count` alert messages within `window` seconds."""
+
+    count: int = Field(default=20, ge=1)
+    window: float = 3600.0
+
+
+def _parse_rate_limit(value: object) -> object:
+    """Accept ``10 per 1h``, a plain count (per hour), or a mapping."""
+    if isinstance(value, bool):
+        raise ValueError(f'expected "N per DURATION", got {value!r}')
+    if isinstance(value, int):
+        return {"count": value}
+    if isinstance(value, str):
+        match = _RATE_LIMIT.match(value)
+        if not match:
+            raise ValueError(f'expected "N per DURATION" (like "10 per 1h"), got "{value}"')
+        return {"count": int(match.group(1)), "window": parse_duration(match.group(2))}
+    return value
+
+
+class Alerts(_Strict):
+    """Alerts (launcher.alerts): run `command` and/or POST JSON to `url` for the chosen `events`.
+
+    A service's alerts within `dedup` of the last one sent for it are folded into one summary;
+    at most `rate_limit` messages go out. Each delivery gets `timeout`.
+    """
+
+    command: Command | None = None
+    url: str | None = None
+    headers: dict[EnvName, EnvValue] = Field(default_factory=dict)
+    events: list[Literal[ALERT_EVENTS]] = Field(default_factory=lambda: list(ALERT_EVENTS))  # type: ignore[valid-type]
+    dedup: Duration = 600.0
+    rate_limit: Annotated[AlertRateLimit, BeforeValidator(_parse_rate_limit)] = Field(default_factory=AlertRateLimit)
+    timeout: Duration = 10.0
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError(f'expected an http:// or https:// URL, got "{url}"')
+        return url
+
+    @model_validator(mode="after")
+    def _somewhere_to_send(self) -> "Alerts":
+        if not self.command and not self.url:
+            raise ValueError("alerts need a command, a url, or both")
+        return self
+
+
 class Service(_Strict):
     """One process of the stack (or, with `external`, one that someone else runs)."""
 
@@ -225,6 +292,7 @@ class Service(_Strict):
     on_failure: Literal["stop-stack", "keep-running"] = "keep-running"
     on_dependency_restart: Literal["wait", "restart"] = "wait"
     dependency_grace: Duration = 30.0
+    logs: LogSettings = Field(default_factory=LogSettings)
 
     @field_validator("env", mode="before")
     @classmethod
@@ -259,6 +327,8 @@ class StackFile(_Strict):
     symbols: list[str] = Field(default_factory=list)
     env_file: str | None = None
     services: dict[Name, Service] = Field(min_length=1)
+    logs: LogSettings = Field(default_factory=LogSettings)
+    alerts: Alerts | None = None
 
     @field_validator("symbols")
     @classmethod

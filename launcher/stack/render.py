@@ -19,6 +19,7 @@ from pydantic.fields import FieldInfo
 from launcher.stack.durations import format_duration, parse_duration
 from launcher.stack.model import Health, PROBE_KINDS, RestartLimit
 from launcher.stack.redaction import MASK, looks_secret, mask
+from launcher.stack.sizes import format_size, parse_size
 from launcher.stack.resolved import ResolvedService, ResolvedStack
 
 # Shown from the resolved service instead of the file's spelling.
@@ -33,7 +34,12 @@ def render_stack(stack: ResolvedStack) -> str:
         "symbols": list(stack.symbols),
         "start_order": list(stack.start_order),
         "services": {name: _service(service) for name, service in stack.services.items()},
+        "logs": _settings(stack.logs),
     }
+    if stack.alerts is not None:
+        from launcher.alerts.config import describe_alerts
+
+        document["alerts"] = describe_alerts(stack.alerts)
     hidden = _masked(document, stack.secret_values)
     return yaml.dump(hidden, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
 
@@ -70,6 +76,8 @@ def _plain(value: Any, info: FieldInfo) -> Any:
         return _settings(value)
     if isinstance(value, float) and _is_duration(info):
         return format_duration(value)
+    if isinstance(value, int) and _parsed_by(info, parse_size):
+        return format_size(value)
     if isinstance(value, list):
         return list(value)
     if isinstance(value, dict):
@@ -79,10 +87,15 @@ def _plain(value: Any, info: FieldInfo) -> Any:
 
 def _is_duration(info: FieldInfo) -> bool:
     """A field typed `Duration` (or `Duration | None`): parsed by parse_duration."""
-    if any(getattr(item, "func", None) is parse_duration for item in info.metadata):
+    return _parsed_by(info, parse_duration)
+
+
+def _parsed_by(info: FieldInfo, parser: Any) -> bool:
+    """A field whose type (or `type | None`) is parsed by `parser` (a `Duration`, a `Size`)."""
+    if any(getattr(item, "func", None) is parser for item in info.metadata):
         return True
     return any(
-        get_origin(member) is Annotated and any(getattr(item, "func", None) is parse_duration for item in member.__metadata__)
+        get_origin(member) is Annotated and any(getattr(item, "func", None) is parser for item in member.__metadata__)
         for member in get_args(info.annotation)
     )
 

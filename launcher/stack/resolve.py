@@ -36,7 +36,7 @@ from launcher.stack.model import Service, StackFile
 from stackkit.symbols import validate_symbols
 from launcher.stack.problems import Problems
 from launcher.stack.redaction import looks_secret
-from launcher.stack.resolved import ResolvedService, ResolvedStack
+from launcher.stack.resolved import ResolvedAlerts, ResolvedService, ResolvedStack
 from launcher.stack.source import FieldPath, SourceDocument
 
 PYTHON_WORDS = ("python", "python3")
@@ -74,6 +74,7 @@ def resolve_stack(
         name: _resolve_service(name, spec, root, file_values, substituter)
         for name, spec in stack_file.services.items()
     }
+    alerts = _resolve_alerts(stack_file, substituter)
     problems.raise_if_any()
     return ResolvedStack(
         name=stack_file.name or root.name or "stack",
@@ -82,7 +83,21 @@ def resolve_stack(
         services=services,
         start_order=start_order,
         secret_values=frozenset(secret for secret in substituter.secrets if secret),
+        logs=stack_file.logs,
+        alerts=alerts,
     )
+
+
+def _resolve_alerts(stack_file: StackFile, substituter: _Substituter) -> ResolvedAlerts | None:
+    """`alerts:` substituted like a service's command and env; header values count as secrets."""
+    spec = stack_file.alerts
+    if spec is None:
+        return None
+    command = _argv(spec.command, ("alerts", "command"), substituter) if spec.command else None
+    url = substituter.substitute(spec.url, ("alerts", "url")) if spec.url else None
+    headers = {key: substituter.substitute(value, ("alerts", "headers", key)) for key, value in spec.headers.items()}
+    substituter.secrets.update(value for value in headers.values() if len(value) >= 8)
+    return ResolvedAlerts(spec=spec, command=command, url=url, headers=headers)
 
 
 def _env_file_values(stack_file: StackFile, root: Path, display_path: str, problems: Problems) -> dict[str, str]:

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from launcher.stack.model import Health, Service
+from launcher.stack.model import Alerts, Health, LogSettings, Service
+
+if TYPE_CHECKING:
+    from launcher.logwriter.policy import RotationPolicy
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,14 @@ class ResolvedStack:
     # Values of secret-looking variables the stack used (env_file, env, substituted ${VAR}s):
     # whatever shows the stack to a person masks them (see launcher.stack.redaction).
     secret_values: frozenset[str] = field(default=frozenset(), repr=False)
+    logs: LogSettings = field(default_factory=LogSettings)  # stack-wide log rotation; see log_policy()
+    alerts: "ResolvedAlerts | None" = None
+
+    def log_policy(self, name: str) -> "RotationPolicy":
+        """How service `name`'s log is rotated: its own `logs:`, then the stack's, then the defaults."""
+        from launcher.logwriter.policy import rotation_policy
+
+        return rotation_policy(self.services[name].spec.logs, self.logs)
 
     @property
     def root(self) -> Path:
@@ -75,3 +87,13 @@ class ResolvedStack:
                 affected.add(candidate)
                 result.append(candidate)
         return result
+
+
+@dataclass(frozen=True)
+class ResolvedAlerts:
+    """The stack file's `alerts:` with ``${VAR}`` substituted (the values hold secrets: kept out of repr)."""
+
+    spec: Alerts
+    command: tuple[str, ...] | None = field(default=None, repr=False)
+    url: str | None = field(default=None, repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
