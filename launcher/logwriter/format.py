@@ -27,8 +27,7 @@ _SEPARATORS = ((4, 45), (7, 45), (10, 84), (13, 58), (16, 58), (19, 46), (23, 90
 
 def format_stamp(epoch: float) -> bytes:
     """The 25-byte prefix for a line received at `epoch` (seconds since 1970, UTC)."""
-    seconds = int(epoch)
-    millis = min(999, int((epoch - seconds) * 1000))
+    seconds, millis = divmod(int(round(epoch * 1000)), 1000)
     t = time.gmtime(seconds)
     return b"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ " % (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min,
                                                       t.tm_sec, millis)
@@ -42,10 +41,10 @@ class Stamper:
         self._head = b""
 
     def __call__(self, epoch: float) -> bytes:
-        seconds = int(epoch)
+        seconds, millis = divmod(int(round(epoch * 1000)), 1000)
         if seconds != self._second:
             self._second, self._head = seconds, format_stamp(seconds)[:20]
-        return self._head + b"%03dZ " % min(999, int((epoch - seconds) * 1000))
+        return self._head + b"%03dZ " % millis
 
 
 def stamp_lines(block: bytes, stamp: bytes) -> bytes:

@@ -59,6 +59,7 @@ class LogWriter:
         self.mid_line = False  # the file ends inside a line we wrote (a partial flushed while idle)
         self.partial = b""
         self.partial_stamp = b""
+        self.read_at = 0.0  # when the last read happened
         self.failure: OSError | None = None
         self.failing_since: float | None = None
         self.dropping = 0  # lines dropped since the current failure began
@@ -99,7 +100,7 @@ class LogWriter:
     # --- reading ----------------------------------------------------------------------------
     def take(self, data: bytes) -> None:
         """Everything read from the pipe in one read: stamp its complete lines and write them."""
-        now = self.clock()
+        now = self.read_at = self.clock()
         stamp = self.stamp(now)
         pieces = []
         continuing = self.mid_line and self.failure is None  # a flushed partial line waits for its rest
@@ -109,14 +110,15 @@ class LogWriter:
                 self._hold(data, stamp, now)
                 return
             head, data = data[: end + 1], data[end + 1:]
-            if self.partial:
-                pieces.append(self.partial_stamp + self.partial + head)
-            else:
-                pieces.append(head)  # the rest of a line already in the file: no second stamp
+            # The rest of a line already in the file gets no second stamp (partial_stamp is empty then).
+            first, _, more = cut_long_lines(self.partial + head).partition(b"\n")
+            pieces.append((self.partial_stamp if self.partial else b"") + first + b"\n")
+            if more:
+                pieces.append(stamp_lines(more, stamp))
             self.partial = b""
         cut = data.rfind(b"\n") + 1
         if cut:
-            pieces.append(stamp_lines(data[:cut], stamp))
+            pieces.append(stamp_lines(cut_long_lines(data[:cut]), stamp))
         rest = data[cut:]
         if pieces:
             self.write(b"".join(pieces), now)
@@ -133,6 +135,28 @@ class LogWriter:
             piece, self.partial = self.partial[:MAX_LINE], self.partial[MAX_LINE:]
             self.write(self.partial_stamp + piece + b"\n", now)
             self.partial_stamp = stamp
+
+    def idle_timeout(self) -> float | None:
+        """Seconds until :meth:`idle` has something to do if nothing is read meanwhile (None: nothing)."""
+        now = self.clock()
+        waits = []
+        if self.partial:
+            waits.append(self.read_at + FLUSH_PARTIAL_AFTER - now)
+        if self.failure is not None:
+            waits.append(self.retry_at - now)
+        return max(0.0, min(waits)) if waits else None
+
+    def idle(self) -> None:
+        """Nothing came for a while: write a waiting partial line, and try writing again after a failure.
+
+        Retrying while the service is quiet says as soon as possible that space is back
+        (the lost-lines line, the status record), not only when its next line comes.
+        """
+        now = self.clock()
+        if self.partial and now >= self.read_at + FLUSH_PARTIAL_AFTER:
+            self.flush_partial()
+        if self.failure is not None and now >= self.retry_at:
+            self._recover(now)
 
     def flush_partial(self) -> None:
         """Write the incomplete line as it is (the service went quiet: a prompt, or a "ready" without newline)."""
@@ -167,8 +191,26 @@ class LogWriter:
                 return
         elif now >= self.checked_at + CHECK_FILE_EVERY:
             self._follow_current(now)
-        if self._append(block, now) and self.size >= self.max_size and not self.mid_line:
-            self._rotate(now)
+        while True:
+            room = self.max_size - self.size
+            if len(block) <= room or self.mid_line:  # the rest of a line in the file must go there too
+                if self._append(block, now) and self.size >= self.max_size and not self.mid_line:
+                    self._rotate(now)
+                return
+            # Fill the file with whole lines, then rotate: a file exceeds max_size only by a longer single line.
+            cut = block.rfind(b"\n", 0, room) + 1
+            if cut == 0 and self.size == 0:
+                cut = block.find(b"\n") + 1 or len(block)
+            if cut:
+                if not self._append(block[:cut], now):
+                    self.dropping += block[cut:].count(b"\n")
+                    return
+                block = block[cut:]
+                if not block:
+                    return
+            if not self._rotate(now):
+                self._append(block, now)  # no new file for now: keep appending to this one
+                return
 
     def _append(self, block: bytes, now: float, *, counts: bool = True) -> bool:
         written = 0
@@ -180,12 +222,28 @@ class LogWriter:
                 written += os.write(self.fd, view[written:])
         except OSError as error:
             if written:
-                self.mid_line = block[written - 1] != 10
+                written = self._cut_back_to_a_line(block, written)
             self._fail(error, block[written:] if counts else b"", now)
             return False
         self.size += len(block)
         self.mid_line = block[-1] != 10
         return True
+
+    def _cut_back_to_a_line(self, block: bytes, written: int) -> int:
+        """After a short write, take the half line back out of the file (so it holds whole lines only).
+
+        Only if nobody else appended meanwhile; returns how much of `block` stays written.
+        """
+        keep = block.rfind(b"\n", 0, written) + 1
+        try:
+            if keep < written and os.fstat(self.fd).st_size == self.size + written:
+                os.ftruncate(self.fd, self.size + keep)
+                written = keep
+        except OSError:
+            pass
+        self.size += written
+        self.mid_line = written > 0 and block[written - 1] != 10
+        return written
 
     def _fail(self, error: OSError, unwritten: bytes, now: float) -> None:
         if self.failure is None:
@@ -222,8 +280,8 @@ class LogWriter:
             os.close(self.fd)
             self.fd = None
 
-    def _rotate(self, now: float) -> None:
-        """Rename the current file to the next part and start a new one (holding the file's flock)."""
+    def _rotate(self, now: float) -> bool:
+        """Rename the current file to the next part and start a new one (holding the file's flock); False if not."""
         old_fd, old_identity = self.fd, self.identity
         assert old_fd is not None
         renamed_to = None
@@ -241,13 +299,14 @@ class LogWriter:
             # Could not start a new file: keep appending to the old one and try again later.
             self.fd, self.identity = old_fd, old_identity
             self.size = self.max_size - max(1, self.max_size // 100)
-            return
+            return False
         os.close(old_fd)  # also releases the flock
         self.checked_at = now
         if renamed_to is not None:
             note = b"%s log continued from %s\n" % (self.service.encode(), os.path.basename(renamed_to).encode())
             self._append(self.stamp(now) + LAUNCHER_MARK + note, now, counts=False)
         self._prune()
+        return True
 
     def _prune(self) -> None:
         for path in files.files_to_prune(os.path.dirname(self.path), self.keep, {self.path}):
@@ -272,13 +331,30 @@ class LogWriter:
             pass
 
 
+def cut_long_lines(block: bytes) -> bytes:
+    """`block` (complete lines) with every line longer than MAX_LINE cut into lines of MAX_LINE bytes."""
+    if len(block) <= MAX_LINE + 1:
+        return block
+    lines = block.split(b"\n")
+    if max(map(len, lines)) <= MAX_LINE:
+        return block
+    cut = []
+    for line in lines:
+        while len(line) > MAX_LINE:
+            cut.append(line[:MAX_LINE])
+            line = line[MAX_LINE:]
+        cut.append(line)
+    return b"\n".join(cut)
+
+
 def run(writer: LogWriter, source: int = 0) -> None:
-    """Read `source` until its end, feeding `writer`; an idle partial line is flushed."""
+    """Read `source` until its end, feeding `writer`; while nothing comes, let it do what waits on time."""
     poller = select.poll()
     poller.register(source, select.POLLIN)
     while True:
-        if writer.partial and not poller.poll(FLUSH_PARTIAL_AFTER * 1000):
-            writer.flush_partial()
+        wait = writer.idle_timeout()
+        if wait is not None and not poller.poll(wait * 1000):
+            writer.idle()
             continue
         data = os.read(source, READ_SIZE)
         if not data:

@@ -188,7 +188,8 @@ def _match_still_there(cursor: LogCursor) -> LogCursor | None:
 
     A rotation keeps it: the matched file is then one of the run's parts, and the
     new current file is remembered as its continuation, so the match still holds
-    once retention has removed that part.
+    once retention has removed that part (as long as the probe looks at least once
+    per `keep` rotations).
     """
     try:
         with open(cursor.path, "rb") as log:
@@ -197,15 +198,18 @@ def _match_still_there(cursor: LogCursor) -> LogCursor | None:
             matched_identity = cursor.matched_identity or cursor.file_identity
             if matched_identity is None or identity == matched_identity:
                 log.seek(cursor.matched_offset)
-                return cursor if log.read(len(cursor.matched_bytes)) == cursor.matched_bytes else None
+                if log.read(len(cursor.matched_bytes)) == cursor.matched_bytes:
+                    return cursor
     except OSError:
         return None
     if identity == cursor.continued_identity:
         return cursor
     folder = os.path.dirname(cursor.path)
     for earlier in (cursor.continued_identity, matched_identity):
-        if earlier is not None and find_by_identity(folder, earlier) is not None:
-            return replace(cursor, matched_identity=matched_identity, continued_identity=identity)
+        if earlier is not None and earlier != identity:  # an inode number can be reused by the new file
+            renamed = find_by_identity(folder, earlier)
+            if renamed is not None and renamed != str(cursor.path):
+                return replace(cursor, matched_identity=matched_identity, continued_identity=identity)
     return None
 
 
