@@ -159,6 +159,65 @@ def config(ctx: CommandContext, symbols: str | None) -> int:
     return 0
 
 
+@cli.group(epilog=EXIT_CODES_HELP)
+def service() -> None:
+    """Run the stack at boot under systemd (install, uninstall, status)."""
+
+
+def systemd_scope(function):
+    function = click.option("--name", metavar="UNIT", help="Unit name [default: robostack-<stack name>].")(function)
+    return click.option("--user/--system", "user_scope", default=True,
+                        help="A unit of your own user's systemd (default), or a system unit run as you.")(function)
+
+
+@service.command("install", epilog=EXIT_CODES_HELP)
+@click.argument("symbols", required=False)
+@systemd_scope
+@click.option("--env", "env_names", multiple=True, metavar="NAME",
+              help="Keep this variable's current value for the unit, in a file only you can read (repeatable).")
+@click.option("--watchdog", default="30s", show_default=True, metavar="DURATION",
+              help="WatchdogSec: systemd restarts robostack if its main loop stops answering for this long.")
+@click.option("--restart-delay", default="5s", show_default=True, metavar="DURATION", help="RestartSec.")
+@click.option("--enable/--no-enable", default=True, show_default=True, help="Enable the unit (start at boot).")
+@click.option("--now", is_flag=True, help="Also start it now.")
+@click.option("--as", "as_user", metavar="USER", help="With --system: the user the stack runs as [default: you].")
+@pass_context
+def service_install(ctx: CommandContext, symbols: str | None, user_scope: bool, name: str | None,
+                    env_names: tuple[str, ...], watchdog: str, restart_delay: str, enable: bool, now: bool,
+                    as_user: str | None) -> int:
+    """Write a systemd unit that runs `robostack up` for this stack file (Type=notify)."""
+    from launcher.commands.service import run_install
+    from launcher.stack.durations import parse_duration
+
+    try:
+        watchdog_seconds, delay_seconds = parse_duration(watchdog), parse_duration(restart_delay)
+    except ValueError as err:
+        raise UsageError(f"--watchdog/--restart-delay: {err}") from err
+    parse_symbols(symbols)
+    return run_install(ctx, system=not user_scope, name=name, env_names=env_names, watchdog=watchdog_seconds,
+                       restart_delay=delay_seconds, enable=enable, now=now, symbols=symbols, as_user=as_user)
+
+
+@service.command("uninstall", epilog=EXIT_CODES_HELP)
+@systemd_scope
+@pass_context
+def service_uninstall(ctx: CommandContext, user_scope: bool, name: str | None) -> int:
+    """Stop and disable the unit, and remove it and its credentials file."""
+    from launcher.commands.service import run_uninstall
+
+    return run_uninstall(ctx, system=not user_scope, name=name)
+
+
+@service.command("status", epilog=EXIT_CODES_HELP)
+@systemd_scope
+@pass_context
+def service_status(ctx: CommandContext, user_scope: bool, name: str | None) -> int:
+    """Whether the unit is installed, for which stack file, and what systemd says about it."""
+    from launcher.commands.service import run_status
+
+    return run_status(ctx, system=not user_scope, name=name)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command, turn RobostackError into one line on stderr and its exit code."""
     try:
