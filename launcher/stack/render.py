@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from launcher.stack.durations import format_duration, parse_duration
+from launcher.logwriter.policy import RotationPolicy, rotation_policy
 from launcher.stack.model import Health, PROBE_KINDS, RestartLimit
 from launcher.stack.redaction import MASK, looks_secret, mask
 from launcher.stack.sizes import format_size, parse_size
@@ -34,14 +35,20 @@ def render_stack(stack: ResolvedStack) -> str:
         "symbols": list(stack.symbols),
         "start_order": list(stack.start_order),
         "services": {name: _service(service) for name, service in stack.services.items()},
-        "logs": _settings(stack.logs),
+        "logs": _log_policy(rotation_policy(stack.logs)),
     }
+    for name in stack.services:  # each service's log rotation as it applies (its own, else the stack's)
+        document["services"][name]["logs"] = _log_policy(stack.log_policy(name))
     if stack.alerts is not None:
         from launcher.alerts.config import describe_alerts
 
         document["alerts"] = describe_alerts(stack.alerts)
     hidden = _masked(document, stack.secret_values)
     return yaml.dump(hidden, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
+
+
+def _log_policy(policy: RotationPolicy) -> dict[str, Any]:
+    return {"max_size": format_size(policy.max_size), "keep": policy.keep}
 
 
 def _service(service: ResolvedService) -> dict[str, Any]:
