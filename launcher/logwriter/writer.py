@@ -31,8 +31,12 @@ from __future__ import annotations
 import fcntl
 import os
 import select
-import signal
 import time
+
+try:  # the C module: `signal` itself imports enum, a third of the writer's start-up
+    import _signal as signals
+except ImportError:  # pragma: no cover - every CPython has it
+    import signal as signals  # type: ignore[no-redef]
 
 from launcher.logwriter import files, status
 from launcher.logwriter.format import LAUNCHER_MARK, Stamper, stamp_lines
@@ -89,9 +93,7 @@ class LogWriter:
 
     def _open_status(self) -> None:
         path = files.status_path(self.path)
-        earlier = status.read_writer_status(path)
-        if earlier and isinstance(earlier.get("lost"), int):
-            self.lost = earlier["lost"]
+        self.lost = status.lost_so_far(path)
         try:
             self.status_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError:
@@ -374,8 +376,8 @@ def drain(source: int = 0) -> None:
 
 def main(argv: list[str]) -> None:
     """``main([service, path, max_size, keep])``; stdin is the service's pipe."""
-    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(number, signal.SIG_IGN)
+    for number in (signals.SIGTERM, signals.SIGINT, signals.SIGHUP):
+        signals.signal(number, signals.SIG_IGN)
     service, path, max_size, keep = argv[0], argv[1], int(argv[2]), int(argv[3])
     writer = LogWriter(path, max_size=max_size, keep=keep, service=service)
     try:
