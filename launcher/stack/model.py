@@ -178,18 +178,24 @@ class RestartLimit(_Strict):
     window: float = 600.0
 
 
-def _parse_restart_limit(value: object) -> object:
-    """Accept ``5 within 10m``, a plain count, or a mapping."""
-    if isinstance(value, bool):
-        raise ValueError(f'expected "N within DURATION", got {value!r}')
-    if isinstance(value, int):
-        return {"count": value}
-    if isinstance(value, str):
-        match = _MAX_RESTARTS.match(value)
-        if not match:
-            raise ValueError(f'expected "N within DURATION" (like "5 within 10m"), got "{value}"')
-        return {"count": int(match.group(1)), "window": parse_duration(match.group(2))}
-    return value
+def _count_per_duration(word: str, pattern: re.Pattern[str], example: str):
+    """A parser accepting ``N <word> DURATION`` (like `example`), a plain count, or a mapping."""
+    def parse(value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError(f'expected "N {word} DURATION", got {value!r}')
+        if isinstance(value, int):
+            return {"count": value}
+        if isinstance(value, str):
+            match = pattern.match(value)
+            if not match:
+                raise ValueError(f'expected "N {word} DURATION" (like "{example}"), got "{value}"')
+            return {"count": int(match.group(1)), "window": parse_duration(match.group(2))}
+        return value
+
+    return parse
+
+
+_parse_restart_limit = _count_per_duration("within", _MAX_RESTARTS, "5 within 10m")
 
 
 def _parse_signal(value: object) -> str:
@@ -229,18 +235,7 @@ class AlertRateLimit(_Strict):
     window: float = 3600.0
 
 
-def _parse_rate_limit(value: object) -> object:
-    """Accept ``10 per 1h``, a plain count (per hour), or a mapping."""
-    if isinstance(value, bool):
-        raise ValueError(f'expected "N per DURATION", got {value!r}')
-    if isinstance(value, int):
-        return {"count": value}
-    if isinstance(value, str):
-        match = _RATE_LIMIT.match(value)
-        if not match:
-            raise ValueError(f'expected "N per DURATION" (like "10 per 1h"), got "{value}"')
-        return {"count": int(match.group(1)), "window": parse_duration(match.group(2))}
-    return value
+_parse_rate_limit = _count_per_duration("per", _RATE_LIMIT, "10 per 1h")  # a plain count is per hour
 
 
 class Alerts(_Strict):
