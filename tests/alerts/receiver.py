@@ -24,6 +24,7 @@ class Receiver:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     port: int = 0
     _server: asyncio.AbstractServer | None = None
+    _handlers: set = field(default_factory=set)
 
     async def __aenter__(self) -> "Receiver":
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -32,7 +33,10 @@ class Receiver:
 
     async def __aexit__(self, *exc_info) -> None:
         self._server.close()
-        await self._server.wait_closed()
+        for task in self._handlers:  # a silent receiver's handler still waits: end it
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+        await asyncio.wait_for(self._server.wait_closed(), 10)  # 3.12+: waits for every connection
 
     def url(self, path: str = "/hooks/secret-token-path") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -47,6 +51,7 @@ class Receiver:
         return self.requests
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._handlers.add(asyncio.current_task())
         try:
             method, target, _ = (await reader.readline()).decode().split(" ", 2)
             headers = {}
@@ -66,6 +71,6 @@ class Receiver:
             writer.write(f"HTTP/1.1 {self.status} Whatever\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
             await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError, ValueError, asyncio.CancelledError):
-            pass
+            pass  # cancelled at __aexit__, or a client that went away
         finally:
             writer.close()

@@ -16,7 +16,7 @@ from launcher.stack.model import Alerts
 from launcher.stack.resolved import ResolvedAlerts
 from launcher.state.events import Event
 from tests.alerts.receiver import Receiver
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_until
 
 PAYLOAD = {"stack": "robo", "service": "trader", "event": "unhealthy", "title": "unhealthy", "detail": "no ticks"}
 
@@ -72,8 +72,14 @@ async def test_a_hung_command_is_killed_with_its_children_at_the_timeout(tmp_pat
               f"time.sleep(600)']); open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}'); time.sleep(600)")
     delivery = await CommandSender([sys.executable, "-c", script], timeout=2).send(PAYLOAD)
     assert not delivery.ok and delivery.detail.endswith("did not finish within 2s (killed)")
-    for pid in map(int, pids.read_text().split()):
-        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    def gone(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    for pid in map(int, pids.read_text().split()):  # SIGKILL is delivered, not awaited: give it its moment
+        wait_until(lambda pid=pid: gone(pid), what=f"pid {pid} of the hung command to be gone")
 
 
 def resolved(url: str | None = None, command: list[str] | None = None, **settings) -> ResolvedAlerts:
