@@ -24,18 +24,31 @@ from launcher.process.exits import wait_for_exits
 from launcher.process.identity import ProcessIdentity, identify
 
 RUN_TOKEN_VARIABLE = "ROBOSTACK_RUN"
+WRITER_MARK = "robostack-log-writer"  # the last word of every writer's command line
 WRITER_VARIABLE = "ROBOSTACK_LOG_WRITER"  # in every writer's environment: the service it writes for
+FILE_VARIABLE, MAX_SIZE_VARIABLE, KEEP_VARIABLE = "ROBOSTACK_LOG_FILE", "ROBOSTACK_LOG_MAX_SIZE", "ROBOSTACK_LOG_KEEP"
 PIPE_SIZE = 1024 * 1024
 DRAIN_DEADLINE = 2.0  # how long a service's wait() gives its writer to write the last lines
 _PACKAGE_ROOT = str(Path(launcher.__file__).resolve().parent.parent)
-_BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[1]); "
-              "from launcher.logwriter.writer import main; main(sys.argv[2:])")
+_BOOTSTRAP = "import sys; sys.path.insert(0, sys.argv[1]); from launcher.logwriter.writer import main; main()"
 
 
-def writer_command(service: str, log_path: Path, policy: RotationPolicy) -> list[str]:
-    """The writer's argv: this interpreter, isolated (-I) and without site (-S), so it starts fast and small."""
-    return [sys.executable, "-I", "-S", "-c", _BOOTSTRAP, _PACKAGE_ROOT, service, str(log_path),
-            str(policy.max_size), str(policy.keep)]
+def writer_command() -> list[str]:
+    """The writer's argv: this interpreter, isolated (-I) and without site (-S), so it starts fast and small.
+
+    The same for every writer: what it writes for comes in its environment, so a
+    service's `stale` patterns (matched against command lines) can never match its writer.
+    """
+    return [sys.executable, "-I", "-S", "-c", _BOOTSTRAP, _PACKAGE_ROOT, WRITER_MARK]
+
+
+def writer_environment(service: str, log_path: Path, policy: RotationPolicy, env: Mapping[str, str]) -> dict[str, str]:
+    """The writer's whole environment: its settings and the run token, none of the service's secrets."""
+    writer_env = {WRITER_VARIABLE: service, FILE_VARIABLE: str(log_path.absolute()),
+                  MAX_SIZE_VARIABLE: str(policy.max_size), KEEP_VARIABLE: str(policy.keep)}
+    if env.get(RUN_TOKEN_VARIABLE):
+        writer_env[RUN_TOKEN_VARIABLE] = env[RUN_TOKEN_VARIABLE]
+    return writer_env
 
 
 class LogWriterProcess:
@@ -95,14 +108,11 @@ def start_log_writer(service: str, log_path: Path, policy: RotationPolicy, env: 
         fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
     except OSError:
         pass  # above the user's pipe quota: the default 64 KiB works too
-    writer_env = {WRITER_VARIABLE: service}
-    if env.get(RUN_TOKEN_VARIABLE):
-        writer_env[RUN_TOKEN_VARIABLE] = env[RUN_TOKEN_VARIABLE]
     try:
-        popen = subprocess.Popen(writer_command(service, log_path.absolute(), policy), stdin=read_fd,
-                                 stdout=subprocess.DEVNULL,
+        popen = subprocess.Popen(writer_command(), stdin=read_fd, stdout=subprocess.DEVNULL,
                                  stderr=error_fd if error_fd is not None else subprocess.DEVNULL,
-                                 cwd="/", env=writer_env, start_new_session=True)
+                                 cwd="/", env=writer_environment(service, log_path, policy, env),
+                                 start_new_session=True)
     except OSError:
         os.close(write_fd)
         raise

@@ -374,11 +374,13 @@ def drain(source: int = 0) -> None:
         pass
 
 
-def main(argv: list[str]) -> None:
-    """``main([service, path, max_size, keep])``; stdin is the service's pipe."""
+def main() -> None:
+    """The writer process: settings from its environment (see ``launch``), the service's pipe on stdin."""
     for number in (signals.SIGTERM, signals.SIGINT, signals.SIGHUP):
         signals.signal(number, signals.SIG_IGN)
-    service, path, max_size, keep = argv[0], argv[1], int(argv[2]), int(argv[3])
+    environ = os.environ
+    service, path = environ["ROBOSTACK_LOG_WRITER"], environ["ROBOSTACK_LOG_FILE"]
+    max_size, keep = int(environ["ROBOSTACK_LOG_MAX_SIZE"]), int(environ["ROBOSTACK_LOG_KEEP"])
     writer = LogWriter(path, max_size=max_size, keep=keep, service=service)
     try:
         writer.open()

@@ -12,7 +12,7 @@ from launcher.logwriter.format import parse_stamp
 from launcher.logwriter.status import read_writer_status
 from launcher.process.search import find_processes_carrying
 from launcher.process.stop import stop_group
-from tests.helpers import log_lines, wait_for_log_line, wait_until
+from tests.helpers import REPO, log_lines, wait_for_log_line, wait_until
 
 WAIT_FOR_FILE = "import os, time\ndef wait_for(path):\n    while not os.path.exists(path): time.sleep(0.01)\n"
 
@@ -83,7 +83,7 @@ async def test_a_service_stopped_by_its_group_signal_still_gets_its_goodbye_writ
     assert process.writer.returncode == 0
 
 
-async def test_the_writer_carries_the_run_token_and_none_of_the_services_secrets(spawned, tmp_path):
+async def test_the_writer_carries_the_run_token_and_none_of_the_services_secrets_or_names(spawned, tmp_path):
     log, go = tmp_path / "run.log", tmp_path / "go"
     token = f"test-token-{os.getpid()}-{time.monotonic_ns()}"
     code = WAIT_FOR_FILE + "import sys\nprint('up', flush=True)\nwait_for(sys.argv[1])"
@@ -93,6 +93,10 @@ async def test_the_writer_carries_the_run_token_and_none_of_the_services_secrets
     environment = psutil.Process(process.writer.pid).environ()
     assert environment["ROBOSTACK_RUN"] == token and environment["ROBOSTACK_LOG_WRITER"] == "svc"
     assert "TWS_PASSWORD" not in environment and "hunter2-secret" not in "".join(environment.values())
+    # Its command line names neither the service nor its log: a service's `stale` patterns never match it.
+    command_line = " ".join(psutil.Process(process.writer.pid).cmdline())
+    assert "svc" not in command_line.replace(str(REPO), "") and str(log) not in command_line
+    assert command_line.endswith(" robostack-log-writer")
     carrying = {identity.pid for identity in find_processes_carrying("ROBOSTACK_RUN", token)}
     assert {process.pid, process.writer.pid} <= carrying  # `down` finds it even without a supervisor
     go.touch()
