@@ -165,7 +165,7 @@ def segments(folder: str | Path, *, since: float | None = None, until: float | N
     """
     result = []
     for path in files.log_files(str(folder)):
-        end = (ends or {}).get(path)
+        end = (ends or {}).get(os.path.realpath(path))  # the follower's key is the link's resolved target
         if end is None:
             try:
                 end = os.path.getsize(path)
