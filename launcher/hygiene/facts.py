@@ -19,6 +19,9 @@ from launcher.hygiene.connect import TcpConnect, tcp_connect
 from launcher.hygiene.findings import Holder, ZombieFinding, classify_zombies, owner_label, watched_ports
 from launcher.hygiene.scan import (PortScan, external_holder_pids, find_stale, live_groups, process_ages,
                                    settled_scan)
+from launcher.logwriter.files import status_path
+from launcher.logwriter.format import split_stamp
+from launcher.logwriter.status import read_writer_status
 from launcher.output.logs import last_lines
 from launcher.probes.base import ProbeContext, ProbeResult, run_probe
 from launcher.probes.ib_api import IbApiDiagnosis, diagnose_ib_api
@@ -62,6 +65,7 @@ class ServiceFacts:
     stale: list[MatchedProcess] = field(default_factory=list)
     log_path: str | None = None
     log_errors: list[str] = field(default_factory=list)
+    log_writer: dict | None = None  # the log writer's status record (launcher.logwriter.status)
 
     @property
     def managed_alive(self) -> bool:
@@ -91,6 +95,7 @@ async def collect_facts(stack: ResolvedStack, paths: StatePaths, names: list[str
     for service_facts in facts:
         _add_table_facts(service_facts, scan, zombies, stale)
         service_facts.log_path, service_facts.log_errors = _log_errors(paths, stack.services[service_facts.name])
+        service_facts.log_writer = _log_writer(service_facts.log_path)
     return facts
 
 
@@ -172,6 +177,13 @@ def _log_errors(paths: StatePaths, service: ResolvedService) -> tuple[str | None
     return str(target), error_lines(last_lines(target, LOG_LINES_SCANNED))
 
 
+def _log_writer(log_path: str | None) -> dict | None:
+    """The status record of the writer of the current log: does the log still get written?"""
+    return read_writer_status(status_path(log_path)) if log_path is not None else None
+
+
 def error_lines(lines: list[str], count: int = LOG_ERRORS_SHOWN) -> list[str]:
-    """The last `count` lines that look like errors (pure)."""
-    return [line.strip() for line in lines if ERROR_LOOKING.search(line)][-count:]
+    """The last `count` lines that look like errors, as the service wrote them (time stamps cut off; pure)."""
+    texts = (split_stamp(line.encode("utf-8", errors="surrogateescape"))[1].decode("utf-8", errors="replace")
+             for line in lines)
+    return [text.strip() for text in texts if ERROR_LOOKING.search(text)][-count:]

@@ -20,6 +20,7 @@ from launcher.stack.durations import at_least, parse_duration
 from launcher.stack.stale import check_stale_pattern
 from launcher.stack.urls import check_host, check_url
 from stackkit.loopback import is_loopback_host
+from launcher.stack.sizes import parse_size
 from stackkit.symbols import validate_symbols
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -210,19 +211,28 @@ class RestartLimit(_Strict):
     window: PositiveDuration = 600.0
 
 
-def _parse_restart_limit(value: object) -> object:
-    """Accept ``5 within 10m``, a plain count, or a mapping."""
-    if isinstance(value, bool):
-        raise ValueError(f'expected "N within DURATION", got {value!r}')
-    if isinstance(value, int):
-        return {"count": value}
-    if isinstance(value, str):
-        match = _MAX_RESTARTS.fullmatch(value)
-        if not match:
-            shown = value if len(value) <= 40 else value[:40] + "..."
-            raise ValueError(f'expected "N within DURATION" (like "5 within 10m"), got "{shown}"')
-        return {"count": int(match.group(1)), "window": match.group(2)}
-    return value
+def _count_per_duration(word: str, pattern: re.Pattern[str], example: str):
+    """A parser accepting ``N <word> DURATION`` (like `example`), a plain count, or a mapping.
+
+    The window is left as written: the model's duration type checks it (finite, bounded).
+    """
+    def parse(value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError(f'expected "N {word} DURATION", got {value!r}')
+        if isinstance(value, int):
+            return {"count": value}
+        if isinstance(value, str):
+            match = pattern.fullmatch(value)
+            if not match:
+                shown = value if len(value) <= 40 else value[:40] + "..."
+                raise ValueError(f'expected "N {word} DURATION" (like "{example}"), got "{shown}"')
+            return {"count": int(match.group(1)), "window": match.group(2)}
+        return value
+
+    return parse
+
+
+_parse_restart_limit = _count_per_duration("within", _MAX_RESTARTS, "5 within 10m")
 
 
 def _parse_signal(value: object) -> str:
@@ -247,6 +257,61 @@ def _yaml_no_is_the_word_no(value: object) -> object:
     return "no" if value is False else value
 
 
+# --- logs and alerts (issue 14): rotation of each service's log, and where alerts go ---------------------
+Size = Annotated[int, BeforeValidator(parse_size)]
+ALERT_EVENTS = ("unhealthy", "recovered", "restarting", "gave-up", "blocked", "second-factor", "maintenance",
+                "disk-full")
+_RATE_LIMIT = re.compile(r"^\s*(\d+)\s+per\s+(\S+)\s*$")
+
+
+class LogSettings(_Strict):
+    """Log rotation (launcher.logwriter): a new file once the current one reaches `max_size`, and the newest
+    `keep` closed files of a service kept (earlier parts and earlier runs alike). Unset fields of a service
+    take the stack-wide `logs:`, then the defaults (10MB, 10)."""
+
+    max_size: Size | None = None
+    keep: int | None = Field(default=None, ge=1, le=10_000)
+
+
+class AlertRateLimit(_Strict):
+    """At most `count` alert messages within `window` seconds."""
+
+    count: int = Field(default=20, ge=1)
+    window: PositiveDuration = 3600.0
+
+
+_parse_rate_limit = _count_per_duration("per", _RATE_LIMIT, "10 per 1h")  # a plain count is per hour
+
+
+class Alerts(_Strict):
+    """Alerts (launcher.alerts): run `command` and/or POST JSON to `url` for the chosen `events`.
+
+    A service's alerts within `dedup` of the last one sent for it are folded into one summary;
+    at most `rate_limit` messages go out. Each delivery gets `timeout`.
+    """
+
+    command: Command | None = None
+    url: str | None = None
+    headers: dict[EnvName, EnvValue] = Field(default_factory=dict)
+    events: list[Literal[ALERT_EVENTS]] = Field(default_factory=lambda: list(ALERT_EVENTS))  # type: ignore[valid-type]
+    dedup: Duration = 600.0
+    rate_limit: Annotated[AlertRateLimit, BeforeValidator(_parse_rate_limit)] = Field(default_factory=AlertRateLimit)
+    timeout: Duration = 10.0
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError(f'expected an http:// or https:// URL, got "{url}"')
+        return url
+
+    @model_validator(mode="after")
+    def _somewhere_to_send(self) -> "Alerts":
+        if not self.command and not self.url:
+            raise ValueError("alerts need a command, a url, or both")
+        return self
+
+
 class Service(_Strict):
     """One process of the stack (or, with `external`, one that someone else runs)."""
 
@@ -267,6 +332,7 @@ class Service(_Strict):
     on_failure: Literal["stop-stack", "keep-running"] = "keep-running"
     on_dependency_restart: Literal["wait", "restart"] = "wait"
     dependency_grace: Duration = 30.0
+    logs: LogSettings = Field(default_factory=LogSettings)
 
     @field_validator("env", mode="before")
     @classmethod
@@ -342,6 +408,8 @@ class StackFile(_Strict):
     generated_secrets: list[Annotated[str, AfterValidator(_is_a_generated_name)]] = Field(default_factory=list)
     services: dict[Name, Service] = Field(min_length=1)
     http: Annotated[HttpSettings | None, BeforeValidator(_bare_section_means_defaults)] = None
+    logs: LogSettings = Field(default_factory=LogSettings)
+    alerts: Alerts | None = None
 
     @field_validator("symbols")
     @classmethod

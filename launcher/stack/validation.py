@@ -199,7 +199,7 @@ def _unknown_key(path: FieldPath) -> str:
     if model is None:
         return message
     allowed = list(model.model_fields)
-    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.7)  # 0.6 offered "logs" for "bogus"
     if close:
         return f'{message} (did you mean "{close[0]}"?)'
     if len(allowed) <= _LIST_ALLOWED_KEYS_UP_TO:

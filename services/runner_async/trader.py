@@ -23,7 +23,7 @@ from ib_async import IB, Stock, Ticker
 from ib_async.objects import Position
 
 from services.errors import ServiceError, UsageError
-from services.notify import Notifier
+from stackkit.notify import Notifier
 from services.runner_async.backoff import Backoff, RetrySchedule
 from services.runner_async.events import position_event, status_event, tick_event
 from services.runner_async.publisher import EventPublisher
