@@ -23,6 +23,7 @@ from bench.report import machine_facts, render, write_results
 # name -> (module:function, what it measures), in the order a full run takes them.
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "logs": ("bench.bench_logs:run", "log throughput of a 1M-line service under each manager vs a file"),
+    "logwriter": ("bench.bench_logwriter:run", "the log writer: throughput with rotation on/off, 100k lines/s sustained, memory"),
     "stop": ("bench.bench_stop:run", "stop time and survivors of a SIGTERM-ignoring tree, per manager"),
     # Right after `stop`: honcho's stops wait out their bound in the background, and an
     # idle-footprint window is the measurement least disturbed by a few idle processes.
@@ -37,6 +38,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "recovery": ("bench.bench_recovery:run", "default stack: simulator SIGKILLed until ticks flow again"),
     "ticks": ("bench.bench_external:run_ticks", "end-to-end ticks (bench/bench_ticks.py)"),
     "loader": ("bench.bench_loader:run", "stack loading time against one command's length, vs shlex"),
+    "dashboard": ("bench.bench_dashboard:run", "dashboard page load and the CPU cost of live pages"),
 }
 
 

@@ -57,7 +57,15 @@ def tail_has_marker(path: Path) -> bool:
 
 
 def count_lines(path: Path) -> int:
-    """Lines of the workload in `path` (a manager's prefixes and headers do not count)."""
+    """Lines of the workload in `path` (a manager's prefixes and headers do not count).
+
+    robostack's `logs/<service>.log` links to the run's current file; its log writer
+    rotates at 10 MiB, so the run's earlier parts are counted too.
+    """
+    if path.is_symlink():
+        from launcher.logwriter.files import run_files
+
+        return sum(Path(part).read_bytes().count(LINE_PAYLOAD) for part in run_files(str(path.resolve())))
     return path.read_bytes().count(LINE_PAYLOAD)
 
 

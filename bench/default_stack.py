@@ -4,7 +4,9 @@ The repository's own stack.yaml is read and only what must differ is changed: ev
 port it owns is swapped for a free one (in commands, probes and URLs), ``cwd`` is the
 repository, and ``stale`` patterns are dropped (a generic pattern such as
 ``services.runner_async`` would make one copy's pre-flight stop another copy's trader,
-or the user's). Health probes and timings stay as the file says.
+or the user's). The trader's client id changes too: the real stack.yaml's own stale
+pattern (``--client-id 10``) would otherwise make every `robostack up` of the real default
+stack on this machine stop the copy's trader. Health probes and timings stay as the file says.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from bench.ledger import Ledger, free_port, wait_for
 from bench.managers import ServiceSpec
 
 STACK_FILE = REPO / "stack.yaml"
+COPY_CLIENT_ID = 17  # the copies' trader: any id but the real stack's 10 (see above)
 
 
 class DefaultStack:
@@ -33,6 +36,7 @@ class DefaultStack:
         self.ports = {old: free_port() for old in owned}
         self.document = self._rewrite(document)
         self.symbols = list(self.document.get("symbols", []))
+        self.http_port = free_port()
 
     def _rewrite(self, value):
         if isinstance(value, dict):
@@ -44,6 +48,7 @@ class DefaultStack:
         if isinstance(value, int):
             return self.ports.get(value, value)
         if isinstance(value, str):
+            value = re.sub(r"(--client-id[= ])10\b", rf"\g<1>{COPY_CLIENT_ID}", value)
             return re.sub(r"\b(\d{2,5})\b", lambda match: str(self.ports.get(int(match[1]), match[1])), value)
         return value
 
@@ -52,6 +57,8 @@ class DefaultStack:
         document["name"] = "bench-default"
         for service in document["services"].values():
             service["cwd"] = str(REPO)
+        if document.get("http") is not None:
+            document["http"]["port"] = self.http_port  # the dashboard's fixed port, like the others
         return document
 
     def specs(self) -> list[ServiceSpec]:

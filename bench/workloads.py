@@ -1,6 +1,6 @@
 """The fake services the benchmarks run under each manager (a plain script, no bench imports).
 
-    python bench/workloads.py log-writer --lines N --report FILE [--start-fifo FIFO]
+    python bench/workloads.py log-writer --lines N --report FILE [--start-fifo FIFO] [--output F] [--rate R] [--exit]
     python bench/workloads.py ready-after --seconds S --port P
     python bench/workloads.py stubborn-tree --children C --grandchildren G --report FILE
 
@@ -9,7 +9,8 @@
   end marker, and records its own start and end times in FILE (a side channel, so the
   log holds only the lines). With ``--start-fifo`` it first waits until someone opens
   FIFO for writing, so the bench can start the clock once the manager has settled.
-  It then waits to be stopped, so a manager sees a service that is still running.
+  It then waits to be stopped, so a manager sees a service that is still running (``--exit``:
+  it exits). ``--output`` writes to a file it opens itself, ``--rate`` paces the lines.
 * ``ready-after`` becomes ready S seconds after it starts: it listens on port P and, when
   ``NOTIFY_SOCKET`` is set, sends systemd's ``READY=1``. It then accepts and closes
   connections until stopped.
@@ -43,17 +44,29 @@ def wait_forever() -> None:
         signal.pause()
 
 
-def log_writer(lines: int, report_path: str, start_fifo: str | None) -> None:
+def log_writer(lines: int, report_path: str, start_fifo: str | None, output: str | None = None,
+               rate: float | None = None, exit_after: bool = False) -> None:
     if start_fifo:
         os.close(os.open(start_fifo, os.O_RDONLY))  # blocks until the bench opens the other end
+    fd = os.open(output, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600) if output else 1
     write = os.write
     started_wall, started = time.time(), time.perf_counter()
-    for number in range(lines):
-        write(1, b"%07d %s\n" % (number, LINE_PAYLOAD))
-    write(1, END_MARKER + b"\n")
+    if rate is None:
+        for number in range(lines):
+            write(fd, b"%07d %s\n" % (number, LINE_PAYLOAD))
+    else:
+        number = 0
+        while number < lines:  # paced: every 10 ms, the lines due by now, still one write(2) each
+            due = min(lines, int((time.perf_counter() - started) * rate) + 1)
+            while number < due:
+                write(fd, b"%07d %s\n" % (number, LINE_PAYLOAD))
+                number += 1
+            time.sleep(0.01)
+    write(fd, END_MARKER + b"\n")
     write_seconds = time.perf_counter() - started
     write_report(report_path, {"started": started_wall, "write_seconds": write_seconds, "lines": lines})
-    wait_forever()
+    if not exit_after:
+        wait_forever()
 
 
 def notify_ready() -> None:
@@ -109,6 +122,9 @@ def main() -> None:
     writer.add_argument("--lines", type=int, required=True)
     writer.add_argument("--report", required=True)
     writer.add_argument("--start-fifo")
+    writer.add_argument("--output", help="write to this file (opened O_APPEND) instead of stdout")
+    writer.add_argument("--rate", type=float, help="lines per second instead of as fast as possible")
+    writer.add_argument("--exit", action="store_true", help="exit once written instead of waiting to be stopped")
     ready = commands.add_parser("ready-after")
     ready.add_argument("--seconds", type=float, required=True)
     ready.add_argument("--port", type=int, required=True)
@@ -118,7 +134,7 @@ def main() -> None:
     tree.add_argument("--report", required=True)
     args = parser.parse_args()
     if args.command == "log-writer":
-        log_writer(args.lines, args.report, args.start_fifo)
+        log_writer(args.lines, args.report, args.start_fifo, args.output, args.rate, args.exit)
     elif args.command == "ready-after":
         ready_after(args.seconds, args.port)
     else:

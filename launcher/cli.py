@@ -98,14 +98,22 @@ def status(ctx: CommandContext, as_json: bool) -> int:
 
 @cli.command()
 @click.argument("services", nargs=-1)
-@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (across restarts).")
-@click.option("-n", "--lines", default=20, show_default=True, type=click.IntRange(min=0), help="Lines to show first.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (across rotations and restarts).")
+@click.option("-n", "--lines", "--tail", type=click.IntRange(min=0), default=None,
+              help="Last N lines of each service [default: 20, or every line of --since/--until].")
+@click.option("--since", metavar="WHEN", help="Lines received since WHEN: 10m, 2h, 1d ago, or 2025-10-23T18:05, 18:05.")
+@click.option("--until", metavar="WHEN", help="Lines received until WHEN (same forms as --since).")
+@click.option("-t", "--timestamps", is_flag=True, help="Show the time each line was received (UTC).")
+@click.option("--no-color", is_flag=True, help="No colours (also: NO_COLOR set, or output not a terminal).")
+@click.option("--no-log-prefix", is_flag=True, help="No 'service |' prefix.")
 @pass_context
-def logs(ctx: CommandContext, services: tuple[str, ...], follow: bool, lines: int) -> int:
-    """Show the services' logs, multiplexed with coloured prefixes."""
+def logs(ctx: CommandContext, services: tuple[str, ...], follow: bool, lines: int | None, since: str | None,
+         until: str | None, timestamps: bool, no_color: bool, no_log_prefix: bool) -> int:
+    """Show the services' logs, merged in time order, each line prefixed with its service."""
     from launcher.commands.logs import run_logs
 
-    return run_logs(ctx, services, follow, lines)
+    return run_logs(ctx, services, follow, lines, since=since, until=until, timestamps=timestamps,
+                    no_color=no_color, prefix=not no_log_prefix)
 
 
 @cli.command()
@@ -141,6 +149,20 @@ def doctor(ctx: CommandContext, service: str | None, as_json: bool) -> int:
     return run_doctor(ctx, service, as_json)
 
 
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.option("--serve", is_flag=True, help="Serve the dashboard and the HTTP API from this process, reading the "
+              "state directory, until Ctrl-C.")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Port to use instead of the stack file's http.port (with --serve, 0 picks a free one).")
+@click.option("--no-browser", is_flag=True, help="Only print the URL.")
+@pass_context
+def dashboard(ctx: CommandContext, serve: bool, port: int | None, no_browser: bool) -> int:
+    """Open the stack's dashboard in a browser (or print its URL when there is no browser)."""
+    from launcher.commands.dashboard import run_dashboard
+
+    return run_dashboard(ctx, serve=serve, port=port, open_browser=not no_browser)
+
+
 @cli.command()
 @click.argument("symbols", required=False)
 @pass_context
@@ -150,6 +172,65 @@ def config(ctx: CommandContext, symbols: str | None) -> int:
 
     ctx.console.print(render_stack(ctx.load(parse_symbols(symbols))), markup=False, highlight=False, soft_wrap=True)
     return 0
+
+
+@cli.group(epilog=EXIT_CODES_HELP)
+def service() -> None:
+    """Run the stack at boot under systemd (install, uninstall, status)."""
+
+
+def systemd_scope(function):
+    function = click.option("--name", metavar="UNIT", help="Unit name [default: robostack-<stack name>].")(function)
+    return click.option("--user/--system", "user_scope", default=True,
+                        help="A unit of your own user's systemd (default), or a system unit run as you.")(function)
+
+
+@service.command("install", epilog=EXIT_CODES_HELP)
+@click.argument("symbols", required=False)
+@systemd_scope
+@click.option("--env", "env_names", multiple=True, metavar="NAME",
+              help="Keep this variable's current value for the unit, in a file only you can read (repeatable).")
+@click.option("--watchdog", default="30s", show_default=True, metavar="DURATION",
+              help="WatchdogSec: systemd restarts robostack if its main loop stops answering for this long.")
+@click.option("--restart-delay", default="5s", show_default=True, metavar="DURATION", help="RestartSec.")
+@click.option("--enable/--no-enable", default=True, show_default=True, help="Enable the unit (start at boot).")
+@click.option("--now", is_flag=True, help="Also start it now.")
+@click.option("--as", "as_user", metavar="USER", help="With --system: the user the stack runs as [default: you].")
+@pass_context
+def service_install(ctx: CommandContext, symbols: str | None, user_scope: bool, name: str | None,
+                    env_names: tuple[str, ...], watchdog: str, restart_delay: str, enable: bool, now: bool,
+                    as_user: str | None) -> int:
+    """Write a systemd unit that runs `robostack up` for this stack file (Type=notify)."""
+    from launcher.commands.service import run_install
+    from launcher.stack.durations import parse_duration
+
+    try:
+        watchdog_seconds, delay_seconds = parse_duration(watchdog), parse_duration(restart_delay)
+    except ValueError as err:
+        raise UsageError(f"--watchdog/--restart-delay: {err}") from err
+    parse_symbols(symbols)
+    return run_install(ctx, system=not user_scope, name=name, env_names=env_names, watchdog=watchdog_seconds,
+                       restart_delay=delay_seconds, enable=enable, now=now, symbols=symbols, as_user=as_user)
+
+
+@service.command("uninstall", epilog=EXIT_CODES_HELP)
+@systemd_scope
+@pass_context
+def service_uninstall(ctx: CommandContext, user_scope: bool, name: str | None) -> int:
+    """Stop and disable the unit, and remove it and its credentials file."""
+    from launcher.commands.service import run_uninstall
+
+    return run_uninstall(ctx, system=not user_scope, name=name)
+
+
+@service.command("status", epilog=EXIT_CODES_HELP)
+@systemd_scope
+@pass_context
+def service_status(ctx: CommandContext, user_scope: bool, name: str | None) -> int:
+    """Whether the unit is installed, for which stack file, and what systemd says about it."""
+    from launcher.commands.service import run_status
+
+    return run_status(ctx, system=not user_scope, name=name)
 
 
 def main(argv: list[str] | None = None) -> None:

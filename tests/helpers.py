@@ -94,16 +94,26 @@ def wait_for_port_free(port: int, *, timeout: float = DEFAULT_DEADLINE) -> None:
     wait_until(lambda: not port_accepts(port), timeout=timeout, what=f"port {port} to be free")
 
 
+def log_lines(path: Path) -> list[str]:
+    """The lines of a service's log as the service wrote them (the log writer's time stamps cut off)."""
+    from launcher.logwriter.format import strip_stamps
+
+    return strip_stamps(path.read_bytes()).decode("utf-8", errors="replace").splitlines()
+
+
 def wait_for_log_line(path: Path, pattern: str, *, timeout: float = DEFAULT_DEADLINE) -> str:
-    """Wait until a line of the file at `path` matches `pattern`; return that line."""
+    """Wait until a line of the file at `path` matches `pattern`; return that line.
+
+    A service log's time stamps are cut off first, so patterns match what the service wrote.
+    """
     regex = re.compile(pattern)
 
     def found() -> str | None:
         try:
-            text = path.read_text(errors="replace")
+            lines = log_lines(path)
         except FileNotFoundError:
             return None
-        for line in text.splitlines():
+        for line in lines:
             if regex.search(line):
                 return line
         return None

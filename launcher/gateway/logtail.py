@@ -5,7 +5,7 @@ lines. So the first look starts at most :data:`CATCH_UP` bytes before the end (o
 line boundary), and each look reads at most :data:`READ_LIMIT` bytes: a log that
 grows faster is skipped ahead, never buffered whole. A replaced file (new inode)
 or a shorter one is read from its start. The file is opened the way every state
-file is (:func:`launcher.output.logs.open_log`: no link followed, ours alone).
+file is (:func:`launcher.state.files.open_for_reading`: no link followed, ours alone).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from launcher.errors import StateError
-from launcher.output.logs import open_log
+from launcher.state.files import open_for_reading as open_log
 
 CATCH_UP = 256 * 1024
 READ_LIMIT = 1024 * 1024

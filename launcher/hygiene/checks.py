@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from launcher.hygiene.facts import ServiceFacts
 from launcher.hygiene.findings import short_command
+from launcher.logwriter.status import describe_failure
 from launcher.output.console import format_uptime
 from launcher.probes.base import format_seconds
 from launcher.probes.ib_messages import meaning_of
@@ -190,9 +191,15 @@ def _stale(f: ServiceFacts) -> Check:
 
 
 def _log(f: ServiceFacts) -> Check:
-    data = {"path": f.log_path, "errors": f.log_errors}
+    data = {"path": f.log_path, "errors": f.log_errors, "writer": f.log_writer}
     if f.log_path is None:
         return Check("log", "info", "no log yet", data)
+    failing = describe_failure(f.log_writer)
+    if failing is not None:
+        return Check("log", "fail", f"{failing}: {f.log_path}", data)
+    lost = (f.log_writer or {}).get("lost") or 0
+    if lost:
+        return Check("log", "warn", f"{lost:,} lines lost earlier in this run (see the log's \"lines lost\" notes)", data)
     if not f.log_errors:
         return Check("log", "ok", f"no error lines at the end of {f.log_path}", data)
     return Check("log", "warn", " | ".join(short_command(line, 100) for line in f.log_errors), data)

@@ -23,6 +23,9 @@ from launcher.hygiene.gateway_facts import gateway_condition
 from launcher.hygiene.scan import (PortScan, external_holder_pids, find_stale, live_groups, process_ages,
                                    settled_scan)
 from launcher.gateway.condition import GatewayCondition
+from launcher.logwriter.files import status_path
+from launcher.logwriter.format import split_stamp
+from launcher.logwriter.status import read_writer_status
 from launcher.output.logs import last_lines
 from launcher.probes.base import ProbeContext, ProbeResult, run_probe
 from launcher.probes.ib_api import IbApiDiagnosis, diagnose_ib_api
@@ -66,6 +69,7 @@ class ServiceFacts:
     stale: list[MatchedProcess] = field(default_factory=list)
     log_path: str | None = None
     log_errors: list[str] = field(default_factory=list)
+    log_writer: dict | None = None  # the log writer's status record (launcher.logwriter.status)
     host: str = "127.0.0.1"  # where its probe connects
     remote: bool = False  # an external service on another machine: no local socket or process checks
     remote_ports: list[int] = field(default_factory=list)  # its ports there (connected to, never scanned)
@@ -103,6 +107,7 @@ async def collect_facts(stack: ResolvedStack, paths: StatePaths, names: list[str
         service = stack.services[service_facts.name]
         _add_table_facts(service_facts, scan, zombies, stale)
         service_facts.log_path, service_facts.log_errors = _log_errors(paths, service)
+        service_facts.log_writer = _log_writer(service_facts.log_path)
         if service_facts.label == "Gateway":
             log_path = Path(service_facts.log_path) if service_facts.log_path else None
             service_facts.gateway = gateway_condition(service, service_facts.ib_api, log_path=log_path,
@@ -195,6 +200,13 @@ def _log_errors(paths: StatePaths, service: ResolvedService) -> tuple[str | None
     return str(target), error_lines(last_lines(target, LOG_LINES_SCANNED))
 
 
+def _log_writer(log_path: str | None) -> dict | None:
+    """The status record of the writer of the current log: does the log still get written?"""
+    return read_writer_status(status_path(log_path)) if log_path is not None else None
+
+
 def error_lines(lines: list[str], count: int = LOG_ERRORS_SHOWN) -> list[str]:
-    """The last `count` lines that look like errors (pure)."""
-    return [line.strip() for line in lines if ERROR_LOOKING.search(line)][-count:]
+    """The last `count` lines that look like errors, as the service wrote them (time stamps cut off; pure)."""
+    texts = (split_stamp(line.encode("utf-8", errors="surrogateescape"))[1].decode("utf-8", errors="replace")
+             for line in lines)
+    return [text.strip() for text in texts if ERROR_LOOKING.search(text)][-count:]

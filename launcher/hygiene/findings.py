@@ -14,7 +14,7 @@ from typing import Iterable, Literal, Mapping
 
 from launcher.process.sockets import ZombieCount
 from launcher.stack.resolved import ResolvedService, ResolvedStack
-from launcher.stack.urls import is_loopback_host
+from stackkit.loopback import is_loopback_host
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 COMMAND_WIDTH = 80  # commands are shortened to this many characters in one-line messages

@@ -7,8 +7,8 @@ whether our own service works) and what a person should fix first.
 
 Verdict codes (``doctor --json``): ok, not-running, not-listening, port-held-by-other,
 api-silent, close-wait, client-id-in-use, version-mismatch, stale-processes,
-session-failed, protocol-error, unhealthy, orphaned, unreachable (a service on another
-machine); for a Gateway also its condition (:mod:`launcher.hygiene.gateway_verdicts`):
+session-failed, protocol-error, unhealthy, orphaned, log-not-written, unreachable (a service
+on another machine); for a Gateway also its condition (:mod:`launcher.hygiene.gateway_verdicts`):
 starting, logging-in, awaiting-second-factor, existing-session, api-initialising,
 restarting, maintenance, login-failed, farms-broken, connectivity-lost,
 competing-session, read-only.
@@ -17,11 +17,13 @@ competing-session, read-only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from launcher.hygiene import gateway_verdicts
 from launcher.hygiene.facts import ServiceFacts
 from launcher.hygiene.findings import Holder, restart_advice, short_command
+from launcher.logwriter.status import describe_failure
 from launcher.output.console import format_uptime
 from launcher.probes import ib_api
 from launcher.probes.base import format_seconds
@@ -40,6 +42,7 @@ SESSION_FAILED = "session-failed"
 PROTOCOL_ERROR = "protocol-error"
 UNHEALTHY = "unhealthy"
 ORPHANED = "orphaned"
+LOG_NOT_WRITTEN = "log-not-written"
 UNREACHABLE = "unreachable"
 
 # A Gateway younger than this may still be logging in or initialising its API layer
@@ -300,9 +303,20 @@ def _orphaned(f: ServiceFacts) -> Verdict | None:
     return None
 
 
+def _log_not_written(f: ServiceFacts) -> Verdict | None:
+    """Its log writer cannot write (a full disk): the service runs on, but what it says is being lost."""
+    failing = describe_failure(f.log_writer)
+    if failing is None or not f.managed_alive:
+        return None
+    folder = str(Path(f.log_path).parent) if f.log_path else "the state directory"
+    return Verdict(LOG_NOT_WRITTEN, f"{failing}; the service itself keeps running",
+                   f"free space where its log lives (`df -h {folder}`); logging resumes by itself and notes "
+                   "how many lines were lost")
+
+
 MANAGED_RULES: tuple[Rule, ...] = (_port_held_by_other, _stale_when_down, _gateway_login_failed, _not_running,
                                    _gateway_away, _not_listening, _close_wait, _gateway_degraded, _ib_api,
-                                   _probe_failed, _stale, _orphaned)
+                                   _probe_failed, _stale, _orphaned, _log_not_written)
 EXTERNAL_RULES: tuple[Rule, ...] = (_gateway_login_failed, _gateway_away, _remote_unreachable, _not_listening,
                                     _close_wait, _gateway_degraded, _ib_api, _probe_failed)
 

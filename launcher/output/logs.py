@@ -1,138 +1,161 @@
-"""`robostack logs`: the last lines of each service's log, and following new ones.
+"""`robostack logs`: the services' lines merged in time order, shown the way the user asked.
 
-Lines are multiplexed through honcho's Printer (time, coloured service prefix).
-Following reads what the service appended since the last look; when the
-`logs/<service>.log` link moves to a new run's file, following continues there
-from its first line, so nothing is missed across a restart of the stack.
+Each line carries the time its log writer received it (:mod:`launcher.logwriter.format`),
+so lines of several services are merged by that time, not grouped per service, and
+``-t`` shows it. Reading never takes whole files (:mod:`launcher.logwriter.reader`):
+the tail is read backwards, ``--since``/``--until`` bisect the files on their stamps,
+and following reads only what was appended, across rotations and restarts.
+
+Output is plain text written as it is, never cut to a terminal's width. Colours
+(one per service prefix) only on a terminal, and never with ``--no-color`` or
+``NO_COLOR`` set (https://no-color.org).
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import os
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, TextIO
+from typing import Callable, Iterable, Iterator, TextIO
 
-from honcho.colour import get_colours
-from honcho.printer import Message, Printer
-
-from launcher.state import files
+from launcher.logwriter import reader
+from launcher.logwriter.format import LAUNCHER_MARK, PREFIX_LENGTH, STAMP_LENGTH, parse_stamp
 
 FOLLOW_INTERVAL = 0.2  # how often -f looks for new bytes; tail -F uses 1s
-_READ_BLOCK = 64 * 1024
+DEFAULT_LINES = 20
+_COLOURS = ("36", "33", "32", "35", "34", "96", "93", "92", "95", "94")  # docker compose's order
+_ROTATION_NOTE = re.compile(rb"^--- robostack: \S+ log continued from ")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_SCALE = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
-def last_lines(path: Path, count: int) -> list[str]:
-    """The last `count` lines of a file, reading backwards so a huge log costs little."""
-    if count <= 0:
-        return []
+def last_lines(path: Path | str, count: int) -> list[str]:
+    """The last `count` lines of one file, as stored (read backwards, so a huge log costs little)."""
+    return [line.decode("utf-8", errors="replace") for line in reader.read_backwards(str(path), count)]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of one service: when it was received (None: not stamped), and the line as stored."""
+
+    service: str
+    when: float | None
+    raw: bytes
+
+    @property
+    def text(self) -> bytes:
+        return self.raw[PREFIX_LENGTH:] if self.when is not None else self.raw
+
+    @property
+    def is_rotation_note(self) -> bool:
+        return self.text.startswith(LAUNCHER_MARK) and bool(_ROTATION_NOTE.match(self.text))
+
+
+def entries(service: str, lines: Iterable[bytes]) -> Iterator[Entry]:
+    """The lines of one service as entries."""
+    for raw in lines:
+        yield Entry(service, parse_stamp(raw), raw)
+
+
+def merge(streams: list[Iterator[Entry]]) -> Iterator[Entry]:
+    """Several services' entries (each in file order) merged in time order, lazily.
+
+    A line without a stamp sorts with the stamped line before it in its own stream;
+    equal times keep the order of the streams.
+    """
+    def keyed(index: int, stream: Iterator[Entry]) -> Iterator[tuple[float, int, int, Entry]]:
+        last = 0.0
+        for sequence, entry in enumerate(stream):
+            last = entry.when if entry.when is not None else last
+            yield last, index, sequence, entry
+
+    for *_, entry in heapq.merge(*(keyed(index, stream) for index, stream in enumerate(streams))):
+        yield entry
+
+
+def parse_moment(text: str, now: datetime) -> float:
+    """``--since``/``--until``: a duration before `now` (``90s``, ``10m``, ``2h``, ``1d``) or a time.
+
+    Times are ISO 8601 (``2025-10-23T18:05:00``, ``2025-10-23 18:05``, with ``Z`` or an
+    offset, else local time) or a time of today (``18:05``). Returns epoch seconds;
+    ValueError with a readable reason otherwise.
+    """
+    match = _DURATION.match(text)
+    if match:
+        return (now - timedelta(seconds=float(match.group(1)) * _SCALE[match.group(2)])).timestamp()
+    value = text.strip()
     try:
-        with open_log(path) as handle:
-            handle.seek(0, os.SEEK_END)
-            position = handle.tell()
-            chunks: list[bytes] = []
-            newlines = 0
-            while position > 0 and newlines <= count:
-                step = min(_READ_BLOCK, position)
-                position -= step
-                handle.seek(position)
-                chunk = handle.read(step)
-                chunks.insert(0, chunk)
-                newlines += chunk.count(b"\n")
-    except FileNotFoundError:
-        return []
-    lines = b"".join(chunks).decode("utf-8", errors="replace").splitlines()
-    return lines[-count:]
+        if re.fullmatch(r"\d{1,2}:\d\d(:\d\d(\.\d+)?)?", value):
+            moment = datetime.combine(now.astimezone().date(), datetime.strptime(value.split(".")[0], "%H:%M:%S" if value.count(":") == 2 else "%H:%M").time())
+        else:
+            moment = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value)
+    except ValueError:
+        raise ValueError(f'expected a duration (90s, 10m, 2h, 1d) or a time (2025-10-23T18:05:00, 18:05), got "{text}"') from None
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # a time without offset is local time
+    return moment.timestamp()
 
 
-def open_log(path: Path) -> BinaryIO:
-    """A service log opened for reading the way every state file is (no link followed, yours alone)."""
-    return os.fdopen(files.open_file(Path(path), os.O_RDONLY), "rb")
-
-
-def make_printer(output: TextIO, names: Iterable[str], *, colour: bool = True) -> "ServicePrinter":
-    return ServicePrinter(output, list(names), colour=colour)
-
-
-class ServicePrinter:
-    """honcho's Printer with one stable colour per service name."""
-
-    def __init__(self, output: TextIO, names: list[str], *, colour: bool = True):
-        width = max((len(n) for n in names), default=0)
-        self._printer = Printer(output=output, width=width, colour=colour)
-        colours = get_colours()
-        self._colours = {name: next(colours) for name in names}
-
-    def line(self, name: str, text: str, when: datetime | None = None) -> None:
-        self._printer.write(Message(type="line", data=text, time=when or datetime.now(), name=name,
-                                    colour=self._colours.get(name)))
-
-
-@dataclass
-class _Cursor:
-    """Where following one service's log has got to."""
-
-    link: Path
-    target: Path | None = None
-    offset: int = 0
-    partial: bytes = b""
-
-
-def _resolve(link: Path) -> Path | None:
-    """The file robostack's current-log link points at (inside the logs folder), or None if there is none."""
-    return files.read_link_inside(link)
-
-
-def start_cursor(link: Path) -> _Cursor:
-    """A cursor at the current end of the service's log (only new lines will be shown)."""
-    target = _resolve(link)
+def colour_wanted(output: TextIO, no_color: bool, environ: dict[str, str] | None = None) -> bool:
+    """Colour only on a terminal, and neither with --no-color nor with NO_COLOR set to anything."""
+    environ = os.environ if environ is None else environ
+    if no_color or environ.get("NO_COLOR"):
+        return False
     try:
-        size = target.stat().st_size if target else 0
-    except FileNotFoundError:
-        size = 0
-    return _Cursor(link, target, size)
+        return output.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
-def read_new_lines(cursor: _Cursor) -> list[str]:
-    """Complete lines appended since the cursor; switches to a new run's file when the link moves."""
-    target = _resolve(cursor.link)
-    if target is None:
-        return []
-    lines: list[str] = []
-    if target != cursor.target:
-        lines += _drain(cursor)  # finish the old file before moving on
-        cursor.target, cursor.offset, cursor.partial = target, 0, b""
-    return lines + _drain(cursor)
+class LogPrinter:
+    """Writes entries: ``service | `` (coloured), the stamp with ``-t``, then the line as the service wrote it."""
+
+    def __init__(self, output: TextIO, names: list[str], *, colour: bool = False, prefix: bool = True,
+                 timestamps: bool = False, mask: Callable[[str], str] = str) -> None:
+        self.output = output
+        self.mask = mask  # a service may print a secret it was given: shown masked
+        self.prefix, self.timestamps = prefix, timestamps
+        width = max((len(name) for name in names), default=0)
+        self._prefixes = {}
+        for index, name in enumerate(names):
+            label = f"{name.ljust(width)} | "
+            self._prefixes[name] = f"\x1b[{_COLOURS[index % len(_COLOURS)]}m{label}\x1b[0m" if colour else label
+
+    def write(self, entry: Entry) -> None:
+        if entry.is_rotation_note:
+            return  # how the files are cut is no part of what the services said
+        pieces = [self._prefixes.get(entry.service, entry.service + " | ")] if self.prefix else []
+        if self.timestamps:
+            stamp = entry.raw[:STAMP_LENGTH].decode("ascii") if entry.when is not None else " " * STAMP_LENGTH
+            pieces.append(stamp + " ")
+        pieces.append(self.mask(entry.text.decode("utf-8", errors="replace")))
+        self.output.write("".join(pieces) + "\n")
+
+    def flush(self) -> None:
+        self.output.flush()
 
 
-def _drain(cursor: _Cursor) -> list[str]:
-    if cursor.target is None:
-        return []
-    try:
-        with open_log(cursor.target) as handle:
-            handle.seek(cursor.offset)
-            data = handle.read()
-    except FileNotFoundError:
-        return []
-    cursor.offset += len(data)
-    data = cursor.partial + data
-    complete, _, cursor.partial = data.rpartition(b"\n")
-    if not complete and not _:
-        cursor.partial = data
-        return []
-    return complete.decode("utf-8", errors="replace").split("\n")
+def show(streams: list[Iterator[Entry]], printer: LogPrinter) -> None:
+    """Print the merged streams."""
+    for entry in merge(streams):
+        printer.write(entry)
+    printer.flush()
 
 
-async def follow(cursors: dict[str, _Cursor], emit: Callable[[str, str], None],
-                 stop: asyncio.Event | None = None) -> None:
-    """Print new lines of every service as they arrive, until `stop` is set (or forever)."""
+async def follow(followers: dict[str, reader.Follower], emit: Callable[[Entry], None],
+                 stop: asyncio.Event | None = None, flush: Callable[[], None] | None = None) -> None:
+    """Emit every service's new lines as they arrive, merged by time per look, until `stop` is set (or forever)."""
     stop = stop or asyncio.Event()
     while not stop.is_set():
-        for name, cursor in cursors.items():
-            for text in read_new_lines(cursor):
-                emit(name, text)
+        batch = [list(entries(name, follower.read_new())) for name, follower in followers.items()]
+        for entry in merge([iter(lines) for lines in batch if lines]):
+            emit(entry)
+        if flush is not None and any(batch):
+            flush()
         try:
             await asyncio.wait_for(stop.wait(), timeout=FOLLOW_INTERVAL)
         except asyncio.TimeoutError:

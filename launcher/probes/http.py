@@ -21,13 +21,21 @@ _MAX_HEADER_LINES = 100
 _BODY_SNIPPET = 160  # bytes of an unexpected answer's body shown in the detail
 
 
-def build_request(parts: SplitResult) -> bytes:
-    """The bytes of a ``GET`` that asks the server to close after answering."""
+def build_request(parts: SplitResult, *, method: str = "GET", body: bytes = b"",
+                  headers: dict[str, str] | None = None, agent: str = "robostack-probe") -> bytes:
+    """The bytes of a request (a ``GET`` by default) that asks the server to close after answering."""
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
-    return (f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nUser-Agent: robostack-probe\r\n"
-            "Accept: */*\r\nConnection: close\r\n\r\n").encode("latin-1")
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}{f':{parts.port}' if parts.port else ''}",
+             f"User-Agent: {agent}", "Accept: */*", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    if body or method != "GET":
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
 def parse_status_line(line: bytes) -> int:

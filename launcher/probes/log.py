@@ -1,7 +1,9 @@
 """The ``log`` probe: healthy once a line of the service's current log matches ``pattern``.
 
 Only what the current start wrote counts (bytes from ``context.log_start_offset``
-on). Logs can be large and the probe runs every interval, so where the scan
+on). Lines are matched as the service wrote them: the log writer's time stamp
+(:mod:`launcher.logwriter.format`) is cut off first. When the log is rotated
+under a scan, the scan finishes the renamed file and goes on in the new one. Logs can be large and the probe runs every interval, so where the scan
 stopped is remembered in a :class:`LogCursor`: each call reads only the bytes
 appended since the last one. Once a line has matched, the probe stays healthy
 for this start without scanning again (it only checks that line is still there).
@@ -30,9 +32,11 @@ from pathlib import Path
 import regex
 
 from launcher.errors import StateError
+from launcher.logwriter.files import find_by_identity, newest_part
+from launcher.logwriter.format import LAUNCHER_MARK, split_stamp, strip_stamps
 from launcher.probes.base import ProbeContext, ProbeResult, bounded_probe, format_seconds
-from launcher.output.logs import open_log
 from launcher.stack.model import LogCheck
+from launcher.state import files as state_files
 
 _CHUNK = 1024 * 1024
 _MAX_LINE = 1024 * 1024  # a "line" longer than this is searched as it is rather than buffered forever
@@ -53,13 +57,15 @@ class LogCursor:
     matched_offset: int = 0  # where the matched line starts in the file
     matched_bytes: bytes = b""  # the matched line as stored, to check it is still there
     size_seen: int = 0
+    matched_identity: tuple[int, int] | None = None  # the file the match is in (None: the current file)
+    continued_identity: tuple[int, int] | None = None  # a newer current file known to continue that one
 
     def scanned(self) -> int:
         """Bytes of this start's output already read."""
         return max(0, self.position - self.start_offset)
 
 
-LAUNCHER_HEADER = b"--- robostack: "
+LAUNCHER_HEADER = LAUNCHER_MARK
 
 
 class PatternTooSlow(Exception):
@@ -94,14 +100,15 @@ def _find_line(data: bytes, line_regex: regex.Pattern, block_regex: regex.Patter
     """The offset within ``data`` and the bytes of its first line matching, or ``None``."""
     if not data:
         return None
-    if block_regex is not None and not _search(block_regex, data.decode("utf-8", errors="replace"), deadline):
+    if block_regex is not None and not _search(block_regex, strip_stamps(data).decode("utf-8", errors="replace"),
+                                               deadline):
         return None
     offset = 0
     for raw in data.splitlines(keepends=True):
-        line = raw.rstrip(b"\r\n")
+        line = split_stamp(raw.rstrip(b"\r\n"))[1]
         # The launcher's own start header quotes the command, which may contain the pattern itself.
         if not line.startswith(LAUNCHER_HEADER) and _search(line_regex, line.decode("utf-8", errors="replace"), deadline):
-            return offset, line
+            return offset, raw.rstrip(b"\r\n")
         offset += len(raw)
     return None
 
@@ -109,53 +116,127 @@ def _find_line(data: bytes, line_regex: regex.Pattern, block_regex: regex.Patter
 def scan_log(cursor: LogCursor, deadline: float) -> LogCursor:
     """Read on from ``cursor`` until a line matches, the end of the file, or ``deadline``.
 
-    Blocking file I/O: the probe runs it in a thread. Returns a new cursor; a file
-    that shrank or was replaced is scanned again from the start offset.
+    Blocking file I/O: the probe runs it in a thread. Returns a new cursor. A file
+    rotated since the last look is finished first (found by its inode among the
+    run's parts); a file that shrank or was replaced otherwise is scanned again
+    from the start offset.
     """
-    line_regex, block_regex = _line_regexes(cursor.pattern)
-    with open_log(cursor.path) as log:
+    regexes = _line_regexes(cursor.pattern)
+    with state_files.open_for_reading(cursor.path) as log:
         status = os.fstat(log.fileno())
         identity = (status.st_dev, status.st_ino)
         if identity != cursor.file_identity or status.st_size < cursor.position:
-            cursor = replace(cursor, file_identity=identity, position=cursor.start_offset)
-        log.seek(cursor.position)
-        position, partial = cursor.position, b""
-        while time.monotonic() < deadline:
-            chunk = log.read(_CHUNK)
-            if not chunk:
-                break
-            data = partial + chunk
-            end = data.rfind(b"\n") + 1
-            if end == 0 and len(data) < _MAX_LINE:
-                partial = data
-                continue
-            end = end or len(data)
-            complete, partial = data[:end], data[end:]
-            found = _find_line(complete, line_regex, block_regex, deadline)
-            if found is not None:
-                return _matched(cursor, position + found[0], found[1], position + len(complete), status.st_size)
-            position += len(complete)
+            earlier = _rotated_from(cursor, identity, status.st_size)
+            if earlier is not None:
+                found = _scan_earlier_file(cursor, earlier, regexes, deadline)
+                if found is not None or time.monotonic() >= deadline:
+                    return found or cursor
+                cursor = replace(cursor, file_identity=identity, position=0)
+            else:
+                # Smaller than the start offset at the first look: rotated since the start, all of it is new.
+                first_look_rotated = cursor.file_identity is None and status.st_size < cursor.start_offset
+                cursor = replace(cursor, file_identity=identity, position=0 if first_look_rotated else cursor.start_offset)
+        position, found, partial = _scan(log, cursor.position, regexes, deadline)
+        if found is not None:
+            return _matched(cursor, found[0], found[1], found[2], status.st_size)
         # A last line without its newline yet may already say "ready"; it is searched
         # but not consumed, so it is read again whole next time.
-        found = _find_line(partial, line_regex, block_regex, deadline)
-        if found is not None:
-            return _matched(cursor, position + found[0], found[1], position, status.st_size)
+        found_partial = _find_line(partial, *regexes, deadline)
+        if found_partial is not None:
+            return _matched(cursor, position + found_partial[0], found_partial[1], position, status.st_size)
         return replace(cursor, position=position, size_seen=max(status.st_size, position))
 
 
+def _scan(log, position: int, regexes, deadline: float) -> tuple[int, tuple[int, bytes, int] | None, bytes]:
+    """Scan complete lines from `position`: (next position, (offset, line, position after it) or None, partial)."""
+    log.seek(position)
+    partial = b""
+    while time.monotonic() < deadline:
+        chunk = log.read(_CHUNK)
+        if not chunk:
+            break
+        data = partial + chunk
+        end = data.rfind(b"\n") + 1
+        if end == 0 and len(data) < _MAX_LINE:
+            partial = data
+            continue
+        end = end or len(data)
+        complete, partial = data[:end], data[end:]
+        found = _find_line(complete, *regexes, deadline)
+        if found is not None:
+            return position, (position + found[0], found[1], position + len(complete)), b""
+        position += len(complete)
+    return position, None, partial
+
+
+def _rotated_from(cursor: LogCursor, identity: tuple[int, int], size: int) -> tuple[str, int] | None:
+    """The file this start's unread lines are in when the log was rotated since the last look, and where to resume.
+
+    After a rotation the old file is one of the run's parts (same inode, new name).
+    On the very first look, a current file smaller than the start offset was
+    rotated since the start: the start's first lines are in the newest part.
+    """
+    folder = os.path.dirname(cursor.path)
+    if cursor.file_identity is not None and cursor.file_identity != identity:
+        renamed = find_by_identity(folder, cursor.file_identity)
+        return (renamed, cursor.position) if renamed is not None else None
+    if cursor.file_identity is None and size < cursor.start_offset:
+        part = newest_part(str(cursor.path))
+        return (part, cursor.start_offset) if part is not None else None
+    return None
+
+
+def _scan_earlier_file(cursor: LogCursor, earlier: tuple[str, int], regexes, deadline: float) -> LogCursor | None:
+    """Finish a rotated file: a cursor at the match in it, or None if it holds none."""
+    path, position = earlier
+    try:
+        with state_files.open_for_reading(path) as log:
+            status = os.fstat(log.fileno())
+            end, found, partial = _scan(log, position, regexes, deadline)
+    except (OSError, StateError):
+        return None
+    if found is None:
+        found_partial = _find_line(partial, *regexes, deadline)
+        if found_partial is None:
+            return None
+        found = (end + found_partial[0], found_partial[1], 0)
+    return replace(_matched(cursor, found[0], found[1], cursor.position, cursor.size_seen),
+                   matched_identity=(status.st_dev, status.st_ino))
+
+
 def _matched(cursor: LogCursor, offset: int, line: bytes, position: int, size: int) -> LogCursor:
-    return replace(cursor, position=position, matched_line=line.decode("utf-8", errors="replace"),
+    return replace(cursor, position=position, matched_line=split_stamp(line)[1].decode("utf-8", errors="replace"),
                    matched_offset=offset, matched_bytes=line, size_seen=max(size, position))
 
 
-def _match_still_there(cursor: LogCursor) -> bool:
-    """The matched line is still in the file where it was found (a rewritten log does not keep it)."""
+def _match_still_there(cursor: LogCursor) -> LogCursor | None:
+    """The cursor if its matched line is still where it was found (a rewritten log does not keep it), else None.
+
+    A rotation keeps it: the matched file is then one of the run's parts, and the
+    new current file is remembered as its continuation, so the match still holds
+    once retention has removed that part (as long as the probe looks at least once
+    per `keep` rotations).
+    """
     try:
-        with open_log(cursor.path) as log:
-            log.seek(cursor.matched_offset)
-            return log.read(len(cursor.matched_bytes)) == cursor.matched_bytes
+        with state_files.open_for_reading(cursor.path) as log:
+            status = os.fstat(log.fileno())
+            identity = (status.st_dev, status.st_ino)
+            matched_identity = cursor.matched_identity or cursor.file_identity
+            if matched_identity is None or identity == matched_identity:
+                log.seek(cursor.matched_offset)
+                if log.read(len(cursor.matched_bytes)) == cursor.matched_bytes:
+                    return cursor
     except (OSError, StateError):
-        return False
+        return None
+    if identity == cursor.continued_identity:
+        return cursor
+    folder = os.path.dirname(cursor.path)
+    for earlier in (cursor.continued_identity, matched_identity):
+        if earlier is not None and earlier != identity:  # an inode number can be reused by the new file
+            renamed = find_by_identity(folder, earlier)
+            if renamed is not None and renamed != str(cursor.path):
+                return replace(cursor, matched_identity=matched_identity, continued_identity=identity)
+    return None
 
 
 class CursorCache:
@@ -191,8 +272,11 @@ async def probe_log(check: LogCheck, timeout: float, context: ProbeContext) -> P
     if path is None:
         return ProbeResult(False, "log", f"no log file known for {context.service_name}", 0.0)
     cursor = CURSORS.get(Path(path).absolute(), context.log_start_offset, check.pattern)
-    if cursor.matched_line is not None and not _match_still_there(cursor):
-        cursor = LogCursor(cursor.path, cursor.start_offset, cursor.pattern, position=cursor.start_offset)
+    if cursor.matched_line is not None:
+        kept = _match_still_there(cursor)
+        cursor = kept or LogCursor(cursor.path, cursor.start_offset, cursor.pattern, position=cursor.start_offset)
+        if kept is not None:
+            CURSORS.put(kept)
     if cursor.matched_line is None:
         try:
             cursor = await asyncio.to_thread(scan_log, cursor, started + timeout)

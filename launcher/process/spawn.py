@@ -1,12 +1,15 @@
-"""Starting a service: its own session, stdin from /dev/null, stdout and stderr into its log file.
+"""Starting a service: its own session, stdin from /dev/null, stdout and stderr into its log writer.
 
-The log file itself is the child's stdout and stderr (opened ``O_APPEND``, mode 0600),
-so the launcher never sits in the data path: a chatty service is not slowed down and
-no line is lost when the supervisor dies. Each start appends a header line, written
-by the child itself just before it execs the service, so ``logs`` shows restarts and
-the header always comes before the service's first byte:
+The service writes into a pipe; its log writer (:mod:`launcher.logwriter`, a
+tiny process of its own) reads it, stamps each line with the time it arrived,
+appends to the log file and rotates it by size. The supervisor is never in the
+data path, so no line is lost when it dies, and the writer (SIGTERM-proof,
+ending only when the pipe ends) writes a stopped service's last lines. Each
+start begins with a header line, written into the pipe by the child itself
+just before it execs the service, so ``logs`` shows restarts and the header
+always comes before the service's first byte:
 
-    --- robostack: starting trader (pid 4242) at 2025-10-23T18:05:00-07:00: python -m services.runner_async
+    2025-10-24T01:05:00.017Z --- robostack: starting trader (pid 4242) at 2025-10-23T18:05:00-07:00: python -m services.runner_async
 
 The header is written by a ``/bin/sh`` that then ``exec``s the command: the pid and
 create time stay the same through the exec, and no Python runs between fork and exec
@@ -15,6 +18,7 @@ create time stay the same through the exec, and no Python runs between fork and 
 The child is reaped by :meth:`ServiceProcess.wait`, woken by a pidfd where the kernel
 has them. Nobody else reaps it, so the pid cannot be reused while this object has not
 seen the exit: its identity is read once, right after the fork, and is always valid.
+``wait`` also gives the log writer a moment to write the last lines before it returns.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from typing import Mapping, Protocol, Sequence
 
 from stackkit.clock import Clock, SystemClock
 from launcher.errors import ServiceFailed, StateError
+from launcher.logwriter.launch import LogWriterProcess, start_log_writer
+from launcher.logwriter.policy import RotationPolicy
 from launcher.process.identity import ProcessIdentity, identify, pidfds_supported, signal_process
 from launcher.process.membership import GroupTarget
 from launcher.stack.redaction import Redactor
@@ -77,8 +83,9 @@ class ServiceProcess:
     """A running (or finished) service started by :func:`spawn_service`."""
 
     def __init__(self, name: str, argv: Sequence[str], popen: subprocess.Popen, identity: ProcessIdentity,
-                 log_path: Path, started_at: datetime):
+                 log_path: Path, started_at: datetime, writer: LogWriterProcess | None = None):
         self.name = name
+        self.writer = writer
         self.argv = tuple(argv)
         self.log_path = log_path
         self.started_at = started_at
@@ -118,12 +125,23 @@ class ServiceProcess:
         return self._exit if self.returncode is not None else None
 
     async def wait(self) -> ExitStatus:
-        """Wait for the process to exit (without blocking the event loop) and reap it."""
-        if self._exit is not None:
-            return self._exit
-        if self._waiter is None or (self._waiter.done() and self._waiter.cancelled()):
-            self._waiter = asyncio.ensure_future(self._wait_for_exit())
-        return await asyncio.shield(self._waiter)
+        """Wait for the process to exit (without blocking the event loop) and reap it.
+
+        Then give its log writer up to ``DRAIN_DEADLINE`` to write the last lines,
+        so whoever reads the log next (an exit's last lines) finds them there.
+        """
+        if self._exit is None:
+            if self._waiter is None or (self._waiter.done() and self._waiter.cancelled()):
+                self._waiter = asyncio.ensure_future(self._wait_for_exit())
+            await asyncio.shield(self._waiter)
+        if self.writer is not None:
+            await self.writer.wait()
+        assert self._exit is not None
+        return self._exit
+
+    def log_status(self) -> dict | None:
+        """The log writer's status record (``state`` ``failing`` with ``error`` on a full disk), or None."""
+        return self.writer.status() if self.writer is not None else None
 
     def send_signal(self, signal_number: int) -> bool:
         """Signal the leader alone (not its group); False if it has already exited."""
@@ -167,7 +185,7 @@ class Spawner(Protocol):
     """Starts services; the supervisor takes one so tests and tools can change how."""
 
     async def spawn_service(self, name: str, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
-                            log_path: Path) -> ServiceProcess:
+                            log_path: Path, log_policy: RotationPolicy | None = None) -> ServiceProcess:
         """Start `argv` as service `name`; see :func:`spawn_service`."""
 
 
@@ -178,12 +196,14 @@ class SubprocessSpawner:
         self.clock = clock or SystemClock()
 
     async def spawn_service(self, name: str, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
-                            log_path: Path) -> ServiceProcess:
-        """Start `argv` in its own session, stdin /dev/null, stdout+stderr appended to `log_path`.
+                            log_path: Path, log_policy: RotationPolicy | None = None) -> ServiceProcess:
+        """Start `argv` in its own session, stdin /dev/null, stdout+stderr through a log writer into `log_path`.
 
-        `env` is merged over this process's environment. Raises ServiceFailed with a
-        one-line reason if the command cannot be started (not found, not executable,
-        bad interpreter, missing working directory, unwritable log).
+        `env` is merged over this process's environment; its ``ROBOSTACK_RUN`` also
+        marks the writer. `log_policy` says when the log is rotated (default 10 MiB,
+        10 files kept). Raises ServiceFailed with a one-line reason if the command
+        cannot be started (not found, not executable, bad interpreter, missing
+        working directory, unwritable log).
         """
         argv = list(argv)
         merged_env = {**os.environ, **env}
@@ -196,25 +216,34 @@ class SubprocessSpawner:
                    started_at.isoformat(timespec="seconds"), command_line, *argv]
         log_descriptor = _open_log(name, Path(log_path))
         try:
-            popen = subprocess.Popen(wrapped, cwd=cwd, env=merged_env, stdin=subprocess.DEVNULL,
-                                     stdout=log_descriptor, stderr=log_descriptor, start_new_session=True)
+            writer, pipe = start_log_writer(name, Path(log_path), log_policy or RotationPolicy(), env,
+                                            error_fd=log_descriptor)
         except OSError as error:
-            raise ServiceFailed(name, f"could not start {command_line}: {error.strerror or error}") from error
+            raise ServiceFailed(name, f"could not start its log writer: {error.strerror or error}") from error
         finally:
             os.close(log_descriptor)
+        try:
+            popen = subprocess.Popen(wrapped, cwd=cwd, env=merged_env, stdin=subprocess.DEVNULL,
+                                     stdout=pipe, stderr=pipe, start_new_session=True)
+        except OSError as error:
+            os.close(pipe)
+            await writer.wait()  # the pipe has ended: the writer exits at once
+            raise ServiceFailed(name, f"could not start {command_line}: {error.strerror or error}") from error
+        os.close(pipe)
         # Not reaped until wait(), so even a child that already exited still has its identity.
         identity = identify(popen.pid)
         if identity is None:  # /proc unreadable: without an identity it could never be stopped safely
             popen.kill()
             popen.wait()
             raise ServiceFailed(name, f"could not read the create time of pid {popen.pid}; /proc unavailable?")
-        return ServiceProcess(name, argv, popen, identity, Path(log_path), started_at)
+        return ServiceProcess(name, argv, popen, identity, Path(log_path), started_at, writer)
 
 
 async def spawn_service(name: str, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
-                        log_path: Path) -> ServiceProcess:
+                        log_path: Path, log_policy: RotationPolicy | None = None) -> ServiceProcess:
     """Start a service with the real spawner; see :meth:`SubprocessSpawner.spawn_service`."""
-    return await SubprocessSpawner().spawn_service(name, argv, cwd=cwd, env=env, log_path=log_path)
+    return await SubprocessSpawner().spawn_service(name, argv, cwd=cwd, env=env, log_path=log_path,
+                                                   log_policy=log_policy)
 
 
 def check_command(name: str, argv: Sequence[str], *, cwd: Path, search_path: str) -> Path:

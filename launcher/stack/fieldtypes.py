@@ -41,3 +41,27 @@ Port = Annotated[int, Field(ge=1, le=65535, strict=True)]
 # Validated per item (not per list or dict) so an error points at the offending line.
 Pattern = Annotated[str, AfterValidator(compiles)]
 Host = Annotated[str, AfterValidator(check_host)]
+
+
+def count_per_duration(word: str, pattern: re.Pattern[str], example: str,
+                       periods: dict[str, float] | None = None):
+    """A parser accepting ``N <word> DURATION`` (like `example`), a plain count, or a mapping.
+
+    The window is left as written for the model's duration type to check (finite, bounded), except
+    the words of ``periods`` (``day``: 86400), which become their seconds.
+    """
+    def parse(value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError(f'expected "N {word} DURATION", got {value!r}')
+        if isinstance(value, int):
+            return {"count": value}
+        if isinstance(value, str):
+            match = pattern.fullmatch(value)
+            if not match:
+                shown = value if len(value) <= 40 else value[:40] + "..."
+                raise ValueError(f'expected "N {word} DURATION" (like "{example}"), got "{shown}"')
+            window = match.group(2)
+            return {"count": int(match.group(1)), "window": (periods or {}).get(window.lower(), window)}
+        return value
+
+    return parse

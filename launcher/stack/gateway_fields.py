@@ -24,14 +24,14 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field
 
-from launcher.stack.durations import parse_duration
-from launcher.stack.fieldtypes import Host, Pattern, Port, PositiveDuration, ProbeDuration, Strict
+from launcher.stack.fieldtypes import (Host, Pattern, Port, PositiveDuration, ProbeDuration, Strict,
+                                       count_per_duration)
 from stackkit.times import parse_clock_time, parse_time_zone
 
 DEFAULT_IBC_COMMAND_PORT = 7462
 DEFAULT_LOGIN_BUDGET = "3 per day"  # for a service with an `ibc:` block and no login_budget of its own
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_LOGIN_BUDGET = re.compile(r"\s*(\d{1,4})\s+per\s+(day|hour|week|\S+)\s*")
+_LOGIN_BUDGET = re.compile(r"\s*(\d{1,4})\s+per\s+(\S+)\s*")
 _PERIODS = {"day": 86400.0, "hour": 3600.0, "week": 7 * 86400.0}
 
 
@@ -119,23 +119,14 @@ class LoginBudget(Strict):
     window: PositiveDuration
 
 
-def parse_login_budget(value: object) -> object:
-    """Accept ``3 per day``, ``2 per 12h``, ``10 per week``, or a mapping."""
-    if isinstance(value, str):
-        match = _LOGIN_BUDGET.fullmatch(value)
-        period = match.group(2) if match else ""
-        try:
-            window = _PERIODS[period] if period in _PERIODS else parse_duration(period)
-        except ValueError:
-            match = None
-        if not match:
-            shown = value if len(value) <= 40 else value[:40] + "..."
-            raise ValueError(f'expected "N per day" (or per hour, per week, per 12h), got "{shown}"')
-        return {"count": int(match.group(1)), "window": window}
-    if isinstance(value, (bool, int, float)):
-        raise ValueError(f'expected "N per day" (like "3 per day"), got {value!r}')
-    return value
+# "3 per day", "2 per 12h", "10 per week"; a plain number is per day.
+parse_login_budget = count_per_duration("per", _LOGIN_BUDGET, DEFAULT_LOGIN_BUDGET, _PERIODS)
 
 
-Budget = Annotated[LoginBudget, BeforeValidator(parse_login_budget)]
+def _per_day(value: object) -> object:
+    return {"count": value, "window": _PERIODS["day"]} if isinstance(value, int) and not isinstance(value, bool) \
+        else parse_login_budget(value)
+
+
+Budget = Annotated[LoginBudget, BeforeValidator(_per_day)]
 GATEWAY_FIELDS = ("ibc", "login_patterns", "maintenance", "login_budget")  # need an ib_api health check

@@ -16,11 +16,13 @@ from typing import Annotated, Literal, Union
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, field_validator, model_validator
 
 from launcher.stack.fieldtypes import (Duration, Host, Pattern, Port, PositiveDuration, ProbeDuration,  # noqa: F401
-                                       Strict as _Strict, compiles)
+                                       Strict as _Strict, compiles, count_per_duration)
 from launcher.stack.gateway_fields import (DEFAULT_LOGIN_BUDGET, GATEWAY_FIELDS, Budget, IbcSettings, LoginBudget,
                                            LoginPatterns, MaintenanceWindow, parse_login_budget)
 from launcher.stack.stale import check_stale_pattern
 from launcher.stack.urls import check_url
+from stackkit.loopback import is_loopback_host
+from launcher.stack.sizes import parse_size
 from stackkit.symbols import validate_symbols
 
 Command = Union[str, list[str]]
@@ -213,19 +215,7 @@ class RestartLimit(_Strict):
     window: PositiveDuration = 600.0
 
 
-def _parse_restart_limit(value: object) -> object:
-    """Accept ``5 within 10m``, a plain count, or a mapping."""
-    if isinstance(value, bool):
-        raise ValueError(f'expected "N within DURATION", got {value!r}')
-    if isinstance(value, int):
-        return {"count": value}
-    if isinstance(value, str):
-        match = _MAX_RESTARTS.fullmatch(value)
-        if not match:
-            shown = value if len(value) <= 40 else value[:40] + "..."
-            raise ValueError(f'expected "N within DURATION" (like "5 within 10m"), got "{shown}"')
-        return {"count": int(match.group(1)), "window": match.group(2)}
-    return value
+_parse_restart_limit = count_per_duration("within", _MAX_RESTARTS, "5 within 10m")
 
 
 def _parse_signal(value: object) -> str:
@@ -250,6 +240,61 @@ def _yaml_no_is_the_word_no(value: object) -> object:
     return "no" if value is False else value
 
 
+# --- logs and alerts (issue 14): rotation of each service's log, and where alerts go ---------------------
+Size = Annotated[int, BeforeValidator(parse_size)]
+ALERT_EVENTS = ("unhealthy", "recovered", "restarting", "gave-up", "blocked", "second-factor", "maintenance",
+                "disk-full")
+_RATE_LIMIT = re.compile(r"^\s*(\d+)\s+per\s+(\S+)\s*$")
+
+
+class LogSettings(_Strict):
+    """Log rotation (launcher.logwriter): a new file once the current one reaches `max_size`, and the newest
+    `keep` closed files of a service kept (earlier parts and earlier runs alike). Unset fields of a service
+    take the stack-wide `logs:`, then the defaults (10MB, 10)."""
+
+    max_size: Size | None = None
+    keep: int | None = Field(default=None, ge=1, le=10_000)
+
+
+class AlertRateLimit(_Strict):
+    """At most `count` alert messages within `window` seconds."""
+
+    count: int = Field(default=20, ge=1)
+    window: PositiveDuration = 3600.0
+
+
+_parse_rate_limit = count_per_duration("per", _RATE_LIMIT, "10 per 1h")  # a plain count is per hour
+
+
+class Alerts(_Strict):
+    """Alerts (launcher.alerts): run `command` and/or POST JSON to `url` for the chosen `events`.
+
+    A service's alerts within `dedup` of the last one sent for it are folded into one summary;
+    at most `rate_limit` messages go out. Each delivery gets `timeout`.
+    """
+
+    command: Command | None = None
+    url: str | None = None
+    headers: dict[EnvName, EnvValue] = Field(default_factory=dict)
+    events: list[Literal[ALERT_EVENTS]] = Field(default_factory=lambda: list(ALERT_EVENTS))  # type: ignore[valid-type]
+    dedup: Duration = 600.0
+    rate_limit: Annotated[AlertRateLimit, BeforeValidator(_parse_rate_limit)] = Field(default_factory=AlertRateLimit)
+    timeout: Duration = 10.0
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError(f'expected an http:// or https:// URL, got "{url}"')
+        return url
+
+    @model_validator(mode="after")
+    def _somewhere_to_send(self) -> "Alerts":
+        if not self.command and not self.url:
+            raise ValueError("alerts need a command, a url, or both")
+        return self
+
+
 class Service(_Strict):
     """One process of the stack (or, with `external`, one that someone else runs)."""
 
@@ -264,12 +309,14 @@ class Service(_Strict):
     stop_grace: Duration = 10.0
     stale: list[StalePattern] = Field(default_factory=list)
     external: bool = False
+    oneshot: bool = False  # runs once: done when it exits 0, which its dependents wait for (a migration, a login)
     restart: Annotated[Literal["no", "on-failure", "always"], BeforeValidator(_yaml_no_is_the_word_no)] = "on-failure"
     backoff: Backoff = Field(default_factory=Backoff)
     max_restarts: Annotated[RestartLimit, BeforeValidator(_parse_restart_limit)] = Field(default_factory=RestartLimit)
     on_failure: Literal["stop-stack", "keep-running"] = "keep-running"
     on_dependency_restart: Literal["wait", "restart"] = "wait"
     dependency_grace: Duration = 30.0
+    logs: LogSettings = Field(default_factory=LogSettings)
     # An external service on another machine: its probes connect there (see launcher.stack.gateway_fields
     # for the Gateway's own fields below).
     host: Host | None = None
@@ -319,6 +366,8 @@ class Service(_Strict):
             raise ValueError("a service that is not external needs a command")
         if self.health and self.health.kind in ("log", "notify") and self.external:
             raise ValueError(f"an external service cannot use a {self.health.kind} probe (robostack does not run it)")
+        if self.oneshot:
+            _check_oneshot(self)
         problems = gateway_field_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
@@ -330,6 +379,16 @@ class Service(_Strict):
         if self.login_budget is not None or self.ibc is None:
             return self.login_budget
         return LoginBudget.model_validate(parse_login_budget(DEFAULT_LOGIN_BUDGET))
+
+
+def _check_oneshot(service: Service) -> None:
+    """A one-shot service is done when it exits 0: nothing to probe, never restarted once done."""
+    if service.external:
+        raise ValueError("an external service cannot be oneshot (robostack does not run it)")
+    if service.health is not None:
+        raise ValueError("a oneshot service has no health probe: it is done when it exits 0")
+    if service.restart == "always":
+        raise ValueError('a oneshot service cannot use restart: always (it exits by design); use "no" or "on-failure"')
 
 
 def gateway_field_problems(service: Service) -> list[str]:
@@ -360,6 +419,43 @@ def _scalar_text(value: object) -> str:
     return str(value)
 
 
+# -- the read-only HTTP API and dashboard (launcher/web) ------------------------------------------
+DEFAULT_HTTP_PORT = 8790  # clear of the default stack's 4002 (API), 8765 (WebSocket) and 7462 (IBC)
+_FEED_URL = re.compile(r"^wss?://[^/\s?#]+(/\S*)?$")
+
+
+def _loopback_only(host: str) -> str:
+    # The API shows the stack to whoever can reach it: it never listens beyond this machine.
+    if not is_loopback_host(host):
+        raise ValueError(f'"{host}" is not a loopback address; the HTTP API listens on 127.0.0.1, ::1 or localhost only')
+    return host
+
+
+def _feed_is_a_websocket_url(url: str) -> str:
+    if not _FEED_URL.match(url):
+        raise ValueError(f'"{url}" is not a WebSocket URL (like ws://127.0.0.1:8765/)')
+    return url
+
+
+def _bare_section_means_defaults(value: object) -> object:
+    # `http:` with nothing after it is YAML null; it means "on, default settings".
+    return {} if value is None else value
+
+
+class HttpSettings(_Strict):
+    """The supervisor's read-only HTTP API and dashboard: on when the `http:` section is present.
+
+    The dashboard page subscribes to the trading feed itself: `feed` if given, else the
+    WebSocket server of the service named `feed_service` (its first port, on 127.0.0.1).
+    """
+
+    enabled: bool = True
+    host: Annotated[str, AfterValidator(_loopback_only)] = "127.0.0.1"
+    port: int = Field(default=DEFAULT_HTTP_PORT, ge=0, le=65535, strict=True)  # 0: any free port
+    feed: Annotated[str, AfterValidator(_feed_is_a_websocket_url)] | None = None
+    feed_service: Name = "websocket"
+
+
 class StackFile(_Strict):
     """The whole stack file as written (before substitution and path resolution)."""
 
@@ -370,6 +466,9 @@ class StackFile(_Strict):
     # substituted like any ${VAR}, masked everywhere, never written or printed.
     generated_secrets: list[Annotated[str, AfterValidator(_is_a_generated_name)]] = Field(default_factory=list)
     services: dict[Name, Service] = Field(min_length=1)
+    http: Annotated[HttpSettings | None, BeforeValidator(_bare_section_means_defaults)] = None
+    logs: LogSettings = Field(default_factory=LogSettings)
+    alerts: Alerts | None = None
 
     @field_validator("symbols")
     @classmethod

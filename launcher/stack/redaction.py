@@ -51,7 +51,10 @@ _OPTION = re.compile(r"""(?P<head>(?<![\w-])--?(?P<name>[A-Za-z][A-Za-z0-9_.-]*)
                      r"""(?P<secret>"[^"]*"|'[^']*'|(?!-)[^\s"']+)""")
 _ASSIGNMENT = re.compile(r"(?P<head>(?<![\w.-])(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)=)(?P<secret>\"[^\"]*\"|'[^']*'|[^\s\"',;&]+)")
 _JSON_PAIR = re.compile(r'(?P<head>"(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)"\s*:\s*)(?P<secret>"(?:[^"\\]|\\.)*")')
-_BY_NAME = (_OPTION, _ASSIGNMENT, _JSON_PAIR)
+# "IB_TOKEN: value" as YAML or a log line writes it; only variable-style names (upper case), since
+# "session: started" in a log line is prose, not a credential.
+_COLON_PAIR = re.compile(r"(?P<head>(?<![\w.-])(?P<name>[A-Z_][A-Z0-9_]*):[ \t]+)(?P<secret>\"[^\"]*\"|'[^']*'|[^\s\"',;&]+)")
+_BY_NAME = (_OPTION, _ASSIGNMENT, _JSON_PAIR, _COLON_PAIR)
 
 
 def looks_secret(name: str) -> bool:

@@ -17,9 +17,11 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from launcher.stack.durations import format_duration, parse_duration
+from launcher.logwriter.policy import RotationPolicy, rotation_policy
 from launcher.stack.gateway_fields import LoginBudget
 from launcher.stack.model import Health, PROBE_KINDS, RestartLimit
 from launcher.stack.redaction import NO_SECRETS, Redactor
+from launcher.stack.sizes import format_size, parse_size
 from launcher.stack.resolved import ResolvedService, ResolvedStack
 
 # Shown from the resolved service instead of the file's spelling.
@@ -34,9 +36,22 @@ def render_stack(stack: ResolvedStack) -> str:
         "symbols": list(stack.symbols),
         "start_order": list(stack.start_order),
         "services": {name: _service(service) for name, service in stack.services.items()},
+        "logs": _log_policy(rotation_policy(stack.logs)),
     }
+    if stack.http is not None:
+        document["http"] = _settings(stack.http)
+    for name in stack.services:  # each service's log rotation as it applies (its own, else the stack's)
+        document["services"][name]["logs"] = _log_policy(stack.log_policy(name))
+    if stack.alerts is not None:
+        from launcher.alerts.config import describe_alerts
+
+        document["alerts"] = describe_alerts(stack.alerts)
     hidden = Redactor.for_stack(stack).mask_data(document)
     return yaml.dump(hidden, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
+
+
+def _log_policy(policy: RotationPolicy) -> dict[str, Any]:
+    return {"max_size": format_size(policy.max_size), "keep": policy.keep}
 
 
 def _service(service: ResolvedService) -> dict[str, Any]:
@@ -73,6 +88,8 @@ def _plain(value: Any, info: FieldInfo) -> Any:
         return _settings(value)
     if isinstance(value, float) and _is_duration(info):
         return format_duration(value)
+    if isinstance(value, int) and _parsed_by(info, parse_size):
+        return format_size(value)
     if isinstance(value, list):
         return [_settings(item) if isinstance(item, BaseModel) else item for item in value]
     if isinstance(value, dict):
@@ -82,10 +99,15 @@ def _plain(value: Any, info: FieldInfo) -> Any:
 
 def _is_duration(info: FieldInfo) -> bool:
     """A field typed `Duration` (or `Duration | None`): parsed by parse_duration."""
-    if any(getattr(item, "func", None) is parse_duration for item in info.metadata):
+    return _parsed_by(info, parse_duration)
+
+
+def _parsed_by(info: FieldInfo, parser: Any) -> bool:
+    """A field whose type (or `type | None`) is parsed by `parser` (a `Duration`, a `Size`)."""
+    if any(getattr(item, "func", None) is parser for item in info.metadata):
         return True
     return any(
-        get_origin(member) is Annotated and any(getattr(item, "func", None) is parse_duration for item in member.__metadata__)
+        get_origin(member) is Annotated and any(getattr(item, "func", None) is parser for item in member.__metadata__)
         for member in get_args(info.annotation)
     )
 

@@ -40,7 +40,7 @@ from launcher.stack.model import Service, StackFile
 from stackkit.symbols import validate_symbols
 from launcher.stack.problems import Problems
 from launcher.stack.redaction import looks_secret
-from launcher.stack.resolved import ResolvedService, ResolvedStack
+from launcher.stack.resolved import ResolvedAlerts, ResolvedService, ResolvedStack
 from launcher.stack.source import FieldPath, SourceDocument, read_limited_text
 from launcher.stack.words import split_words
 
@@ -92,6 +92,8 @@ def resolve_stack(
     }
     for field_path, message in client_id_problems(services):
         problems.add(field_path, message)
+    _check_http(stack_file, problems)
+    alerts = _resolve_alerts(stack_file, substituter)
     problems.raise_if_any()
     return ResolvedStack(
         name=stack_file.name or root.name or "stack",
@@ -102,7 +104,29 @@ def resolve_stack(
         secret_values=frozenset(secret for secret in substituter.secrets if secret),
         display_path=display_path,
         source=document,
+        http=stack_file.http if stack_file.http is not None and stack_file.http.enabled else None,
+        logs=stack_file.logs,
+        alerts=alerts,
     )
+
+
+def _check_http(stack_file: StackFile, problems: Problems) -> None:
+    """An `http.feed_service` written out must name a service (the default "websocket" may be absent)."""
+    http = stack_file.http
+    if http is not None and "feed_service" in http.model_fields_set and http.feed_service not in stack_file.services:
+        problems.add(("http", "feed_service"), f'"{http.feed_service}" names no service of this stack')
+
+
+def _resolve_alerts(stack_file: StackFile, substituter: _Substituter) -> ResolvedAlerts | None:
+    """`alerts:` substituted like a service's command and env; header values count as secrets."""
+    spec = stack_file.alerts
+    if spec is None:
+        return None
+    command = _argv(spec.command, ("alerts", "command"), substituter) if spec.command else None
+    url = substituter.substitute(spec.url, ("alerts", "url")) if spec.url else None
+    headers = {key: substituter.substitute(value, ("alerts", "headers", key)) for key, value in spec.headers.items()}
+    substituter.secrets.update(value for value in headers.values() if len(value) >= 8)
+    return ResolvedAlerts(spec=spec, command=command, url=url, headers=headers)
 
 
 def _env_file_values(stack_file: StackFile, root: Path, display_path: str, problems: Problems) -> dict[str, str]:

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from launcher.errors import StackFileError
-from launcher.stack.model import Health, Service
+from launcher.stack.model import Alerts, Health, HttpSettings, LogSettings, Service
 from launcher.stack.problems import Problem, first_in_file_order
 from launcher.stack.source import FieldPath, SourceDocument
+
+if TYPE_CHECKING:
+    from launcher.logwriter.policy import RotationPolicy
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,15 @@ class ResolvedStack:
     # (stale patterns against the running machine) still name file, line and field.
     display_path: str = ""
     source: SourceDocument | None = field(default=None, repr=False, compare=False)
+    http: HttpSettings | None = None  # the read-only HTTP API and dashboard; None: off
+    logs: LogSettings = field(default_factory=LogSettings)  # stack-wide log rotation; see log_policy()
+    alerts: "ResolvedAlerts | None" = None
+
+    def log_policy(self, name: str) -> "RotationPolicy":
+        """How service `name`'s log is rotated: its own `logs:`, then the stack's, then the defaults."""
+        from launcher.logwriter.policy import rotation_policy
+
+        return rotation_policy(self.services[name].spec.logs, self.logs)
 
     @property
     def root(self) -> Path:
@@ -90,3 +103,13 @@ class ResolvedStack:
                 affected.add(candidate)
                 result.append(candidate)
         return result
+
+
+@dataclass(frozen=True)
+class ResolvedAlerts:
+    """The stack file's `alerts:` with ``${VAR}`` substituted (the values hold secrets: kept out of repr)."""
+
+    spec: Alerts
+    command: tuple[str, ...] | None = field(default=None, repr=False)
+    url: str | None = field(default=None, repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)

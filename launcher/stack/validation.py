@@ -32,7 +32,7 @@ def validate_stack_file(document: SourceDocument, display_path: str) -> StackFil
     if not isinstance(document.data, dict):
         raise StackFileError(
             display_path,
-            f"expected keys (name, symbols, env_file, generated_secrets, services) at the top level, got {describe(document.data)}",
+            f"expected keys ({', '.join(StackFile.model_fields)}) at the top level, got {describe(document.data)}",
             line=document.line_of(()),
         )
     try:
@@ -199,7 +199,7 @@ def _unknown_key(path: FieldPath) -> str:
     if model is None:
         return message
     allowed = list(model.model_fields)
-    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.7)  # 0.6 offered "logs" for "bogus"
     if close:
         return f'{message} (did you mean "{close[0]}"?)'
     if len(allowed) <= _LIST_ALLOWED_KEYS_UP_TO:

@@ -33,7 +33,7 @@ import secrets
 import stat
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from launcher.errors import StateError
 
@@ -237,6 +237,11 @@ def open_file(path: Path, flags: int, mode: int = PRIVATE_FILE_MODE, *, root: Pa
     if not flags & os.O_NONBLOCK:
         fcntl.fcntl(descriptor, fcntl.F_SETFL, fcntl.fcntl(descriptor, fcntl.F_GETFL) & ~os.O_NONBLOCK)
     return descriptor
+
+
+def open_for_reading(path: Path | str) -> BinaryIO:
+    """A state or log file opened for reading the way every state file is (no link followed, yours alone)."""
+    return os.fdopen(open_file(Path(path), os.O_RDONLY), "rb")
 
 
 def read_bytes(path: Path, *, root: Path | None = None, limit: int = MAX_STATE_FILE) -> bytes | None:

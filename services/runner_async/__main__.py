@@ -14,7 +14,7 @@ import signal
 import sys
 
 from services.errors import ServiceError
-from services.notify import Notifier, watchdog_interval
+from stackkit.notify import Notifier, watchdog_interval
 from services.runner_async.backoff import Backoff
 from services.runner_async.events import parse_symbols
 from services.runner_async.strategy import STRATEGIES, RiskLimits

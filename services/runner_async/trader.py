@@ -30,7 +30,7 @@ from ib_async.objects import Position
 
 from ibproto.notices import classify
 from services.errors import ServiceError, UsageError
-from services.notify import Notifier
+from stackkit.notify import Notifier
 from services.runner_async.backoff import Backoff, RetrySchedule
 from services.runner_async.dataflow import FLOWING, STALLED, DataFlow
 from services.runner_async.events import position_event, status_event, tick_event

@@ -84,7 +84,7 @@ def main() -> None:
     if args.print_ready:
         print(f"{args.name} is ready", flush=True)
     if args.notify_then_hang:
-        from services.notify import Notifier
+        from stackkit.notify import Notifier
 
         notifier = Notifier.from_environment()
         notifier.ready(f"{args.name} ready")

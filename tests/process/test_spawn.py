@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import sys
@@ -13,7 +14,7 @@ from launcher.errors import ServiceFailed
 from launcher.process.identity import is_alive
 from launcher.process.spawn import ExitStatus, SubprocessSpawner, spawn_service
 from launcher.process.stop import kill_group_now
-from tests.helpers import REPO, wait_for_log_line
+from tests.helpers import REPO, log_lines, wait_for_log_line
 
 PYTHON = sys.executable
 TALKER = ("import os, sys; print('to stdout', flush=True); print('to stderr', file=sys.stderr, flush=True);"
@@ -51,7 +52,7 @@ async def test_both_streams_go_to_the_log_which_is_appended_across_spawns(spawne
                          env={"ROBOSTACK_TEST_VALUE": "again"})
     assert (await second.wait()).success
 
-    lines = log.read_text().splitlines()
+    lines = log_lines(log)
     headers = [line for line in lines if line.startswith("--- robostack: starting talker")]
     assert headers[0].startswith(f"--- robostack: starting talker (pid {first.pid}) at ")
     assert headers[1].startswith(f"--- robostack: starting talker (pid {second.pid}) at ")
@@ -138,7 +139,7 @@ async def test_command_is_found_on_the_services_path(spawned, tmp_path):
     process = await spawn(spawned, "tool", ["robostack-test-tool", "arg"], log, cwd=tmp_path,
                           env={"PATH": f"{tools}:{os.environ.get('PATH', '')}"})
     assert (await process.wait()).success
-    assert "tool ran with arg" in log.read_text().splitlines()
+    assert "tool ran with arg" in log_lines(log)
 
 
 async def test_spawner_stamps_the_header_with_its_clock(spawned, tmp_path):
@@ -153,7 +154,10 @@ async def test_spawner_stamps_the_header_with_its_clock(spawned, tmp_path):
         "clocked", ["true"], cwd=tmp_path, env={}, log_path=log)
     spawned.append(process)
     await process.wait()
-    assert log.read_text() == f"--- robostack: starting clocked (pid {process.pid}) at 2025-10-23T18:05:00+00:00: true\n"
+    # The header's "at" is the spawner's clock; the line's stamp is the time the log writer received it.
+    stamp, text = log.read_text().split(" ", 1)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp)
+    assert text == f"--- robostack: starting clocked (pid {process.pid}) at 2025-10-23T18:05:00+00:00: true\n"
 
 
 def test_exit_status_descriptions():

@@ -7,6 +7,7 @@ still alive; the fixture kills it afterwards.
 
 from __future__ import annotations
 
+
 import asyncio
 import os
 import shutil
@@ -22,7 +23,7 @@ from launcher.process.membership import GroupTarget, ProcessInfo, select_group_m
 from launcher.state.paths import StatePaths
 from launcher.state.store import RunState, ServiceRecord, write_run_state
 from launcher.supervise.teardown import stop_recorded_services
-from tests.helpers import alive, read_line_matching, wait_until
+from tests.helpers import alive, log_lines, read_line_matching, wait_until
 from tests.launcher.conftest import service_command
 from tests.security.conftest import run_as, start_as
 
@@ -123,7 +124,7 @@ def test_down_leaves_another_users_process_in_a_services_group(robostack, second
     stop_grace: 2s
 """)
     assert stack.run("up", "--detach").returncode == 0
-    log = (stack.state_dir / "logs" / "mixed.log").read_text()
+    log = "\n".join(log_lines(stack.state_dir / "logs" / "mixed.log"))
     child_pid = int(next(line for line in log.splitlines() if line.startswith("child ")).split()[1])
     service_pid = stack.run_state()["services"]["mixed"]["pid"]
     assert os.getpgid(child_pid) == service_pid  # the stranger really is in the service's group

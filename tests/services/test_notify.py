@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from services.notify import Notifier, format_message, socket_address, watchdog_interval
+from stackkit.notify import Notifier, format_message, socket_address, watchdog_interval
 
 
 def test_addresses():

@@ -32,7 +32,7 @@ BROKEN = {
         """
         - services
         """,
-        "stack.yaml:1: expected keys (name, symbols, env_file, generated_secrets, services) at the top level, got a list",
+        "stack.yaml:1: expected keys (name, symbols, env_file, generated_secrets, services, http, logs, alerts) at the top level, got a list",
     ),
     "YAML syntax error": (
         """
@@ -155,7 +155,7 @@ def test_every_problem_is_listed_in_file_order(stack_files):
         "  stack.yaml:4 services.trader.ports[1]: port 70000 is out of range (1-65535)\n"
         '  stack.yaml:5 services.trader.stop_grace: expected a duration (like 250ms, 2s, 1m), got "soon"\n'
         '  stack.yaml:7 services.gateway: unknown key "bogus"\n'
-        '  stack.yaml:8: unknown key "extra" (allowed: name, symbols, env_file, generated_secrets, services)\n'
+        '  stack.yaml:8: unknown key "extra" (allowed: name, symbols, env_file, generated_secrets, services, http, logs, alerts)\n'
         "(5 problems)"
     )
     assert (error.line, error.field) == (4, "services.trader.ports[0]")

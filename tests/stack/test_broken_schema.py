@@ -12,9 +12,9 @@ BROKEN = {
         services:
           trader:
             command: python -m trader
-            bogus: 1
+            surprise: 1
         """,
-        'stack.yaml:4 services.trader: unknown key "bogus"',
+        'stack.yaml:4 services.trader: unknown key "surprise"',
     ),
     "unknown key close to a real one": (
         """
@@ -41,7 +41,7 @@ BROKEN = {
             command: python -m trader
         extra: 1
         """,
-        'stack.yaml:4: unknown key "extra" (allowed: name, symbols, env_file, generated_secrets, services)',
+        'stack.yaml:4: unknown key "extra" (allowed: name, symbols, env_file, generated_secrets, services, http, logs, alerts)',
     ),
     "dependency cycle": (
         """

@@ -42,6 +42,16 @@ def test_an_ibc_gateway_with_maintenance_and_a_budget_loads(stack_files):
     assert spec.health.check.monitor and spec.health.check.monitor_client_id == 998
 
 
+def test_a_login_budget_is_n_per_day_hour_week_or_duration(stack_files):
+    budgets = {text: stack_files.load(gateway(f"    login_budget: {text}\n")).services["gateway"].spec.login_budget
+               for text in ("3 per day", "2 per hour", "10 per Week", "4 per 12h", "5")}
+    assert {text: (b.count, b.window) for text, b in budgets.items()} == {
+        "3 per day": (3, 86400.0), "2 per hour": (2, 3600.0), "10 per Week": (10, 604800.0),
+        "4 per 12h": (4, 43200.0), "5": (5, 86400.0)}
+    assert 'expected "N per DURATION" (like "3 per day"), got "soon"' in str(
+        stack_files.error(gateway("    login_budget: soon\n")))
+
+
 def test_a_bare_ibc_block_means_the_defaults_and_brings_a_login_budget(stack_files):
     spec = stack_files.load(gateway("    ibc:\n")).services["gateway"].spec
     assert spec.ibc.command_port == 7462 and spec.login_budget is None
@@ -69,7 +79,7 @@ def test_every_problem_is_listed_each_on_its_line(stack_files):
     assert lines[-1] == "(7 problems)"
     assert "stack.yaml:6 services.gateway.ibc.command_port: expected at most 65535" in lines[0]
     text = str(error)
-    assert 'login_budget: expected "N per day" (or per hour, per week, per 12h), got "3 per fortnight"' in text
+    assert 'services.gateway.login_budget: expected a duration (like 250ms, 2s, 1m), got "fortnight"' in text
     assert 'maintenance[0].at: expected a time of day like "23:45" in quotes (YAML reads an unquoted 23:45 as the ' \
            "number 1425)" in text
     assert "maintenance[0].timezone: unknown time zone 'Mars/Olympus'" in text

@@ -7,6 +7,8 @@ lines, events and `status --json` are routed through the same Redactor at merge.
 
 from __future__ import annotations
 
+from tests.helpers import log_lines
+
 import json
 import sys
 
@@ -34,6 +36,8 @@ SHAPES = [
     ('{"password": "p\\"w", "port": 1, "COOKIE": "sid=1"}', '{"password": "***", "port": 1, "COOKIE": "***"}'),
     ("session cookie=abc; path=/", "session cookie=***; path=/"),
     ("pre-flight: no stale processes", "pre-flight: no stale processes"),
+    ("IB_TOKEN: xyz PORT: 4002", "IB_TOKEN: *** PORT: 4002"),
+    ("session: started, token: none", "session: started, token: none"),
 ]
 
 
@@ -96,7 +100,7 @@ async def test_the_spawn_header_hides_the_password_argument(tmp_path):
     process = await spawn_service("svc", ["/bin/echo", "--password", "hunter2", "--token=tok-123456"],
                                   cwd=tmp_path, env={"TWSPASSWORD": "not-used-here"}, log_path=log)
     await process.wait()
-    header, output = log.read_text().splitlines()[:2]
+    header, output = log_lines(log)[:2]
     assert header.endswith(": /bin/echo --password '***' '--token=***'"), header
     assert "hunter2" not in header and "tok-123456" not in header
     assert output == "--password hunter2 --token=tok-123456"  # the service itself got the real values

@@ -1,7 +1,8 @@
-"""A tiny client for systemd's notify protocol (``sd_notify``), as robostack's launcher speaks it.
+"""A tiny client for systemd's notify protocol (``sd_notify``): the services use it towards robostack,
+and robostack's supervisor towards systemd (``launcher.systemd.notifier``).
 
-The supervisor sets ``NOTIFY_SOCKET`` to the address of an AF_UNIX datagram
-socket; the service sends newline-separated ``KEY=value`` assignments to it:
+Whoever supervises sets ``NOTIFY_SOCKET`` to the address of an AF_UNIX datagram
+socket; the supervised process sends newline-separated ``KEY=value`` assignments to it:
 ``READY=1`` once it is ready, ``WATCHDOG=1`` as a heartbeat, ``STATUS=...``
 lines on state changes, ``STOPPING=1`` when it begins to shut down. An address
 starting with ``@`` is in Linux's abstract namespace (the ``@`` stands for a

@@ -1,0 +1,107 @@
+"""`robostack dashboard`: open the stack's dashboard in a browser, or print its URL.
+
+`--serve` serves the dashboard and the HTTP API from this process instead, reading the
+state directory (like `status` and `events`), until Ctrl-C: for a stack whose supervisor
+does not serve them (no `http:` section), or to look at a stack from a second port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import logging
+import os
+import signal
+import sys
+import urllib.error
+import urllib.request
+import webbrowser
+from typing import Mapping
+
+from launcher.commands.context import CommandContext
+from launcher.errors import EXIT_OK, NotRunningError, PreflightRefused, UsageError
+from launcher.stack.model import HttpSettings
+from launcher.stack.resolved import ResolvedStack
+from launcher.web.server import HttpServer, http_url
+from launcher.web.statedir import StateDirView
+
+REACH_TIMEOUT = 2.0
+
+
+def configured_url(stack: ResolvedStack) -> str:
+    """The URL the supervisor serves the dashboard at, from the stack file's `http:` section."""
+    if stack.http is None:
+        raise UsageError("this stack serves no dashboard: add `http: {port: 8790}` to the stack file "
+                         "(then restart the stack), or run `robostack dashboard --serve`")
+    if stack.http.port == 0:
+        raise UsageError("http.port is 0 (any free port): the dashboard's URL is only known to the running "
+                         "supervisor; give http.port a fixed port, or run `robostack dashboard --serve`")
+    return http_url(stack.http.host, stack.http.port)
+
+
+def has_browser(environ: Mapping[str, str]) -> bool:
+    """A graphical session, or a browser chosen explicitly with $BROWSER; never a text browser by chance
+    (webbrowser would start lynx in this terminal on a VPS)."""
+    return bool(environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY") or environ.get("BROWSER"))
+
+
+def show(url: str, *, open_browser: bool) -> None:
+    """Open `url` in a browser when there is one; always print it (on stdout, alone, for scripts)."""
+    print(url, flush=True)
+    if open_browser and has_browser(os.environ) and webbrowser.open(url):
+        print("robostack: opened in your browser", file=sys.stderr, flush=True)
+
+
+def run_dashboard(ctx: CommandContext, *, serve: bool, port: int | None, open_browser: bool) -> int:
+    stack = ctx.load()
+    if serve:
+        return _serve(ctx, stack, port, open_browser)
+    url = configured_url(stack) if port is None else http_url((stack.http or HttpSettings()).host, port)
+    _check_answers(url)
+    show(url, open_browser=open_browser)
+    return EXIT_OK
+
+
+def _check_answers(url: str) -> None:
+    try:
+        with urllib.request.urlopen(url + "healthz", timeout=REACH_TIMEOUT) as reply:
+            json.loads(reply.read())
+    except urllib.error.HTTPError:
+        return  # it answers (503: the supervisor is gone, and the page says so)
+    except (OSError, ValueError) as err:
+        reason = getattr(err, "reason", err)
+        raise NotRunningError(f"nothing answers at {url} ({reason}): is the stack up? (`robostack up`; "
+                              "or serve the dashboard from here with `robostack dashboard --serve`)") from err
+
+
+def _serve(ctx: CommandContext, stack: ResolvedStack, port: int | None, open_browser: bool) -> int:
+    settings = stack.http or HttpSettings()
+    chosen = settings.port if port is None else port
+    logging.basicConfig(level=logging.WARNING, format="robostack: %(message)s")
+
+    async def main() -> None:
+        view = StateDirView(stack, ctx.paths())
+        server = HttpServer(view, settings.host, chosen)
+        try:
+            await server.start()
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise PreflightRefused(f"port {chosen} on {settings.host} is already in use; "
+                                       "serve on another with `robostack dashboard --serve --port N` (0: any)") from err
+            raise UsageError(f"cannot listen on {settings.host}:{chosen}: {err.strerror}") from err
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            show(server.url, open_browser=open_browser)
+            print(f"robostack: serving stack '{stack.name}' from {view.paths.root}; Ctrl-C stops",
+                  file=sys.stderr, flush=True)
+            await stop.wait()
+        finally:
+            await server.close()
+            view.close()
+
+    asyncio.run(main())
+    return EXIT_OK

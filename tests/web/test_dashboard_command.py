@@ -1,0 +1,109 @@
+"""`robostack dashboard` through the real CLI: print or open the URL, refuse clearly, serve and stop."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.helpers import REPO, free_port, read_line_matching, wait_until
+from tests.web.client import get
+
+
+def write_stack(folder, http: str = "") -> str:
+    path = folder / "stack.yaml"
+    path.write_text(textwrap.dedent("""\
+        name: dash
+        services:
+          app:
+            command: python -c "import time; time.sleep(60)"
+        """) + http)
+    return str(path)
+
+
+def robostack(stack: str, *args: str, env: dict | None = None, state=None) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER")}
+    environment.update(ROBOSTACK_STATE_DIR=str(state), **(env or {}))
+    return subprocess.run([sys.executable, "-m", "launcher", "-f", stack, *args], capture_output=True, text=True,
+                          env=environment, cwd=REPO, timeout=60)
+
+
+@pytest.fixture
+def served(tmp_path):
+    """`robostack dashboard --serve --port 0` on a stack that never ran; yields (process, port)."""
+    stack = write_stack(tmp_path)
+    env = dict(os.environ, ROBOSTACK_STATE_DIR=str(tmp_path / "state"))
+    server = subprocess.Popen([sys.executable, "-m", "launcher", "-f", stack, "dashboard", "--serve", "--port", "0",
+                               "--no-browser"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO,
+                              start_new_session=True)
+    line = read_line_matching(server, r"^http://127\.0\.0\.1:\d+/$")
+    yield server, int(re.search(r":(\d+)/", line)[1]), stack
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGKILL)
+    server.wait(10)
+    server.stdout.close()
+    server.stderr.close()
+
+
+def test_without_an_http_section_it_says_how_to_get_one(tmp_path):
+    result = robostack(write_stack(tmp_path), "dashboard", state=tmp_path / "state")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("robostack: this stack serves no dashboard: add `http: {port: 8790}`")
+    assert "Traceback" not in result.stderr
+
+
+def test_when_nothing_answers_it_says_so_and_exits_5(tmp_path):
+    port = free_port()
+    result = robostack(write_stack(tmp_path, f"http: {{port: {port}}}\n"), "dashboard", state=tmp_path / "state")
+    assert result.returncode == 5, result.stderr
+    assert f"nothing answers at http://127.0.0.1:{port}/" in result.stderr and "robostack up" in result.stderr
+    assert result.stdout == ""
+
+
+def test_port_zero_has_no_url_to_open(tmp_path):
+    result = robostack(write_stack(tmp_path, "http: {port: 0}\n"), "dashboard", state=tmp_path / "state")
+    assert result.returncode == 2 and "http.port is 0" in result.stderr
+
+
+def test_without_a_display_the_url_is_printed(served, tmp_path):
+    _, port, stack = served
+    result = robostack(stack, "dashboard", "--port", str(port), state=tmp_path / "state")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"http://127.0.0.1:{port}/\n"
+    assert "opened" not in result.stderr
+
+
+def test_with_a_browser_the_url_is_opened(served, tmp_path):
+    _, port, stack = served
+    opened = tmp_path / "opened.txt"
+    fake_browser = tmp_path / "browser.sh"
+    fake_browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    fake_browser.chmod(0o755)
+    result = robostack(stack, "dashboard", "--port", str(port), state=tmp_path / "state",
+                       env={"DISPLAY": ":99", "BROWSER": f"{fake_browser} %s"})
+    assert result.returncode == 0, result.stderr
+    wait_until(lambda: opened.exists() and opened.read_text().strip(), what="the browser command to run")
+    assert opened.read_text().strip() == f"http://127.0.0.1:{port}/"
+    assert "opened in your browser" in result.stderr
+
+
+def test_serve_answers_for_a_stack_that_never_ran_and_stops_cleanly_on_sigterm(served):
+    server, port, _ = served
+    assert get(port, "/healthz").status == 503
+    assert get(port, "/api/status").status == 503
+    page = get(port, "/")
+    assert page.status == 200 and "robostack" in page.text
+    server.send_signal(signal.SIGTERM)
+    assert server.wait(30) == 0
+
+
+def test_serve_refuses_a_port_in_use_with_exit_4(served, tmp_path):
+    _, port, stack = served
+    result = robostack(stack, "dashboard", "--serve", "--port", str(port), "--no-browser", state=tmp_path / "state")
+    assert result.returncode == 4
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr and "Traceback" not in result.stderr
