@@ -111,6 +111,12 @@ def find_processes_carrying(variable: str, value: str, *, exclude_pids: Iterable
     recognisable as ours, even after the supervisor itself was killed. The token is
     random, so matching it cannot reach a stranger.
     """
+    return find_processes_with_environment({variable: value}, exclude_pids=exclude_pids)
+
+
+def find_processes_with_environment(wanted: Mapping[str, str], *,
+                                    exclude_pids: Iterable[int] = ()) -> list[ProcessIdentity]:
+    """Processes of this user (not zombies) whose environment has every `wanted` variable with its value."""
     user = os.getuid()
     spared = set(exclude_pids) | {os.getpid()}
     found = []
@@ -121,8 +127,9 @@ def find_processes_carrying(variable: str, value: str, *, exclude_pids: Iterable
         if info.get("status") == psutil.STATUS_ZOMBIE:
             continue
         try:
-            if process.environ().get(variable) == value:
-                found.append(ProcessIdentity(process.pid, info["create_time"]))
+            environment = process.environ()
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
+        if all(environment.get(name) == value for name, value in wanted.items()):
+            found.append(ProcessIdentity(process.pid, info["create_time"]))
     return found

@@ -79,6 +79,22 @@ def robostack(tmp_path):
             kill_group(pgid)
 
 
+@pytest.fixture
+async def harness(tmp_path):
+    """Factory: `harness(yaml_text)` builds an in-process supervisor; at teardown nothing of it may remain."""
+    from tests.launcher.harness import Harness
+
+    made: list[Harness] = []
+
+    def build(text: str, environ: dict[str, str] | None = None, outputs=()) -> Harness:
+        made.append(Harness.build(tmp_path / f"harness{len(made)}", text, environ, outputs))
+        return made[-1]
+
+    yield build
+    survivors = [pid for each in made for pid in await each.close()]
+    assert not survivors, f"processes of the run were left behind (killed now): {survivors}"
+
+
 def service_command(*args: str) -> str:
     """A stack-file command line running the test service program."""
     return " ".join([sys.executable, str(SERVICE_PROGRAM), *args])
