@@ -19,6 +19,7 @@ from launcher.errors import EXIT_NOT_RUNNING, EXIT_OK, EXIT_SERVICE_FAILED, NotR
 from launcher.output.console import status_problems, status_table
 from launcher.state.events import read_events
 from launcher.state.interpret import effective_state, live_supervisor
+from launcher.state.paths import StatePaths
 from launcher.state.store import RunState, StackLock, read_run_state
 from launcher.state.transitions import RUNNING, ServiceState, parse_state
 from launcher.supervise.control import ask_status
@@ -51,11 +52,19 @@ class StatusView:
 
 def load_status(ctx: CommandContext) -> StatusView:
     paths = ctx.paths()
-    state = read_run_state(paths)
-    if state is None:
+    view = supervisor_view(paths)
+    if view is None:
         holder = StackLock(paths).holder()
         detail = f"; a supervisor (pid {holder}) is starting it" if holder else "; start it with `robostack up`"
         raise NotRunningError(f"this stack has no run state in {paths.root}{detail}")
+    return view
+
+
+def supervisor_view(paths: StatePaths) -> StatusView | None:
+    """The run state, from the live supervisor's memory if it answers, else from disk; None if there is none."""
+    state = read_run_state(paths)
+    if state is None:
+        return None
     alive = live_supervisor(paths, state) is not None
     reply = asyncio.run(ask_status(paths, STATUS_DEADLINE)) if alive else None
     view = StatusView(state, alive, reply is not None)

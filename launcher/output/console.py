@@ -6,6 +6,8 @@ same in a terminal, in a CI log and in `supervisor.log`.
 
 from __future__ import annotations
 
+import errno
+import os
 import time
 from datetime import datetime
 from pathlib import Path
@@ -30,10 +32,20 @@ QUIET_EVENTS = {"supervisor-started", "supervisor-stopped"}
 PROBE_REPEAT_SECONDS = 5.0  # a probe failing the same way is shown again only this often
 
 
+def _raise_broken_pipe() -> None:
+    raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
 class ConsoleReporter:
-    """Renders supervisor progress on a rich Console: one line per event or new probe outcome."""
+    """Renders supervisor progress on a rich Console: one line per event or new probe outcome.
+
+    A write that fails raises OSError (EIO from a closed terminal, EPIPE from a reader
+    that went away) for the caller to handle: rich's own reaction to EPIPE, exiting the
+    process, must never cut a supervisor's stop short.
+    """
 
     def __init__(self, console: Console):
+        console.on_broken_pipe = _raise_broken_pipe  # type: ignore[method-assign]
         self.console = console
         self._width = 10
         self._last_probe: dict[str, tuple[str, float]] = {}

@@ -210,9 +210,9 @@ class ServiceLifecycle:
         """Stop the service (for good, or while a dependency restarts): ``stopping``, its group, ``stopped``."""
         if self.service.external:
             return  # run by someone else: never signalled
-        fired = self.fire(Trigger.STOP, reason)
+        self.fire(Trigger.STOP, reason)
         report = await self.stop_process()
-        if fired:
+        if self.state is ServiceState.STOPPING:  # also a stop that was cancelled half-way and is finished now
             self.fire(Trigger.STOPPED, report.summary if report and report.signalled else (self.record.exit or ""))
 
     async def stop_process(self) -> StopReport | None:
