@@ -77,11 +77,44 @@ def run_foreground(ctx: CommandContext, symbols: list[str] | None, *, ignore_zom
 
 @contextlib.contextmanager
 def supervisor_log(paths: StatePaths, names: list[str]) -> Iterator[Output]:
-    """supervisor.log as an output that survives the terminal (a failed line is only lost, never fatal)."""
-    with open(paths.supervisor_log, "a", encoding="utf-8", buffering=1) as handle:
-        reporter = ConsoleReporter(Console(file=handle, force_terminal=False, color_system=None, width=160))
-        reporter.set_names(names)
-        yield Output("supervisor.log", reporter, disposable=False)
+    """supervisor.log as an output that outlives the terminal; a line a full disk refuses is lost, never fatal."""
+    fd = os.open(paths.supervisor_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        yield Output("supervisor.log", log_reporter(fd, names), disposable=False)
+    finally:
+        os.close(fd)
+
+
+def log_reporter(fd: int, names: list[str]) -> ConsoleReporter:
+    reporter = ConsoleReporter(Console(file=_AppendOnly(fd), force_terminal=False, color_system=None, width=160))
+    reporter.set_names(names)
+    return reporter
+
+
+class _AppendOnly:
+    """A file for rich: each line is one write(2) on an O_APPEND descriptor, or lost if it fails (ENOSPC).
+
+    Nothing is buffered, so a failed line is neither retried later out of order nor kept growing.
+    """
+
+    def __init__(self, fd: int):
+        self._fd = fd
+
+    def write(self, text: str) -> int:
+        try:
+            os.write(self._fd, text.encode("utf-8", errors="replace"))
+        except OSError:
+            pass
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self._fd
 
 
 def make_preflight(ignore_zombies: bool):
@@ -150,12 +183,10 @@ def _become_supervisor(stack, paths, report_fd: int, ignore_zombies: bool) -> in
     os.dup2(log, 1)
     os.dup2(log, 2)
     pipe = PipeReporter(report_fd)
-    log_reporter = ConsoleReporter(Console(file=sys.stdout, force_terminal=False, color_system=None, width=160))
-    log_reporter.set_names(list(stack.services))
+    log = Output("supervisor.log", log_reporter(1, list(stack.services)), disposable=False)  # fd 1 is the log now
     try:
         supervisor = Supervisor(stack, paths, detached=True, preflight=make_preflight(ignore_zombies),
-                                outputs=[Output("the `up --detach` pipe", pipe),
-                                         Output("supervisor.log", log_reporter, disposable=False)])
+                                outputs=[Output("the `up --detach` pipe", pipe), log])
 
         async def main() -> None:
             supervisor.install_signal_handlers()

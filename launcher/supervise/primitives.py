@@ -1,4 +1,5 @@
-"""Three small asyncio building blocks of the supervisor: the stop door, a per-service lock, a change counter.
+"""Small asyncio building blocks of the supervisor: the stop door, a per-service lock, a change counter,
+and running something until an event interrupts it.
 
 None of them polls: every wait blocks on a future until something happens or its
 deadline passes, and cancellation always propagates (no ``asyncio.wait_for``, which
@@ -8,7 +9,7 @@ can swallow a cancellation that races its own timeout on Python 3.10 and 3.11).
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Awaitable
 
 from launcher.errors import StackStopping
 
@@ -102,3 +103,17 @@ class Changes:
             if condition():
                 return
             await self.wait(seen)
+
+
+async def run_unless(work: Awaitable[Any], interrupt: asyncio.Event) -> asyncio.Task[Any]:
+    """Run `work` until it ends or `interrupt` is set, then cancel it; return its task, ended either way."""
+    task = asyncio.ensure_future(work)
+    interrupted = asyncio.ensure_future(interrupt.wait())
+    try:
+        await asyncio.wait([task, interrupted], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        interrupted.cancel()
+    if not task.done():
+        task.cancel()
+        await asyncio.wait([task])
+    return task

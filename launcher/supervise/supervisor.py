@@ -37,7 +37,7 @@ from launcher.state.store import RunState, ServiceRecord, StackLock, read_run_st
 from launcher.supervise.control import ControlServer
 from launcher.supervise.journal import Journal, Output
 from launcher.supervise.lifecycle import ServiceLifecycle
-from launcher.supervise.primitives import StopDoor
+from launcher.supervise.primitives import StopDoor, run_unless
 from launcher.supervise.services import Services
 from launcher.supervise.teardown import stop_escaped, stop_recorded_services
 
@@ -137,15 +137,7 @@ class Supervisor:
 
     async def _bring_up_unless_stopped(self, on_ready: Callable[[], None] | None) -> BaseException | None:
         """Bring the stack up, abandoning that at once if a stop is requested; the start-up's own failure, if any."""
-        bring_up = asyncio.ensure_future(self._bring_up(on_ready))
-        stop = asyncio.ensure_future(self.stop_requested.wait())
-        try:
-            await asyncio.wait([bring_up, stop], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-        if not bring_up.done():
-            bring_up.cancel()
-        await asyncio.wait([bring_up])
+        bring_up = await run_unless(self._bring_up(on_ready), self.stop_requested)
         if self.stop_requested.is_set() or bring_up.cancelled() or bring_up.exception() is None:
             return None  # up, or interrupted (whatever the cancelled start-up raised on its way out)
         error = bring_up.exception()
@@ -183,17 +175,12 @@ class Supervisor:
         unfinished = await self.services.cancel_work()
         if unfinished:
             self.journal.note(f"still running after being cancelled: {', '.join(unfinished)}; stopping anyway")
-        graceful = asyncio.ensure_future(self.services.stop_all(self.stop_reason))
-        kill = asyncio.ensure_future(self.kill_requested.wait())
-        try:
-            await asyncio.wait([graceful, kill], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            kill.cancel()
-        if not graceful.done():
-            graceful.cancel()
-            await asyncio.wait([graceful])
-            self.journal.note("second signal: killing every service that still runs now")
-            await self.services.kill_all("killed on a second signal")
+        graceful = await run_unless(self.services.stop_all(self.stop_reason), self.kill_requested)
+        failed = None if graceful.cancelled() else graceful.exception()
+        if graceful.cancelled() or failed is not None:
+            self.journal.note("second signal: killing every service that still runs now" if failed is None
+                              else f"the graceful stop failed ({failed!r}); killing every service that still runs")
+            await self.services.kill_all("killed on a second signal" if failed is None else "killed after a failed stop")
         await stop_escaped(self.run_token, self.journal.note)
         self.state.phase = "stopped"
         self.journal.save()
