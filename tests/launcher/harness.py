@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -36,13 +35,7 @@ from launcher.state.paths import StatePaths
 from launcher.supervise.journal import Output
 from launcher.supervise.supervisor import Supervisor
 
-SERVICE_PROGRAM = Path(__file__).with_name("service_program.py")
 DEADLINE = 30.0  # generous: a loaded 2-core machine; every wait returns as soon as its condition holds
-
-
-def program(*args: str) -> str:
-    """A stack-file command running the test service program with this interpreter."""
-    return " ".join([sys.executable, str(SERVICE_PROGRAM), *args])
 
 
 class Gate:

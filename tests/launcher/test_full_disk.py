@@ -11,10 +11,11 @@ import json
 import os
 import subprocess
 
+import psutil
 import pytest
 
-from tests.helpers import free_port, kill_group, wait_until
-from tests.launcher.conftest import service_command
+from tests.helpers import kill_group, wait_until
+from tests.launcher.stacks import restarting_stack
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs for the state folder needs root")
 
@@ -48,14 +49,10 @@ def fill(folder) -> os.PathLike:
                 chunk = chunk[: len(chunk) // 2]
 
 
-def test_a_full_state_disk_does_not_stop_restarts_and_down_still_works(robostack):
-    port = free_port()
-    stack = robostack(f"""services:
-  a:
-    command: {service_command('--port', str(port))}
-    health: {{tcp: {{port: {port}}}, interval: 100ms, retries: 1}}
-    backoff: {{initial: 100ms}}
-""")
+@contextlib.contextmanager
+def restarted_on_a_full_disk(stack):
+    """`up` with the state folder on a small tmpfs, filled to the last byte, then `a` killed: yields
+    (a's record before, `status --json` once a new `a` is healthy, the filler file)."""
     with small_tmpfs(stack.state_dir):
         assert stack.run("up", "--detach").returncode == 0
         before = stack.run_state()["services"]["a"]
@@ -66,48 +63,38 @@ def test_a_full_state_disk_does_not_stop_restarts_and_down_still_works(robostack
             def restarted():
                 report = json.loads(stack.run("status", "--json").stdout)
                 service = report["services"][0]
-                fresh = service["state"] == "healthy" and service["pid"] not in (None, before["pid"])
-                return report if fresh else None
+                return report if service["state"] == "healthy" and service["pid"] not in (None, before["pid"]) else None
 
-            report = wait_until(restarted, timeout=60, what="a to be restarted on a full disk")
-            assert report["supervisor"]["state_write_error"] == "cannot write state: No space left on device"
-            assert stack.run_state()["services"]["a"]["pid"] == before["pid"]  # run.json is stale: memory is not
-            status = stack.run("status")
-            assert status.returncode == 1 and "cannot write state: No space left on device" in status.stdout
-            doctor = stack.run("doctor", "--json")
-            assert "cannot write state: No space left on device" in " ".join(json.loads(doctor.stdout)["problems"])
-            assert doctor.returncode == 1
-
-            down = stack.run("down")
-            assert down.returncode == 0, down.stdout + down.stderr
-            assert "warning:" in down.stderr and "No space left on device" in down.stderr
-            assert "Traceback" not in down.stderr
-            assert stack.status()["services"][0]["state"] == "stopped"
-            new_pid = report["services"][0]["pid"]
-            wait_until(lambda: not os.path.exists(f"/proc/{new_pid}") or "Z" in open(f"/proc/{new_pid}/stat").read().split()[2],
-                       what="the restarted service to be stopped by `down`")
+            yield before, wait_until(restarted, timeout=60, what="a to be restarted on a full disk"), filler
         finally:
-            filler.unlink()
+            filler.unlink(missing_ok=True)
+
+
+def test_a_full_state_disk_does_not_stop_restarts_and_down_still_works(robostack):
+    stack = robostack(restarting_stack())
+    with restarted_on_a_full_disk(stack) as (before, report, _):
+        assert report["supervisor"]["state_write_error"] == "cannot write state: No space left on device"
+        assert stack.run_state()["services"]["a"]["pid"] == before["pid"]  # run.json is stale: memory is not
+        status = stack.run("status")
+        assert status.returncode == 1 and "cannot write state: No space left on device" in status.stdout
+        doctor = stack.run("doctor", "--json")
+        assert "cannot write state: No space left on device" in " ".join(json.loads(doctor.stdout)["problems"])
+        assert doctor.returncode == 1
+
+        down = stack.run("down")
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert "warning:" in down.stderr and "No space left on device" in down.stderr
+        assert "Traceback" not in down.stderr
+        assert stack.status()["services"][0]["state"] == "stopped"
+        new_pid = report["services"][0]["pid"]
+        wait_until(lambda: not psutil.pid_exists(new_pid) or psutil.Process(new_pid).status() == psutil.STATUS_ZOMBIE,
+                   what="the restarted service to be stopped by `down`")
 
 
 def test_timeline_lines_held_in_memory_are_written_once_there_is_room_again(robostack):
-    port = free_port()
-    stack = robostack(f"""services:
-  a:
-    command: {service_command('--port', str(port))}
-    health: {{tcp: {{port: {port}}}, interval: 100ms, retries: 1}}
-    backoff: {{initial: 100ms}}
-""")
-    with small_tmpfs(stack.state_dir):
-        assert stack.run("up", "--detach").returncode == 0
-        before = stack.run_state()["services"]["a"]
-        filler = fill(stack.state_dir)
-        try:
-            kill_group(before["pgid"])
-            wait_until(lambda: json.loads(stack.run("status", "--json").stdout)["services"][0]["state"] == "healthy"
-                       and stack.status()["services"][0]["pid"] != before["pid"], timeout=60, what="the restart")
-        finally:
-            filler.unlink()
+    stack = robostack(restarting_stack())
+    with restarted_on_a_full_disk(stack) as (before, _, filler):
+        filler.unlink()
 
         def events() -> list[str]:
             path = stack.state_dir / "events.jsonl"

@@ -7,29 +7,20 @@ killed, and no process of the run left.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import uuid
+from typing import Iterator
 
 import psutil
 import pytest
 
 from tests.helpers import REPO, processes_in_group, wait_for_log_line, wait_until
-from tests.launcher.conftest import service_command
-
-
-def chain_stack(journal) -> str:
-    services = []
-    for index, name in enumerate("abc"):
-        depends = f"\n    depends_on: [{'abc'[index - 1]}]" if index else ""
-        services.append(f"""  {name}:
-    command: {service_command('--name', name, '--journal', str(journal), '--journal-term', '--print-ready')}{depends}
-    health: {{log: {{pattern: '{name} is ready'}}}}
-    stop_grace: 5s""")
-    return "services:\n" + "\n".join(services) + "\n"
+from tests.launcher.stacks import chain_stack
 
 
 def timeline(stack) -> list[dict]:
@@ -80,21 +71,28 @@ def test_killing_the_tmux_session_that_runs_up_stops_everything_in_reverse_order
     assert_stopped_in_reverse_order_and_nothing_left(stack, journal, pgids)
 
 
+@contextlib.contextmanager
+def foreground_up(stack, stdout) -> Iterator[subprocess.Popen]:
+    """`robostack up` in the foreground of its own session, output to `stdout`; killed if the test fails."""
+    up = subprocess.Popen(stack.argv("up"), stdout=stdout, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                          env=stack.env, cwd=REPO, start_new_session=True)
+    try:
+        yield up
+    finally:
+        if up.poll() is None:
+            os.killpg(up.pid, signal.SIGKILL)
+            up.wait()
+
+
 def test_a_hangup_with_the_output_in_a_file_is_one_graceful_stop(robostack, tmp_path):
     """The kernel hangs up the foreground group and the shell forwards the hangup: two SIGHUPs, one stop."""
     journal = tmp_path / "journal"
     stack = robostack(chain_stack(journal))
-    with open(tmp_path / "up.out", "w") as output:
-        up = subprocess.Popen(stack.argv("up"), stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                              env=stack.env, cwd=REPO, start_new_session=True)
-    try:
+    with open(tmp_path / "up.out", "w") as output, foreground_up(stack, output) as up:
         _, pgids = up_and_recorded(stack)
         up.send_signal(signal.SIGHUP)
         up.send_signal(signal.SIGHUP)
         assert up.wait(timeout=60) == 130
-    finally:
-        if up.poll() is None:
-            os.killpg(up.pid, signal.SIGKILL)
     assert_stopped_in_reverse_order_and_nothing_left(stack, journal, pgids)
     assert "stack 'stack0' stopped (received SIGHUP)" in (tmp_path / "up.out").read_text()
 
@@ -103,16 +101,11 @@ def test_a_reader_that_went_away_never_aborts_the_stop(robostack, tmp_path):
     """`robostack up | tee` and the tee dies: writes fail with EPIPE; progress goes on in supervisor.log."""
     journal = tmp_path / "journal"
     stack = robostack(chain_stack(journal))
-    up = subprocess.Popen(stack.argv("up"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          stdin=subprocess.DEVNULL, env=stack.env, cwd=REPO, start_new_session=True)
-    try:
+    with foreground_up(stack, subprocess.PIPE) as up:
         _, pgids = up_and_recorded(stack)
         up.stdout.close()  # the reader is gone
         up.send_signal(signal.SIGTERM)
         assert up.wait(timeout=60) == 130
-    finally:
-        if up.poll() is None:
-            os.killpg(up.pid, signal.SIGKILL)
     assert_stopped_in_reverse_order_and_nothing_left(stack, journal, pgids)
     log = (stack.state_dir / "supervisor.log").read_text()
     assert "terminal output failed (Broken pipe); progress continues in" in log

@@ -22,7 +22,7 @@ from launcher.process.search import find_processes_carrying
 from launcher.state.interpret import RUN_TOKEN_VARIABLE
 from launcher.state.store import StackLock
 from tests.helpers import REPO, free_port, kill_group, wait_until
-from tests.launcher.harness import program
+from tests.launcher.conftest import service_command as program
 
 PHASES = ("stopping-dependents", "backoff", "before-fork", "gating", "starting-dependents")
 KINDS = ("requested", "crash")

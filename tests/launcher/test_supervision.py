@@ -11,6 +11,7 @@ import psutil
 
 from tests.helpers import REPO, free_port, kill_group, read_line_matching, wait_until
 from tests.launcher.conftest import service_command
+from tests.launcher.stacks import freeze_stack
 
 SIMULATOR = f"{sys.executable} -m services.gateway_sim"
 
@@ -250,20 +251,7 @@ def test_on_failure_stop_stack_takes_the_whole_stack_down(robostack):
 def test_a_dependent_crashing_while_its_dependency_restarts_ends_in_gave_up_and_down_is_prompt(robostack, tmp_path):
     """The interleaving that froze the supervisor at 100 % CPU on Python 3.12 and 3.13 (SIGTERM ignored,
     `down` SIGKILLing it after 30 s): b exits while a's restart holds it."""
-    port_a, port_b = free_port(), free_port()
-    stack = robostack(f"""services:
-  a:
-    command: {service_command('--port', str(port_a))}
-    health: {{tcp: {{port: {port_a}}}, interval: 200ms, retries: 1}}
-    backoff: {{initial: 100ms}}
-  b:
-    command: {service_command('--port', str(port_b), '--crash-on-restart', str(tmp_path / 'marker'))}
-    depends_on: [a]
-    on_dependency_restart: restart
-    health: {{tcp: {{port: {port_b}}}, interval: 200ms, retries: 1}}
-    backoff: {{initial: 100ms}}
-    max_restarts: 3 within 1m
-""")
+    stack = robostack(freeze_stack(tmp_path / "marker"))
     assert stack.run("up", "--detach").returncode == 0
     kill_group(stack.run_state()["services"]["a"]["pgid"])
     wait_for_event(stack, "b", "gave-up")

@@ -15,31 +15,12 @@ from launcher.errors import Interrupted, ServiceFailed, StackStopping
 from launcher.output.console import ConsoleReporter
 from launcher.supervise.journal import Output
 from tests.helpers import free_port
-from tests.launcher.harness import program
+from tests.launcher.conftest import service_command as program
+from tests.launcher.stacks import chain_stack, freeze_stack
 
 
-def chain(tmp_path, *, c_args: str = "", grace: str = "5s", a_args: str = "", a_grace: str = "5s") -> str:
-    """a <- b <- c, each healthy once it says so (its signal handlers are in place by then)."""
-    journal = tmp_path / "journal"
-
-    def command(name: str, extra: str) -> str:
-        return f"{program('--name', name, '--journal', str(journal), '--journal-term', '--print-ready')} {extra}"
-
-    return f"""services:
-  a:
-    command: {command('a', a_args)}
-    health: {{log: {{pattern: 'a is ready'}}}}
-    stop_grace: {a_grace}
-  b:
-    command: {command('b', '')}
-    depends_on: [a]
-    health: {{log: {{pattern: 'b is ready'}}}}
-  c:
-    command: {command('c', c_args)}
-    depends_on: [b]
-    health: {{log: {{pattern: 'c is ready'}}}}
-    stop_grace: {grace}
-"""
+def chain(tmp_path, **options: str) -> str:
+    return chain_stack(tmp_path / "journal", **options)
 
 
 def stop_sequence(recorder) -> list[tuple[str, str]]:
@@ -47,7 +28,7 @@ def stop_sequence(recorder) -> list[tuple[str, str]]:
 
 
 async def test_sighup_is_one_graceful_stop_in_reverse_order_even_when_it_comes_twice(harness, tmp_path):
-    h = harness(chain(tmp_path, c_args="--ignore-term", grace="1s"))
+    h = harness(chain(tmp_path, c_args="--ignore-term", c_grace="1s"))
     await h.up()
     h.signal(signal.SIGHUP)
     await h.recorder.wait_for("c", "stopping")
@@ -211,20 +192,7 @@ async def test_a_service_is_recorded_before_its_process_is_spawned(harness, tmp_
 
 async def test_the_freeze_interleaving_ends_in_gave_up_and_a_prompt_stop(harness, tmp_path):
     """A dependent that exits while its dependency's restart holds it (the 3.12/3.13 100 % CPU freeze)."""
-    port_a, port_b = free_port(), free_port()
-    h = harness(f"""services:
-  a:
-    command: {program('--port', str(port_a))}
-    health: {{tcp: {{port: {port_a}}}, interval: 100ms, retries: 1}}
-    backoff: {{initial: 50ms}}
-  b:
-    command: {program('--port', str(port_b), '--crash-on-restart', str(tmp_path / 'b-marker'))}
-    depends_on: [a]
-    on_dependency_restart: restart
-    health: {{tcp: {{port: {port_b}}}, interval: 100ms, retries: 1}}
-    backoff: {{initial: 50ms}}
-    max_restarts: 3 within 1m
-""")
+    h = harness(freeze_stack(tmp_path / "b-marker", interval="100ms"))
     await h.up()
     os.killpg(h.services["a"].record.pgid, signal.SIGKILL)
     await h.recorder.wait_for("b", "gave-up")
@@ -247,7 +215,7 @@ async def test_the_exec_probe_runs_the_resolved_command(harness, tmp_path):
 
 
 async def test_a_restart_asked_for_once_stopping_has_begun_is_refused(harness, tmp_path):
-    h = harness(chain(tmp_path, c_args="--ignore-term", grace="1s"))
+    h = harness(chain(tmp_path, c_args="--ignore-term", c_grace="1s"))
     await h.up()
     h.signal(signal.SIGTERM)
     with pytest.raises(StackStopping, match=r"refused: the stack is stopping \(received SIGTERM\)"):
