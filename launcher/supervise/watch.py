@@ -57,12 +57,12 @@ async def watch_service(stack: Supervised, lifecycle: ServiceLifecycle) -> None:
         if stack.stopping:
             return
         async with lifecycle.busy:
+            if lifecycle.state in (ServiceState.FAILED, ServiceState.DONE):
+                return  # nothing to watch until `robostack restart` brings it back (and a new watcher)
             if lifecycle.take_exit():
                 await _after_exit(stack, lifecycle)
                 failures = 0
                 continue
-            if lifecycle.state in (ServiceState.FAILED, ServiceState.DONE):
-                return  # nothing to watch until `robostack restart` brings it back (and a new watcher)
             if health is not None and lifecycle.probed and clock.monotonic() >= next_probe:
                 failures = await _probe_once(stack, lifecycle, failures)
                 next_probe = _next_tick(clock.monotonic(), health.interval)
@@ -101,6 +101,8 @@ async def _probe_once(stack: Supervised, lifecycle: ServiceLifecycle, failures: 
         else:
             lifecycle.fire(Trigger.EXTERNAL_UP if external else Trigger.PROBE_PASSED, result.detail)
         return 0
+    if not external and not lifecycle.running:
+        return failures  # it died meanwhile: its exit says why better than the probe, and is dealt with next
     failures += 1
     if failures < health.retries:
         return failures

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, kill_group
+from tests.helpers import REPO, kill_group, wait_until
 
 SERVICE_PROGRAM = Path(__file__).with_name("service_program.py")
 
@@ -44,6 +44,23 @@ class Robostack:
     def status(self) -> dict:
         result = self.run("status", "--json")
         return json.loads(result.stdout)
+
+    def events(self) -> list[dict]:
+        """The timeline (events.jsonl) as written so far."""
+        path = self.state_dir / "events.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def wait_for_event(self, service: str, event: str, *, after: int = 0, timeout: float = 60) -> int:
+        """Index of the first `event` of `service` at or after position `after` in the timeline."""
+        def found():
+            for index, entry in enumerate(self.events()[after:], start=after):
+                if entry["service"] == service and entry["event"] == event:
+                    return index + 1  # +1 so that index 0 is truthy
+            return None
+
+        return wait_until(found, timeout=timeout, what=f"event {event!r} of {service!r}") - 1
 
     def recorded_pgids(self) -> list[int]:
         try:

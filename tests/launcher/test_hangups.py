@@ -8,7 +8,6 @@ killed, and no process of the run left.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -23,13 +22,8 @@ from tests.helpers import REPO, processes_in_group, wait_for_log_line, wait_unti
 from tests.launcher.stacks import chain_stack
 
 
-def timeline(stack) -> list[dict]:
-    path = stack.state_dir / "events.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def assert_stopped_in_reverse_order_and_nothing_left(stack, journal, pgids: list[int]) -> None:
-    events = timeline(stack)
+    events = stack.events()
     stops = [(e["service"], e["event"]) for e in events if e["event"] in ("stopping", "stopped") and e["service"]]
     assert stops == [("c", "stopping"), ("c", "stopped"), ("b", "stopping"), ("b", "stopped"),
                      ("a", "stopping"), ("a", "stopped")], stops

@@ -10,7 +10,6 @@ gate puts the signal exactly where it must land, and three through the real CLI.
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import subprocess
 
@@ -84,21 +83,6 @@ async def test_a_stop_racing_a_restart_leaves_no_ghost_and_no_process(harness, p
             assert "the stack is stopping" in str(requested.exception())
 
 
-def events_of(stack) -> list[dict]:
-    path = stack.state_dir / "events.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-
-
-def wait_for_event(stack, service: str, event: str, after: int = 0) -> int:
-    def found():
-        for index, entry in enumerate(events_of(stack)[after:], start=after):
-            if entry["service"] == service and entry["event"] == event:
-                return index + 1
-        return None
-
-    return wait_until(found, timeout=60, what=f"event {event!r} of {service!r}") - 1
-
-
 @pytest.mark.parametrize("signals", [(signal.SIGTERM,), (signal.SIGINT,), (signal.SIGTERM, signal.SIGINT)],
                          ids=["SIGTERM", "SIGINT", "SIGTERM+SIGINT"])
 def test_robostack_restart_racing_a_signal_through_the_cli(robostack, signals):
@@ -106,11 +90,11 @@ def test_robostack_restart_racing_a_signal_through_the_cli(robostack, signals):
     assert stack.run("up", "--detach").returncode == 0
     state = stack.run_state()
     supervisor, token = state["supervisor_pid"], state["run_token"]
-    mark = len(events_of(stack))
+    mark = len(stack.events())
     restart = subprocess.Popen(stack.argv("restart", "a"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=stack.env, cwd=REPO)
     try:
-        wait_for_event(stack, "b", "stopping", after=mark)
+        stack.wait_for_event("b", "stopping", after=mark)
         for signum in signals:
             psutil.Process(supervisor).send_signal(signum)
         out, err = restart.communicate(timeout=60)
@@ -123,7 +107,7 @@ def test_robostack_restart_racing_a_signal_through_the_cli(robostack, signals):
     wait_until(lambda: not psutil.pid_exists(supervisor) or psutil.Process(supervisor).status() == psutil.STATUS_ZOMBIE,
                what="the supervisor to exit (not a ghost)")
     assert find_processes_carrying(RUN_TOKEN_VARIABLE, token) == []
-    assert events_of(stack)[-1]["event"] == "supervisor-stopped"
-    assert not [e for e in events_of(stack)[mark:] if e["event"] == "started"]
+    assert stack.events()[-1]["event"] == "supervisor-stopped"
+    assert not [e for e in stack.events()[mark:] if e["event"] == "started"]
     again = stack.run("up", "--detach")  # the lock was released by a supervisor that is really gone
     assert again.returncode == 0, again.stderr
