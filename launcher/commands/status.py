@@ -24,7 +24,7 @@ from launcher.state.store import RunState, StackLock, read_run_state
 from launcher.state.transitions import RUNNING, ServiceState, parse_state
 from launcher.supervise.control import ask_status
 
-STATUS_DEADLINE = 2.0  # a live supervisor answers in milliseconds; a loaded machine gets some slack
+STATUS_DEADLINE = 1.0  # a live supervisor answers from memory in milliseconds; the rest is slack for a loaded machine
 FINE = (ServiceState.HEALTHY, ServiceState.EXTERNAL, ServiceState.DONE)
 
 

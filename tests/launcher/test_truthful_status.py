@@ -56,8 +56,6 @@ def test_a_supervisor_that_does_not_answer_is_shown_as_not_responding(robostack)
         assert table.returncode == 1
         assert f"supervisor pid {supervisor}, not responding" in table.stdout
         assert f"supervisor (pid {supervisor}) not responding" in table.stdout
-        report = json.loads(stack.run("status", "--json").stdout)
-        assert report["supervisor"]["responding"] is False and report["problems"]
         down = stack.run("down")  # still stops it: SIGTERM, then SIGCONT so it can act on it
         assert down.returncode == 0, down.stdout + down.stderr
     finally:
@@ -76,7 +74,7 @@ def test_down_racing_a_fresh_up_waits_for_it_and_stops_it(robostack, tmp_path):
     command: {service_command('--name', 'slow', '--journal', str(journal), '--journal-term', '--ignore-term',
                               '--port', str(port))}
     health: {{tcp: {{port: {port}}}}}
-    stop_grace: 2s
+    stop_grace: 1s
 """)
     assert stack.run("up", "--detach").returncode == 0
     first = stack.run_state()
