@@ -35,10 +35,13 @@ def print_log_tail(ctx: CommandContext, service: str, lines: list[str]) -> None:
     """The last lines of a failed service's log, to stderr, as they are (no re-wrapping)."""
     if not lines:
         return
-    ctx.error_console.print(f"--- last {len(lines)} lines of {service}'s log ---", style="dim", highlight=False)
-    for line in lines:
-        ctx.error_console.print(line, markup=False, highlight=False, soft_wrap=True)
-    ctx.error_console.print("---", style="dim")
+    try:
+        ctx.error_console.print(f"--- last {len(lines)} lines of {service}'s log ---", style="dim", highlight=False)
+        for line in lines:
+            ctx.error_console.print(line, markup=False, highlight=False, soft_wrap=True)
+        ctx.error_console.print("---", style="dim")
+    except OSError:
+        pass  # the terminal is gone; the log file itself has every line
 
 
 def run_foreground(ctx: CommandContext, symbols: list[str] | None, *, ignore_zombies: bool) -> int:

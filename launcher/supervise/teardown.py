@@ -34,6 +34,7 @@ from launcher.state.transitions import ServiceState
 SUPERVISOR_MARGIN = 10.0  # beyond the services' own stop graces
 ESCAPED_GRACE = 5.0  # for processes that left their service's group; their service's own grace is unknown
 STARTING_WAIT = 30.0  # for a starting supervisor to write its run state (it may be stopping leftovers)
+LOCK_IDENTITY_WAIT = 2.0  # for a supervisor that holds the lock to write its pid into it
 RELAY_INTERVAL = 0.2  # how often progress is read from the timeline while a supervisor stops
 
 Note = Callable[[str], None]
@@ -75,7 +76,7 @@ async def stop_escaped(run_token: str, note: Note) -> StopReport:
 async def take_down(paths: StatePaths, note: Note) -> Takedown:
     """The whole of `down`: a starting supervisor waited for, the supervisor first, then what it left behind."""
     state = read_run_state(paths)
-    starting = StackLock(paths).holder_identity()
+    starting = await _lock_holder(paths)
     if starting is not None and not names_supervisor(state, starting):
         state = await _wait_for_starting_supervisor(paths, starting, state, note)
     if state is None:
@@ -91,6 +92,19 @@ async def take_down(paths: StatePaths, note: Note) -> Takedown:
         except StateError as err:
             result.warnings.append(f"everything is stopped, but the final run state was not saved: {err}")
     return result
+
+
+async def _lock_holder(paths: StatePaths) -> ProcessIdentity | None:
+    """The supervisor holding the stack's lock, if any; one that took it a moment ago and has not
+    written who it is yet is given a moment to do so."""
+    lock = StackLock(paths)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + LOCK_IDENTITY_WAIT
+    while True:
+        identity = lock.holder_identity()
+        if identity is not None or lock.holder() is None or loop.time() >= deadline:
+            return identity
+        await asyncio.sleep(0.01)  # between its flock() and its write(): microseconds, bounded
 
 
 async def _wait_for_starting_supervisor(paths: StatePaths, supervisor: ProcessIdentity, state: RunState | None,
