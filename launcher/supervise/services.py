@@ -111,7 +111,8 @@ class Services:
         watcher = self.watchers.get(lifecycle.name)
         if self.stopping or (watcher is not None and not watcher.done()):
             return
-        self.watchers[lifecycle.name] = asyncio.ensure_future(watch_service(self, lifecycle))
+        watcher = self.watchers[lifecycle.name] = asyncio.ensure_future(watch_service(self, lifecycle))
+        watcher.add_done_callback(lambda task: _say_if_it_crashed(lifecycle, task))
 
     def track(self, work: Coroutine[object, object, object]) -> asyncio.Task[object]:
         """Run `work` as a task the stop cancels (a restart someone asked for)."""
@@ -128,8 +129,8 @@ class Services:
         if not tasks:
             return []
         _, pending = await asyncio.wait(tasks, timeout=CANCEL_TIMEOUT)
-        return [name for name, task in self.watchers.items() if task in pending] + ["a restart"] * len(
-            [task for task in pending if task in self.work])
+        unfinished = [f"{name}'s watcher" for name, task in self.watchers.items() if task in pending]
+        return unfinished + ["a restart"] * len(pending & self.work)
 
     # -- the one restart path ---------------------------------------------------------------------
 
@@ -261,3 +262,10 @@ class Services:
     async def kill_all(self, reason: str) -> None:
         """SIGKILL whatever still runs; services already stopped keep their record."""
         await asyncio.gather(*(lifecycle.kill_now(reason) for lifecycle in self.in_start_order()))
+
+
+def _say_if_it_crashed(lifecycle: ServiceLifecycle, watcher: asyncio.Task[None]) -> None:
+    """A watcher that died of a bug must not leave its service silently unwatched."""
+    if not watcher.cancelled() and watcher.exception() is not None:
+        lifecycle.journal.note(f"{lifecycle.name}: its watcher failed ({watcher.exception()!r}); "
+                               f"it is no longer watched until it is restarted")
