@@ -32,7 +32,7 @@ from launcher.state.paths import StatePaths
 from launcher.state.store import RunState, write_run_state
 from launcher.supervise.reporter import Reporter
 
-STATE_WRITE_RETRY = 5.0  # seconds between attempts while run.json cannot be written
+STATE_WRITE_RETRY = 2.0  # seconds between attempts while run.json cannot be written (only then)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ gate puts the signal exactly where it must land, and three through the real CLI.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 
@@ -20,8 +21,7 @@ from launcher.errors import StackStopping
 from launcher.process.search import find_processes_carrying
 from launcher.state.interpret import RUN_TOKEN_VARIABLE
 from launcher.state.store import StackLock
-from tests.helpers import REPO, free_port, kill_group, wait_until
-from tests.launcher.conftest import service_command as program
+from tests.helpers import REPO, kill_group, wait_until
 
 PHASES = ("stopping-dependents", "backoff", "before-fork", "gating", "starting-dependents")
 KINDS = ("requested", "crash")
@@ -29,19 +29,22 @@ SIGNALS = {"SIGTERM": (signal.SIGTERM,), "SIGINT": (signal.SIGINT,), "SIGTERM+SI
 
 
 def race_stack(phase: str) -> str:
-    port_a, port_b = free_port(), free_port()
-    slow_start = " --ready-after 0.3" if phase == "gating" else ""
-    stubborn = " --ignore-term" if phase == "stopping-dependents" else ""
+    """a <- b (restarted with a); tiny shell services, so that 33 trials stay cheap: each says "ready" in
+    its log (a after 0.3 s in the gating phase); b ignores SIGTERM in the stopping phase."""
+    def command(delay: str = "", stubborn: bool = False) -> str:
+        script = ("trap '' TERM; " if stubborn else "") + (f"sleep {delay}; " if delay else "") + "echo ready; exec sleep 600"
+        return json.dumps(["sh", "-c", script])
+
     return f"""services:
   a:
-    command: {program('--port', str(port_a))}{slow_start}
-    health: {{tcp: {{port: {port_a}}}, interval: 100ms, retries: 1}}
+    command: {command(delay="0.3" if phase == "gating" else "")}
+    health: {{log: {{pattern: ready}}, interval: 100ms, retries: 1}}
     backoff: {{initial: 100ms}}
   b:
-    command: {program('--port', str(port_b))}{stubborn}
+    command: {command(stubborn=phase == "stopping-dependents")}
     depends_on: [a]
     on_dependency_restart: restart
-    health: {{tcp: {{port: {port_b}}}, interval: 100ms}}
+    health: {{log: {{pattern: ready}}, interval: 100ms}}
     stop_grace: 300ms
 """
 

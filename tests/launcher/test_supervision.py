@@ -49,9 +49,9 @@ async def test_a_hung_gateway_is_caught_by_liveness_and_restarted(harness):
     port = free_port()
     h = harness(f"""services:
   gateway:
-    command: {SIMULATOR} --port {port} --fault hang-after 1
+    command: {SIMULATOR} --port {port} --fault hang-after 0.3
     cwd: {REPO}
-    health: {{ib_api: {{port: {port}}}, interval: 200ms, timeout: 500ms, retries: 2}}
+    health: {{ib_api: {{port: {port}}}, interval: 200ms, timeout: 300ms, retries: 2}}
     backoff: {{initial: 100ms}}
 """)
     await h.up()

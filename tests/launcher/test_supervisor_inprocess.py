@@ -28,7 +28,7 @@ def stop_sequence(recorder) -> list[tuple[str, str]]:
 
 
 async def test_sighup_is_one_graceful_stop_in_reverse_order_even_when_it_comes_twice(harness, tmp_path):
-    h = harness(chain(tmp_path, c_args="--ignore-term", c_grace="1s"))
+    h = harness(chain(tmp_path, c_args="--ignore-term", c_grace="500ms"))
     await h.up()
     h.signal(signal.SIGHUP)
     await h.recorder.wait_for("c", "stopping")
@@ -215,7 +215,7 @@ async def test_the_exec_probe_runs_the_resolved_command(harness, tmp_path):
 
 
 async def test_a_restart_asked_for_once_stopping_has_begun_is_refused(harness, tmp_path):
-    h = harness(chain(tmp_path, c_args="--ignore-term", c_grace="1s"))
+    h = harness(chain(tmp_path))
     await h.up()
     h.signal(signal.SIGTERM)
     with pytest.raises(StackStopping, match=r"refused: the stack is stopping \(received SIGTERM\)"):
