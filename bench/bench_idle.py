@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         for (stack_name, version), runs in results.items():
             rate = probes_per_second(stacks[stack_name])
             cells = [statistics.median(run[key] for run in runs) for key in ("wakeups", "syscalls", "fsync", "rename")]
-            print(f"| {stack_name} ({rate:.2f}/s) | {version} | {cells[0]:.1f} | {cells[1]:.0f} | {cells[2]:.2f} "
+            print(f"| {stack_name} ({rate:.2f}/s) | {version} | {cells[0]:.2g} | {cells[1]:.2g} | {cells[2]:.2f} "
                   f"| {cells[3]:.2f} |")
         print(f"\n{args.rounds} rounds, {args.window:g} s windows, medians; load average at the end: "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
