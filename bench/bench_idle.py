@@ -119,6 +119,11 @@ def measure(ledger: Ledger, tree: Path, document: dict, window: float) -> dict[s
             "fsync": calls.get("fsync", 0) / window, "rename": calls.get("rename", 0) / window}
 
 
+def _rate(value: float) -> str:
+    """1 decimal from 1 a second on (8.6, 98.0), 2 below it (0.05)."""
+    return f"{value:.1f}" if value >= 1 else f"{value:.2f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_idle", description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default=BASELINE, help="git revision measured as 'before'")
@@ -142,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         for (stack_name, version), runs in results.items():
             rate = probes_per_second(stacks[stack_name])
             cells = [statistics.median(run[key] for run in runs) for key in ("wakeups", "syscalls", "fsync", "rename")]
-            print(f"| {stack_name} ({rate:.2f}/s) | {version} | {cells[0]:.2g} | {cells[1]:.2g} | {cells[2]:.2f} "
+            print(f"| {stack_name} ({rate:.2f}/s) | {version} | {_rate(cells[0])} | {_rate(cells[1])} | {cells[2]:.2f} "
                   f"| {cells[3]:.2f} |")
         print(f"\n{args.rounds} rounds, {args.window:g} s windows, medians; load average at the end: "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
