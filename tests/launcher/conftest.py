@@ -46,11 +46,10 @@ class Robostack:
         return json.loads(result.stdout)
 
     def events(self) -> list[dict]:
-        """The timeline (events.jsonl) as written so far."""
-        path = self.state_dir / "events.jsonl"
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        """The timeline (events.jsonl) as written so far; a line still being written is not returned yet."""
+        from launcher.state.events import read_events
+
+        return [event.to_json() for event in read_events(self.state_dir / "events.jsonl")[0]]
 
     def wait_for_event(self, service: str, event: str, *, after: int = 0, timeout: float = 60) -> int:
         """Index of the first `event` of `service` at or after position `after` in the timeline."""

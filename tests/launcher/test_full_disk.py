@@ -97,8 +97,7 @@ def test_timeline_lines_held_in_memory_are_written_once_there_is_room_again(robo
         filler.unlink()
 
         def events() -> list[str]:
-            path = stack.state_dir / "events.jsonl"
-            return [json.loads(line)["event"] for line in path.read_text().splitlines() if line.strip()]
+            return [entry["event"] for entry in stack.events()]
 
         wait_until(lambda: "state-written" in events(), timeout=30, what="the retried write")
         written = events()
