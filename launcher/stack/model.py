@@ -326,6 +326,7 @@ class Service(_Strict):
     stop_grace: Duration = 10.0
     stale: list[StalePattern] = Field(default_factory=list)
     external: bool = False
+    oneshot: bool = False  # runs once: done when it exits 0, which its dependents wait for (a migration, a login)
     restart: Annotated[Literal["no", "on-failure", "always"], BeforeValidator(_yaml_no_is_the_word_no)] = "on-failure"
     backoff: Backoff = Field(default_factory=Backoff)
     max_restarts: Annotated[RestartLimit, BeforeValidator(_parse_restart_limit)] = Field(default_factory=RestartLimit)
@@ -349,7 +350,19 @@ class Service(_Strict):
             raise ValueError("a service that is not external needs a command")
         if self.health and self.health.kind in ("log", "notify") and self.external:
             raise ValueError(f"an external service cannot use a {self.health.kind} probe (robostack does not run it)")
+        if self.oneshot:
+            _check_oneshot(self)
         return self
+
+
+def _check_oneshot(service: Service) -> None:
+    """A one-shot service is done when it exits 0: nothing to probe, never restarted once done."""
+    if service.external:
+        raise ValueError("an external service cannot be oneshot (robostack does not run it)")
+    if service.health is not None:
+        raise ValueError("a oneshot service has no health probe: it is done when it exits 0")
+    if service.restart == "always":
+        raise ValueError('a oneshot service cannot use restart: always (it exits by design); use "no" or "on-failure"')
 
 
 def _scalar_text(value: object) -> str:
