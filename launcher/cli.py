@@ -3,11 +3,14 @@
 Exit codes: 0 ok; 1 a service failed (or doctor/status found a problem);
 2 bad stack file or usage; 3 the stack is already running; 4 pre-flight refused
 (a foreign process holds a port, zombie sockets on an external Gateway); 5 the
-stack is not running; 6 unsafe or damaged state folder; 130 interrupted.
+stack is not running (or is stopping); 6 unsafe or damaged state folder; 130 interrupted: a signal (Ctrl-C, SIGTERM,
+SIGHUP) stopped a foreground `up`, during start-up or after it was up, and every
+service was stopped.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -23,9 +26,9 @@ Exit codes:
   2    bad stack file, bad arguments or usage
   3    the stack is already running
   4    pre-flight refused (a foreign process holds a port, zombie sockets)
-  5    the stack is not running
+  5    the stack is not running (or is stopping)
   6    unsafe state: the state folder is not yours, others may write it, a link
-  130  interrupted"""
+  130  interrupted: a signal stopped a foreground `up` (all stopped)"""
 
 pass_context = click.make_pass_decorator(CommandContext)
 
@@ -245,6 +248,27 @@ def main(argv: list[str] | None = None) -> None:
         error.show()
         code = error.exit_code if error.exit_code else EXIT_USAGE
     except RobostackError as error:
-        click.echo(f"robostack: {error}", err=True)
+        _say_on_stderr(f"robostack: {error}")
         code = error.exit_code
+    _silence_broken_streams()
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _say_on_stderr(text: str) -> None:
+    try:
+        click.echo(text, err=True)
+    except OSError:
+        pass  # the terminal is gone (EIO) or nobody reads the pipe (EPIPE): the exit code still tells
+
+
+def _silence_broken_streams() -> None:
+    """A closed terminal or pipe must not turn the exit into "Exception ignored ... BrokenPipeError" and
+    exit code 120: whatever cannot be flushed now is pointed at /dev/null."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+            except (OSError, ValueError):
+                pass

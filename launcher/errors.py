@@ -104,8 +104,14 @@ class StateError(RobostackError):
     exit_code = EXIT_STATE
 
 
+class StackStopping(RobostackError):
+    """The supervisor has begun stopping the stack: nothing is started or restarted any more."""
+
+    exit_code = EXIT_NOT_RUNNING
+
+
 class Interrupted(RobostackError):
-    """The user pressed Ctrl-C (or sent SIGTERM) and the stack was stopped."""
+    """A signal (Ctrl-C, SIGTERM, a closed terminal's SIGHUP) stopped a foreground `up`; everything was stopped."""
 
     exit_code = EXIT_INTERRUPTED
 

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from launcher.commands.context import CommandContext
+from launcher.commands.status import supervisor_view
 from launcher.errors import EXIT_OK, EXIT_SERVICE_FAILED
 from launcher.hygiene.doctor import ServiceDiagnosis, diagnose_stack, doctor_json
 
@@ -19,14 +20,19 @@ MARKS = {"ok": "[green]✓[/]", "fail": "[red]✗[/]", "warn": "[yellow]![/]", "
 def run_doctor(ctx: CommandContext, service: str | None, as_json: bool) -> int:
     """Diagnose, print (table or JSON), and exit 0 only if every service is ok."""
     stack = ctx.load()
+    view = supervisor_view(ctx.paths())  # the supervisor's own trouble: not answering, cannot save its state
+    problems = view.problems() if view is not None else []
     diagnoses = asyncio.run(diagnose_stack(stack, ctx.paths(), service))
     if as_json:
-        ctx.console.print(json.dumps(doctor_json(diagnoses), indent=1), markup=False, highlight=False,
-                          soft_wrap=True)
+        report = {**doctor_json(diagnoses), "problems": problems}
+        ctx.console.print(json.dumps(report, indent=1), markup=False, highlight=False, soft_wrap=True)
     else:
+        for line in problems:
+            ctx.console.print(line, style="bold red", markup=False, highlight=False, soft_wrap=True)
         ctx.console.print(doctor_table(stack.name, diagnoses))
         ctx.console.print(summary_line(diagnoses), highlight=False)
-    return EXIT_OK if all(diagnosis.ok for diagnosis in diagnoses) else EXIT_SERVICE_FAILED
+    fine = not problems and all(diagnosis.ok for diagnosis in diagnoses)
+    return EXIT_OK if fine else EXIT_SERVICE_FAILED
 
 
 def doctor_table(stack_name: str, diagnoses: list[ServiceDiagnosis]) -> Table:

@@ -7,32 +7,34 @@ import asyncio
 from launcher.commands.context import CommandContext
 from launcher.errors import EXIT_OK, NotRunningError, ServiceFailed
 from launcher.process.sockets import listeners_on_ports
-from launcher.state.store import RunState
-from launcher.supervise.teardown import take_down
+from launcher.state.store import StackLock
+from launcher.supervise.teardown import Takedown, take_down
 
 PORT_RELEASE_DEADLINE = 10.0
 
 
 def run_down(ctx: CommandContext) -> int:
     paths = ctx.paths()
-    if not paths.run_state.exists():
+    if not paths.run_state.exists() and StackLock(paths).holder() is None:
         raise NotRunningError(f"nothing to stop: this stack has no run state in {paths.root}")
-    state, held = asyncio.run(_down(paths, lambda text: ctx.console.print(text, highlight=False, markup=False)))
-    if state is None:
+    result, held = asyncio.run(_down(paths, lambda text: ctx.console.print(text, highlight=False, markup=False)))
+    if result.state is None:
         raise NotRunningError("nothing to stop")
     if held:
         raise ServiceFailed("stack", "stopped, but these ports are still held: " + "; ".join(held))
-    ctx.console.print(f"stack '{state.stack}' is down", highlight=False)
+    for warning in result.warnings:
+        ctx.error_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
+    ctx.console.print(f"stack '{result.state.stack}' is down", highlight=False)
     return EXIT_OK
 
 
-async def _down(paths, note) -> tuple[RunState | None, list[str]]:
-    """Stop the stack, then wait for its ports; the final run state and any port still held."""
-    state = await take_down(paths, note)
-    if state is None:
-        return None, []
-    ports = sorted({port for record in state.services.values() if not record.external for port in record.ports})
-    return state, await _wait_for_ports(ports)
+async def _down(paths, note) -> tuple[Takedown, list[str]]:
+    """Stop the stack, then wait for its ports; what was done and any port still held."""
+    result = await take_down(paths, note)
+    if result.state is None:
+        return result, []
+    ports = sorted({port for record in result.state.services.values() if not record.external for port in record.ports})
+    return result, await _wait_for_ports(ports)
 
 
 async def _wait_for_ports(ports: list[int]) -> list[str]:

@@ -6,7 +6,7 @@ import asyncio
 
 from launcher.commands.context import CommandContext
 from launcher.commands.up import render_message
-from launcher.errors import EXIT_OK, ServiceFailed, UsageError
+from launcher.errors import EXIT_NOT_RUNNING, EXIT_OK, EXIT_USAGE, NotRunningError, ServiceFailed, UsageError
 from launcher.output.console import ConsoleReporter
 from launcher.supervise.control import request_restart
 
@@ -18,6 +18,8 @@ def run_restart(ctx: CommandContext, service: str, with_dependents: bool) -> int
     if finish["ok"]:
         ctx.console.print(finish["message"], highlight=False)
         return EXIT_OK
-    if finish.get("exit_code") == 2:
+    if finish.get("exit_code") == EXIT_USAGE:
         raise UsageError(finish["message"])
+    if finish.get("exit_code") == EXIT_NOT_RUNNING:  # the stack is stopping: refused, or abandoned
+        raise NotRunningError(finish["message"])
     raise ServiceFailed(service, finish["message"].removeprefix(f"{service}: "))

@@ -1,71 +1,120 @@
-"""`robostack status` and `robostack events`: read the state directory, never disturb the stack."""
+"""`robostack status` and `robostack events`: read the state directory, and ask the live supervisor.
+
+The run state on disk is what a dead supervisor left; a live one is asked over its
+control socket (with a short deadline) for the state it holds in memory, which is
+fresher (probe results are not written to disk every time) and is the only record
+while the disk is full. A supervisor whose pid lives but does not answer is shown as
+"not responding" (hung, or stopped with SIGSTOP), never as healthy.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+from dataclasses import dataclass
 
 from launcher.commands.context import CommandContext
 from launcher.errors import EXIT_NOT_RUNNING, EXIT_OK, EXIT_SERVICE_FAILED, NotRunningError
 from launcher.output.console import status_problems, status_table
-from launcher.process.identity import ProcessIdentity, is_alive
 from launcher.state.events import read_events
-from launcher.state.store import RunState, read_run_state
-from launcher.supervise.teardown import live_supervisor
+from launcher.state.interpret import effective_state, live_supervisor
+from launcher.state.paths import StatePaths
+from launcher.state.store import RunState, StackLock, read_run_state
+from launcher.state.transitions import RUNNING, ServiceState, parse_state
+from launcher.supervise.control import ask_status
 
-ACTIVE = ("starting", "healthy", "unhealthy", "waiting", "restarting")
-
-
-def effective_state(state: RunState, supervisor_alive: bool) -> RunState:
-    """Correct states that a dead supervisor could not update: a live orphan, or a process now gone."""
-    for record in state.services.values():
-        if record.external:
-            if not supervisor_alive:
-                record.state = "external"  # nobody probes it any more: its last verdict is stale
-            continue
-        if record.state not in ACTIVE or record.pid is None or record.create_time is None:
-            continue
-        if not is_alive(ProcessIdentity(record.pid, record.create_time)):
-            record.state = "stopped"
-        elif not supervisor_alive:
-            record.state = "orphaned"
-    return state
+STATUS_DEADLINE = 1.0  # a live supervisor answers from memory in milliseconds; the rest is slack for a loaded machine
+FINE = (ServiceState.HEALTHY, ServiceState.EXTERNAL, ServiceState.DONE)
 
 
-def load_status(ctx: CommandContext) -> tuple[RunState, bool]:
+@dataclass
+class StatusView:
+    """The stack as `status` shows it, and what is known about its supervisor."""
+
+    state: RunState
+    alive: bool  # the recorded supervisor process runs and holds the lock
+    responding: bool  # ... and answered within STATUS_DEADLINE
+    write_error: str | None = None  # the supervisor cannot save its state (a full disk)
+
+    def problems(self) -> list[str]:
+        """Stack-wide problems, one line each (empty when there are none)."""
+        lines = []
+        pid = self.state.supervisor_pid
+        if self.alive and not self.responding:
+            lines.append(f"supervisor (pid {pid}) not responding: no answer within {STATUS_DEADLINE:g}s (hung, or "
+                         "stopped with SIGSTOP); the states below are its last saved ones; `robostack down` stops it")
+        if self.write_error:
+            lines.append(f"supervisor (pid {pid}): {self.write_error}; it keeps the state in memory (shown here) "
+                         "and retries")
+        return lines
+
+
+def load_status(ctx: CommandContext) -> StatusView:
     paths = ctx.paths()
+    view = supervisor_view(paths)
+    if view is None:
+        holder = StackLock(paths).holder()
+        detail = f"; a supervisor (pid {holder}) is starting it" if holder else "; start it with `robostack up`"
+        raise NotRunningError(f"this stack has no run state in {paths.root}{detail}")
+    return view
+
+
+def supervisor_view(paths: StatePaths) -> StatusView | None:
+    """The run state, from the live supervisor's memory if it answers, else from disk; None if there is none."""
     state = read_run_state(paths)
     if state is None:
-        raise NotRunningError(f"this stack has not run here (no state in {paths.root}); start it with `robostack up`")
+        return None
     alive = live_supervisor(paths, state) is not None
-    return effective_state(state, alive), alive
+    reply = asyncio.run(ask_status(paths, STATUS_DEADLINE)) if alive else None
+    view = StatusView(state, alive, reply is not None)
+    if reply is not None:
+        view.state = RunState.from_json(reply["state"])
+        view.write_error = reply.get("write_error")
+    effective_state(view.state, supervisor_alive=alive)
+    return view
 
 
-def status_json(state: RunState, alive: bool) -> dict:
+def status_json(view: StatusView) -> dict:
+    state = view.state
     services = []
     for name in reversed(state.stop_order or list(state.services)):
         record = state.services[name]
+        running = parse_state(record.state) in RUNNING
         services.append({"name": name, "state": record.state, "pid": record.pid, "health": record.probe,
                          "restarts": record.restarts, "log": record.log, "reason": record.reason,
-                         "uptime": (time.time() - record.started_at) if record.started_at and record.state in ACTIVE else None,
-                         "last_event": record.last_event, "exit": record.exit, "external": record.external})
+                         "uptime": (time.time() - record.started_at) if record.started_at and running else None,
+                         "next_try_at": record.next_try_at, "last_event": record.last_event, "exit": record.exit,
+                         "external": record.external})
+    supervisor = {"pid": state.supervisor_pid, "alive": view.alive, "responding": view.responding,
+                  "state_write_error": view.write_error}
     return {"stack": state.stack, "stack_file": state.stack_file, "run_id": state.run_id, "phase": state.phase,
-            "supervisor_pid": state.supervisor_pid if alive else None, "symbols": state.symbols, "services": services}
+            "supervisor_pid": state.supervisor_pid if view.alive else None, "supervisor": supervisor,
+            "problems": view.problems(), "symbols": state.symbols, "services": services}
 
 
 def run_status(ctx: CommandContext, as_json: bool) -> int:
-    state, alive = load_status(ctx)
+    view = load_status(ctx)
     if as_json:
-        ctx.console.print_json(json.dumps(status_json(state, alive)))
+        ctx.console.print_json(json.dumps(status_json(view)))
     else:
-        ctx.console.print(status_table(state, supervisor_alive=alive, width=ctx.console.width))
-        for line in status_problems(state):
+        label = _supervisor_label(view)
+        ctx.console.print(status_table(view.state, supervisor=label, width=ctx.console.width))
+        for line in view.problems() + status_problems(view.state):
             ctx.console.print(line, style="red", markup=False, highlight=False, soft_wrap=True)
-    if not alive:
+    if not view.alive:
         return EXIT_NOT_RUNNING
-    healthy = all(r.state in ("healthy", "external") for r in state.services.values())
-    return EXIT_OK if healthy else EXIT_SERVICE_FAILED
+    if view.problems():
+        return EXIT_SERVICE_FAILED
+    fine = all(parse_state(r.state) in FINE for r in view.state.services.values())
+    return EXIT_OK if fine else EXIT_SERVICE_FAILED
+
+
+def _supervisor_label(view: StatusView) -> str:
+    pid = view.state.supervisor_pid
+    if not view.alive:
+        return "not running"
+    return f"pid {pid}" if view.responding else f"pid {pid}, not responding"
 
 
 def run_events(ctx: CommandContext, follow: bool, as_json: bool) -> int:

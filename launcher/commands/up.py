@@ -9,12 +9,14 @@ supervisor's exit code). No file is polled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import sys
 import traceback
 from pathlib import Path
+from typing import Iterator
 
 from rich.console import Console
 
@@ -23,67 +25,106 @@ from launcher.errors import EXIT_INTERRUPTED, EXIT_OK, RobostackError, ServiceFa
 from launcher.hygiene.preflight import run_preflight
 from launcher.output.console import ConsoleReporter
 from launcher.state.events import Event
-from launcher.supervise.reporter import PipeReporter, Reporter
+from launcher.state.paths import StatePaths
+from launcher.supervise.journal import Output
+from launcher.supervise.reporter import PipeReporter
 from launcher.supervise.supervisor import Supervisor
-
-
-class _Both:
-    """Send progress to two reporters (the pipe to `up --detach`, and supervisor.log)."""
-
-    def __init__(self, *reporters: Reporter):
-        self.reporters = reporters
-
-    def event(self, event: Event) -> None:
-        for reporter in self.reporters:
-            reporter.event(event)
-
-    def probe(self, service, result, elapsed) -> None:
-        for reporter in self.reporters:
-            reporter.probe(service, result, elapsed)
-
-    def note(self, text: str) -> None:
-        for reporter in self.reporters:
-            reporter.note(text)
 
 
 def print_log_tail(ctx: CommandContext, service: str, lines: list[str]) -> None:
     """The last lines of a failed service's log, to stderr, as they are (no re-wrapping)."""
     if not lines:
         return
-    ctx.error_console.print(f"--- last {len(lines)} lines of {service}'s log ---", style="dim", highlight=False)
-    for line in lines:
-        ctx.error_console.print(line, markup=False, highlight=False, soft_wrap=True)
-    ctx.error_console.print("---", style="dim")
+    try:
+        ctx.error_console.print(f"--- last {len(lines)} lines of {service}'s log ---", style="dim", highlight=False)
+        for line in lines:
+            ctx.error_console.print(line, markup=False, highlight=False, soft_wrap=True)
+        ctx.error_console.print("---", style="dim")
+    except OSError:
+        pass  # the terminal is gone; the log file itself has every line
 
 
 def run_foreground(ctx: CommandContext, symbols: list[str] | None, *, ignore_zombies: bool) -> int:
+    """Run the stack in this process until a signal stops it.
+
+    Exit code rule (the same during start-up and after "is up"): a foreground `up`
+    never ends by itself. Stopped by a signal (Ctrl-C, SIGTERM, `robostack down`, a
+    closed terminal's SIGHUP) with every service stopped: 130. Ended by a service's
+    failure (a failed start-up, `on_failure: stop-stack`): 1. Refused before anything
+    started: 2, 3 or 4.
+    """
     stack = ctx.load(symbols)
-    reporter = ConsoleReporter(ctx.console)
-    reporter.set_names(list(stack.services))
-    supervisor = Supervisor(stack, ctx.paths(), reporter=reporter, preflight=make_preflight(ignore_zombies))
+    paths = ctx.paths().ensure()
+    terminal = ConsoleReporter(ctx.console)
+    terminal.set_names(list(stack.services))
+    with supervisor_log(paths, list(stack.services)) as log:
+        supervisor = Supervisor(stack, paths, outputs=[Output("terminal", terminal), log],
+                                preflight=make_preflight(ignore_zombies))
 
-    def ready() -> None:
-        ctx.console.print(f"[bold green]stack '{stack.name}' is up[/] ({', '.join(stack.symbols) or 'no symbols'}); "
-                          "Ctrl-C stops it, a second Ctrl-C kills it", highlight=False)
+        def ready() -> None:
+            supervisor.journal.note(f"stack '{stack.name}' is up ({', '.join(stack.symbols) or 'no symbols'}); "
+                                    "Ctrl-C stops it, a second Ctrl-C kills it")
 
-    async def main() -> None:
-        supervisor.install_signal_handlers()
-        await supervisor.run(on_ready=ready)
+        async def main() -> None:
+            supervisor.install_signal_handlers()
+            await supervisor.run(on_ready=ready)
 
+        try:
+            asyncio.run(main())
+        except ServiceFailed as failure:
+            print_log_tail(ctx, failure.service, failure.log_tail)
+            raise
+        supervisor.journal.note(f"stack '{stack.name}' stopped ({supervisor.stop_reason or 'done'})")
+    return EXIT_INTERRUPTED if supervisor.stop_signal else EXIT_OK
+
+
+@contextlib.contextmanager
+def supervisor_log(paths: StatePaths, names: list[str]) -> Iterator[Output]:
+    """supervisor.log as an output that outlives the terminal; a line a full disk refuses is lost, never fatal."""
+    fd = os.open(paths.supervisor_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
-        asyncio.run(main())
-    except ServiceFailed as failure:
-        print_log_tail(ctx, failure.service, failure.log_tail)
-        raise
-    ctx.console.print(f"stack '{stack.name}' stopped ({supervisor.stop_reason or 'done'})", highlight=False)
-    return EXIT_OK
+        yield Output("supervisor.log", log_reporter(fd, names), disposable=False)
+    finally:
+        os.close(fd)
+
+
+def log_reporter(fd: int, names: list[str]) -> ConsoleReporter:
+    reporter = ConsoleReporter(Console(file=_AppendOnly(fd), force_terminal=False, color_system=None, width=160))
+    reporter.set_names(names)
+    return reporter
+
+
+class _AppendOnly:
+    """A file for rich: each line is one write(2) on an O_APPEND descriptor, or lost if it fails (ENOSPC).
+
+    Nothing is buffered, so a failed line is neither retried later out of order nor kept growing.
+    """
+
+    def __init__(self, fd: int):
+        self._fd = fd
+
+    def write(self, text: str) -> int:
+        try:
+            os.write(self._fd, text.encode("utf-8", errors="replace"))
+        except OSError:
+            pass
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self._fd
 
 
 def make_preflight(ignore_zombies: bool):
     """The pre-flight hook the supervisor runs after taking the lock, before starting anything."""
 
     async def preflight(supervisor: Supervisor) -> None:
-        await run_preflight(supervisor.stack, supervisor.paths, reporter=supervisor.reporter,
+        await run_preflight(supervisor.stack, supervisor.paths, reporter=supervisor.journal,
                             ignore_zombies=ignore_zombies)
 
     return preflight
@@ -145,11 +186,10 @@ def _become_supervisor(stack, paths, report_fd: int, ignore_zombies: bool) -> in
     os.dup2(log, 1)
     os.dup2(log, 2)
     pipe = PipeReporter(report_fd)
-    log_reporter = ConsoleReporter(Console(file=sys.stdout, force_terminal=False, color_system=None, width=160))
-    log_reporter.set_names(list(stack.services))
+    log = Output("supervisor.log", log_reporter(1, list(stack.services)), disposable=False)  # fd 1 is the log now
     try:
-        supervisor = Supervisor(stack, paths, reporter=_Both(pipe, log_reporter), detached=True,
-                                preflight=make_preflight(ignore_zombies))
+        supervisor = Supervisor(stack, paths, detached=True, preflight=make_preflight(ignore_zombies),
+                                outputs=[Output("the `up --detach` pipe", pipe), log])
 
         async def main() -> None:
             supervisor.install_signal_handlers()

@@ -34,7 +34,7 @@ from launcher.process.search import MatchedProcess
 from launcher.stack.resolved import ResolvedService, ResolvedStack
 from launcher.state.paths import StatePaths
 from launcher.state.store import RunState, ServiceRecord, read_run_state
-from launcher.supervise.teardown import live_supervisor
+from launcher.state.interpret import live_supervisor
 
 DEFAULT_TIMEOUT = 2.0  # for services without a health check
 LOG_LINES_SCANNED = 200
@@ -172,7 +172,7 @@ async def _run_configured_probe(service: ResolvedService, facts: ServiceFacts, p
         return
     log_path = paths.current_log_target(service.name)
     context = ProbeContext(service_name=service.name, log_path=log_path if log_path and log_path.exists() else None,
-                           cwd=service.cwd, env=dict(service.env))
+                           cwd=service.cwd, env=dict(service.env), command=service.probe_argv)
     facts.probe = await run_probe(health, context)
 
 

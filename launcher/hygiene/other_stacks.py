@@ -23,7 +23,7 @@ from launcher.process.search import MatchedProcess
 from launcher.stack.resolved import ResolvedStack
 from launcher.state.registry import StackEntry, list_stacks
 from launcher.supervise.lifecycle import RUN_TOKEN_VARIABLE
-from launcher.supervise.teardown import recorded_groups
+from launcher.state.interpret import recorded_groups
 
 
 @dataclass(frozen=True)

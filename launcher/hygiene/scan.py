@@ -19,7 +19,7 @@ from launcher.process.search import MatchedProcess, find_matching_processes
 from launcher.process.sockets import ESTABLISHED, LISTEN, SocketRecord, ZombieCount, sockets_on_ports, summarise_zombies
 from launcher.stack.resolved import ResolvedStack
 from launcher.state.store import RunState
-from launcher.supervise.teardown import recorded_groups
+from launcher.state.interpret import recorded_groups
 
 # A CLOSE_WAIT counts only if it outlives this window: a healthy peer closes its side
 # within milliseconds of the client's FIN, a zombie never does. Only paid when a

@@ -6,6 +6,8 @@ same in a terminal, in a CI log and in `supervisor.log`.
 
 from __future__ import annotations
 
+import errno
+import os
 import time
 from datetime import datetime
 from pathlib import Path
@@ -23,15 +25,27 @@ STATE_STYLES = {
     "healthy": "green", "external": "green", "starting": "yellow", "restarting": "yellow", "waiting": "yellow",
     "unhealthy": "red", "failed": "bold red", "stopped": "dim", "gave-up": "bold red", "exited": "red",
     "external-down": "red", "external-up": "green", "stopping": "dim", "started": "cyan",
+    "done": "green", "blocked": "bold red", "orphaned": "red", "state-unwritable": "bold red", "state-written": "green",
 }
+NOT_FINE = ("failed", "unhealthy", "waiting", "restarting", "blocked", "orphaned")
 QUIET_EVENTS = {"supervisor-started", "supervisor-stopped"}
 PROBE_REPEAT_SECONDS = 5.0  # a probe failing the same way is shown again only this often
 
 
+def _raise_broken_pipe() -> None:
+    raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
 class ConsoleReporter:
-    """Renders supervisor progress on a rich Console: one line per event or new probe outcome."""
+    """Renders supervisor progress on a rich Console: one line per event or new probe outcome.
+
+    A write that fails raises OSError (EIO from a closed terminal, EPIPE from a reader
+    that went away) for the caller to handle: rich's own reaction to EPIPE, exiting the
+    process, must never cut a supervisor's stop short.
+    """
 
     def __init__(self, console: Console):
+        console.on_broken_pipe = _raise_broken_pipe  # type: ignore[method-assign]
         self.console = console
         self._width = 10
         self._last_probe: dict[str, tuple[str, float]] = {}
@@ -86,10 +100,14 @@ def _probe_text(probe: dict | None) -> str:
     return f"{'ok' if probe.get('ok') else 'fail'} {probe.get('latency', 0) * 1000:.1f}ms"
 
 
-def _detail_text(record) -> str:
+def _detail_text(record, now: float | None = None) -> str:
     """The one thing worth reading about a service: why it is not healthy, else its last event."""
     probe = record.probe or {}
-    if record.reason and record.state in ("failed", "unhealthy", "waiting", "restarting"):
+    if record.state == "restarting" and record.next_try_at:
+        wait = max(0.0, record.next_try_at - (time.time() if now is None else now))
+        when = datetime.fromtimestamp(record.next_try_at).strftime("%H:%M:%S")
+        return f"{record.reason or 'restarting'}; next try in {wait:.1f}s (at {when})"
+    if record.reason and record.state in NOT_FINE:
         return record.reason
     if probe and not probe.get("ok"):
         return str(probe.get("detail", ""))
@@ -102,15 +120,18 @@ def status_problems(state: RunState) -> list[str]:
     lines = []
     for name in state.stop_order[::-1] or list(state.services):
         record = state.services[name]
-        if record.state in ("failed", "unhealthy", "waiting", "restarting", "orphaned"):
+        if record.state in NOT_FINE:
             lines.append(f"{name}: {record.state}: {_detail_text(record)}")
     return lines
 
 
-def status_table(state: RunState, *, supervisor_alive: bool, now: float | None = None, width: int = 100) -> Table:
-    """One row per service: state, pid, uptime, restarts, last probe, and why (or its last event)."""
+def status_table(state: RunState, *, supervisor: str, now: float | None = None, width: int = 100) -> Table:
+    """One row per service: state, pid, uptime, restarts, last probe, and why (or its last event).
+
+    `supervisor` says what is known of it: "pid 123", "pid 123, not responding", "not running".
+    """
     now = time.time() if now is None else now
-    title = f"{state.stack}: supervisor " + (f"pid {state.supervisor_pid}" if supervisor_alive else "not running")
+    title = f"{state.stack}: supervisor {supervisor}"
     logs = {str(Path(r.log).parent.parent) for r in state.services.values() if r.log}
     caption = f"logs: robostack logs [SERVICE] -f  (files in {', '.join(sorted(logs))})" if logs else None
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left", show_edge=False,
@@ -124,9 +145,9 @@ def status_table(state: RunState, *, supervisor_alive: bool, now: float | None =
     table.add_column("detail", overflow="ellipsis", no_wrap=True, max_width=remaining)
     for name in state.stop_order[::-1] or list(state.services):
         record = state.services[name]
-        active = record.started_at and record.state not in ("stopped", "failed")
+        active = record.started_at and record.state not in ("stopped", "failed", "done", "restarting", "blocked")
         uptime = now - record.started_at if active else None
         table.add_row(escape(name), f"[{STATE_STYLES.get(record.state, 'white')}]{record.state}[/]",
                       str(record.pid or "-"), format_uptime(uptime), str(record.restarts),
-                      _probe_text(record.probe), escape(_detail_text(record)))
+                      _probe_text(record.probe), escape(_detail_text(record, now)))
     return table

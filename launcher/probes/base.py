@@ -47,6 +47,9 @@ class ProbeContext:
     notify: "NotifyListener | None" = None  # the service's NOTIFY_SOCKET listener (notify probe)
     cwd: Path | None = None  # where exec probes run
     env: dict[str, str] = field(default_factory=dict)  # extra environment for exec probes
+    # An exec probe's command resolved like the service's own (${VAR}, {symbols}, python -> this interpreter);
+    # None: split the check's raw text (a probe run on its own, outside a resolved stack).
+    command: tuple[str, ...] | None = None
     clock: "Clock | None" = None
 
     def monotonic(self) -> float:

@@ -1,8 +1,10 @@
 """The ``exec`` probe: healthy when ``command`` exits 0 within the timeout.
 
-The command runs without a shell, in its own session (so everything it starts
-can be killed as one group), in the service's folder with the service's extra
-environment over the launcher's. Whatever is left of its process group when it
+The command is the one `robostack config` shows: resolved exactly like the
+service's own (``${VAR}`` and ``{symbols}`` substituted, ``python`` meaning
+robostack's interpreter), handed over in the probe context. It runs without a
+shell, in its own session (so everything it starts can be killed as one group),
+in the service's folder with the service's extra environment over the launcher's. Whatever is left of its process group when it
 exits or times out is killed: a probe leaves nothing behind.
 """
 
@@ -85,9 +87,9 @@ async def _wait(event: asyncio.Event, seconds: float) -> bool:
 
 @bounded_probe("exec")
 async def probe_exec(check: ExecCheck, timeout: float, context: ProbeContext) -> ProbeResult:
-    """Run ``check.command`` and report its exit status and last line of output."""
+    """Run the command (as resolved with the stack, else ``check.command``) and report its exit and last line."""
     started = time.monotonic()
-    argv = command_argv(check.command)
+    argv = list(context.command) if context.command is not None else command_argv(check.command)
     if not argv:
         return ProbeResult(False, "exec", "exec probe has an empty command", 0.0)
     loop = asyncio.get_running_loop()

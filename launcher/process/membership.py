@@ -13,7 +13,6 @@ The rules that keep strangers safe:
 * A group member older than the leader cannot be ours (it existed before we started).
   It is left alone, and since ``killpg`` would reach it, our members in that group are
   then signalled one by one instead.
-* A recorded descendant counts only while its create time still matches.
 * Another user's process is never a member, even when robostack runs as root: not in
   the group (whose other members are then signalled one by one, since killpg would
   reach it too), not as a descendant, and nothing below it is followed.
@@ -32,16 +31,15 @@ from launcher.process.identity import CREATE_TIME_TOLERANCE, ProcessIdentity, sa
 
 @dataclass(frozen=True)
 class GroupTarget:
-    """A service's process group as recorded at spawn: group id, leader, escaped descendants.
+    """A service's process group as recorded at spawn: its group id and its leader.
 
-    `descendants` are identities seen earlier in the service's tree (see
-    :func:`refresh_descendants`); a process that ``setsid()``-ed away and whose
-    parent then exited can only be found through this record.
+    A descendant that ``setsid()``-ed away is found while it is still in the leader's
+    tree; once orphaned it is no one's descendant, and only the run token in its
+    environment finds it (``launcher.supervise.teardown.stop_escaped``).
     """
 
     pgid: int
     leader: ProcessIdentity
-    descendants: tuple[ProcessIdentity, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -140,7 +138,7 @@ def select_group_members(snapshot: Snapshot, target: GroupTarget, *, uid: int | 
                 grouped[info.pid] = info.identity
             else:
                 shared = True  # an older process, or another user's: killpg would reach it too
-    roots = list(grouped.values()) + [target.leader, *target.descendants]
+    roots = list(grouped.values()) + [target.leader]
     tree = _live_tree(snapshot, roots, born_after, owner)
     individual = {pid: identity for pid, identity in tree.items() if pid not in grouped}
     if shared:  # killpg would reach the older processes too: signal ours one by one
@@ -189,19 +187,6 @@ def _live_tree(snapshot: Snapshot, roots: Iterable[ProcessIdentity], born_after:
         queue.extend(child for child in children.get(info.pid, ())
                      if child.create_time >= born_after and child.owned_by(owner))
     return found
-
-
-def refresh_descendants(target: GroupTarget, snapshot: Snapshot | None = None) -> GroupTarget:
-    """`target` with its recorded descendants replaced by every live member except the leader.
-
-    The supervisor calls this from time to time and stores the result in the run state,
-    so a process that escapes with ``setsid()`` and is then orphaned can still be stopped.
-    Recorded processes that have exited are dropped, so the record stays small.
-    """
-    table = snapshot_processes() if snapshot is None else snapshot
-    members = select_group_members(table, target).everyone
-    members.pop(target.leader.pid, None)
-    return GroupTarget(target.pgid, target.leader, tuple(members[pid] for pid in sorted(members)))
 
 
 def live_members(target: GroupTarget) -> list[ProcessIdentity]:

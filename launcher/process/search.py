@@ -111,18 +111,37 @@ def find_processes_carrying(variable: str, value: str, *, exclude_pids: Iterable
     recognisable as ours, even after the supervisor itself was killed. The token is
     random, so matching it cannot reach a stranger.
     """
-    user = os.getuid()
+    return find_processes_with_environment({variable: value}, exclude_pids=exclude_pids)
+
+
+def find_processes_with_environment(wanted: Mapping[str, str], *,
+                                    exclude_pids: Iterable[int] = ()) -> list[ProcessIdentity]:
+    """Processes of this user (not zombies) whose environment has every `wanted` variable with its value.
+
+    Each process's environment is read raw from /proc and matched as bytes; only the few
+    that match are looked at further (owner, state, create time). Much cheaper than
+    parsing every environment: `down` and every stop of the supervisor look this way.
+    """
+    needles = {f"{name}={value}".encode() for name, value in wanted.items()}
     spared = set(exclude_pids) | {os.getpid()}
+    user = os.getuid()
     found = []
-    for process in psutil.process_iter(["uids", "create_time", "status"]):
-        info = process.info
-        if process.pid in spared or info.get("uids") is None or info["uids"].real != user:
-            continue
-        if info.get("status") == psutil.STATUS_ZOMBIE:
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) in spared:
             continue
         try:
-            if process.environ().get(variable) == value:
-                found.append(ProcessIdentity(process.pid, info["create_time"]))
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            with open(f"/proc/{entry.name}/environ", "rb") as handle:
+                variables = set(handle.read().split(b"\0"))
+        except OSError:
+            continue  # gone, or not ours to read
+        if not needles <= variables:
+            continue
+        try:
+            process = psutil.Process(int(entry.name))
+            with process.oneshot():
+                if process.uids().real != user or process.status() == psutil.STATUS_ZOMBIE:
+                    continue
+                found.append(ProcessIdentity(process.pid, process.create_time()))
+        except psutil.Error:
             continue
     return found

@@ -150,23 +150,29 @@ class ServiceProcess:
         return signal_process(self.identity, signal_number)
 
     async def _wait_for_exit(self) -> ExitStatus:
-        if self._pidfd is not None:
+        pidfd = self._pidfd
+        if pidfd is not None:
             loop = asyncio.get_running_loop()
             readable = loop.create_future()
-            loop.add_reader(self._pidfd, lambda: readable.done() or readable.set_result(None))
+            loop.add_reader(pidfd, lambda: readable.done() or readable.set_result(None))
             try:
-                await readable
+                await readable  # a pidfd stays readable once its process has exited, reaped or not
             finally:
-                loop.remove_reader(self._pidfd)
-            returncode = self._popen.wait()  # readable pidfd: the child is a zombie, this returns at once
+                loop.remove_reader(pidfd)
+            returncode = self._popen.wait()  # the child is a zombie (or already reaped): returns at once
         else:
             returncode = await asyncio.to_thread(self._popen.wait)
-        return self._record_exit(returncode)
+        status = self._record_exit(returncode)
+        self._close_pidfd()
+        return status
 
     def _record_exit(self, returncode: int) -> ExitStatus:
         if self._exit is None:
             self._exit = ExitStatus.from_returncode(returncode)
-            self._close_pidfd()
+            if self._waiter is None or self._waiter.done():
+                # Not while _wait_for_exit watches it: closing a descriptor the event loop is
+                # waiting on would leave that wait hanging (a returncode read reaps the child too).
+                self._close_pidfd()
         return self._exit
 
     def _close_pidfd(self) -> None:

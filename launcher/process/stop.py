@@ -30,14 +30,13 @@ from launcher.process.membership import (
     GroupTarget,
     Members,
     live_members,
-    refresh_descendants,
     select_group_members,
     select_tree,
     snapshot_processes,
 )
 
 __all__ = ["GroupTarget", "StopReport", "stop_group", "kill_group_now", "stop_processes",
-           "refresh_descendants", "live_members", "DEFAULT_KILL_WAIT"]
+           "live_members", "DEFAULT_KILL_WAIT"]
 
 # How long to wait for SIGKILL to take effect. Only a process stuck in the kernel
 # (uninterruptible I/O) takes longer; it is then reported as a survivor.

@@ -40,16 +40,43 @@ class Event:
 
 
 class EventLog:
-    """Appends events to a stack's events.jsonl."""
+    """Appends events to a stack's events.jsonl.
+
+    A line that cannot be written (a full disk) is kept, in order, and written by the
+    next append or :meth:`flush`: the timeline loses nothing while the supervisor
+    lives, and a reader never sees two lines run together (a half-written line is
+    completed before the next one starts).
+    """
+
+    PENDING_LIMIT = 4 * 1024 * 1024  # beyond this, while the disk stays full, newer lines are dropped
 
     def __init__(self, path: Path):
         self._path = path
         self._fd: int | None = None
+        self._pending = bytearray()
+        self.dropped = 0  # lines given up on because the pending buffer was full
+
+    @property
+    def pending(self) -> bool:
+        """True if some lines are still waiting to be written."""
+        return bool(self._pending)
 
     def append(self, event: Event) -> None:
+        """Write one event (and any earlier ones still pending); OSError if the write failed (kept for later)."""
+        line = (json.dumps(event.to_json(), sort_keys=False) + "\n").encode()
+        if len(self._pending) + len(line) > self.PENDING_LIMIT:
+            self.dropped += 1
+        else:
+            self._pending += line
+        self.flush()
+
+    def flush(self) -> None:
+        """Write what is pending; OSError (the rest still pending) if the file system refuses."""
         if self._fd is None:
             self._fd = files.open_file(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-        os.write(self._fd, (json.dumps(event.to_json(), sort_keys=False) + "\n").encode())
+        while self._pending:
+            written = os.write(self._fd, self._pending)
+            del self._pending[:written]
 
     def close(self) -> None:
         """Safe to call twice."""

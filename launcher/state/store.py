@@ -17,6 +17,7 @@ from typing import Any
 
 from launcher.errors import AlreadyRunningError, StateError
 from launcher.state import files
+from launcher.process.identity import ProcessIdentity, identify, is_alive
 from launcher.state.paths import StatePaths
 
 
@@ -25,7 +26,7 @@ class ServiceRecord:
     """One service as the supervisor last saw it."""
 
     name: str
-    state: str = "stopped"  # starting | healthy | unhealthy | waiting | restarting | stopped | failed | external
+    state: str = "stopped"  # a launcher.state.transitions.ServiceState value
     pid: int | None = None
     pgid: int | None = None
     create_time: float | None = None
@@ -34,7 +35,8 @@ class ServiceRecord:
     restarts: int = 0
     log: str | None = None
     probe: dict[str, Any] | None = None  # {"ok", "detail", "latency", "at"}
-    reason: str | None = None  # why it is failed / unhealthy / waiting
+    reason: str | None = None  # why it is failed / unhealthy / waiting / restarting / blocked
+    next_try_at: float | None = None  # while restarting: wall-clock epoch seconds of the next try
     last_event: dict[str, Any] | None = None
     exit: str | None = None  # how the last process ended, e.g. "exited with code 3"
     external: bool = False
@@ -65,7 +67,9 @@ class RunState:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "RunState":
-        services = {name: ServiceRecord(**record) for name, record in data.get("services", {}).items()}
+        fields = ServiceRecord.__dataclass_fields__
+        services = {name: ServiceRecord(**{k: v for k, v in record.items() if k in fields})
+                    for name, record in data.get("services", {}).items()}
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "services"}
         return cls(services=services, **known)
 
@@ -107,30 +111,49 @@ class StackLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            holder = (os.read(fd, 128).decode(errors="replace").split() or ["unknown"])[0]
             os.close(fd)
             raise AlreadyRunningError(
                 f"stack '{stack_name}' is already running (supervisor pid {holder}); "
                 "see `robostack status`, or stop it with `robostack down`"
             ) from None
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        me = identify(os.getpid())
+        os.write(fd, f"{os.getpid()} {me.create_time if me else ''}\n".encode())
         self._fd = fd
 
     def holder(self) -> int | None:
-        """The pid of the live supervisor holding the lock, or None if nobody holds it."""
+        """The pid of the live supervisor holding the lock (-1 if it has not written it yet), or None if free."""
+        held, text = self._peek()
+        if not held:
+            return None
+        words = text.split()
+        return int(words[0]) if words and words[0].isascii() and words[0].isdigit() else -1
+
+    def holder_identity(self) -> ProcessIdentity | None:
+        """The process holding the lock, if it is held and has written who it is (and is still that process)."""
+        held, text = self._peek()
+        words = text.split()
+        if not held or len(words) != 2 or not (words[0].isascii() and words[0].isdigit()):
+            return None
+        try:
+            identity = ProcessIdentity(int(words[0]), float(words[1]))
+        except ValueError:
+            return None
+        return identity if is_alive(identity) else None  # a previous holder's words, not yet overwritten
+
+    def _peek(self) -> tuple[bool, str]:
         try:
             fd = files.open_file(self._path, os.O_RDONLY)
         except FileNotFoundError:
-            return None
+            return False, ""
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            text = os.read(fd, 64).decode(errors="replace").strip()
-            return int(text) if text.isdigit() else -1
+            return True, os.read(fd, 128).decode(errors="replace").strip()
         finally:
             os.close(fd)
-        return None
+        return False, ""
 
     def release(self) -> None:
         """Drop the lock; safe to call twice."""

@@ -1,9 +1,21 @@
-"""The running supervisor's control socket: `robostack restart SERVICE` talks to it.
+"""The running supervisor's control socket: `robostack restart`, and the `status` / `doctor` liveness question.
 
 A Unix stream socket in Linux's abstract namespace, named from the state
 directory (no path-length limit, nothing to clean up after a SIGKILL). Only
 connections from the same user are served (checked with SO_PEERCRED). One
 JSON request line in; JSON progress lines out, ending with a `finish` line.
+
+Requests:
+
+* ``{"command": "status"}``: answered at once, from memory, whatever the supervisor is
+  doing (starting, supervising, stopping): the run state, and whether it can be saved.
+  `status` asks it with a short deadline: no answer means "supervisor not responding".
+* ``{"command": "restart", "service": NAME, "with_dependents": BOOL}``: refused while
+  the stack is starting or stopping; a restart in flight when the stop begins is
+  abandoned, and its client told so.
+
+The socket is served from the moment the supervisor holds the stack's lock until it
+has stopped everything; handlers still running then are cancelled.
 """
 
 from __future__ import annotations
@@ -15,18 +27,34 @@ import json
 import os
 import socket
 import struct
-from typing import Any
+from typing import Any, Callable, Protocol
 
-from launcher.errors import NotRunningError, ServiceFailed
+from launcher.errors import NotRunningError, RobostackError
 from launcher.state.paths import StatePaths
+from launcher.supervise.journal import Journal
 from launcher.supervise.reporter import JsonLinesReporter
 
 _PEER_CREDENTIALS = struct.Struct("3i")  # pid, uid, gid
+REQUEST_TIMEOUT = 5.0  # for the client's request line
+CLOSE_TIMEOUT = 5.0  # for handlers to end once cancelled
 
 
 def control_address(paths: StatePaths) -> str:
     digest = hashlib.sha256(str(paths.root).encode()).hexdigest()[:16]
     return f"\0robostack-control-{digest}"
+
+
+class Controlled(Protocol):
+    """What the control socket asks of the supervisor."""
+
+    paths: StatePaths
+    journal: Journal
+
+    async def restart_requested(self, name: str, with_dependents: bool) -> None:
+        """Restart NAME, or raise a RobostackError saying why not."""
+
+    def status_reply(self) -> dict[str, Any]:
+        """The supervisor's state, from memory."""
 
 
 class _StreamReporter(JsonLinesReporter):
@@ -41,25 +69,74 @@ class _StreamReporter(JsonLinesReporter):
             self.writer.write((json.dumps(message) + "\n").encode())
 
 
-async def serve_control(supervisor) -> asyncio.AbstractServer:
-    """Start answering control requests for `supervisor`; the caller closes the returned server."""
+class ControlServer:
+    """Serves control requests for one supervisor; :meth:`close` ends the server and every handler."""
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, target: Controlled):
+        self._target = target
+        self._server: asyncio.AbstractServer | None = None
+        self._handlers: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_unix_server(self._handle, path=control_address(self._target.paths))
+
+    async def close(self) -> None:
+        """Stop accepting, cancel handlers still running and wait for them (bounded); safe to call twice."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        handlers = [task for task in self._handlers if not task.done()]
+        for task in handlers:
+            task.cancel()
+        if handlers:
+            await asyncio.wait(handlers, timeout=CLOSE_TIMEOUT)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
         stream = _StreamReporter(writer)
         try:
             if not _same_user(writer):
                 stream.send({"kind": "finish", "ok": False, "message": "refused: not the supervisor's user"})
                 return
-            request = json.loads(await asyncio.wait_for(reader.readline(), timeout=5.0) or b"{}")
-            await _answer(supervisor, request, stream)
+            request = json.loads(await _read_line(reader) or b"{}")
+            await self._answer(request, stream)
         except (ValueError, asyncio.TimeoutError) as err:
             stream.send({"kind": "finish", "ok": False, "message": f"bad control request: {err}"})
         finally:
-            with contextlib.suppress(ConnectionError):
+            with contextlib.suppress(ConnectionError, RuntimeError):
                 await writer.drain()
             writer.close()
+            if task is not None:
+                self._handlers.discard(task)
 
-    return await asyncio.start_unix_server(handle, path=control_address(supervisor.paths))
+    async def _answer(self, request: dict[str, Any], stream: _StreamReporter) -> None:
+        command = request.get("command")
+        if command == "status":
+            stream.send({"kind": "finish", "ok": True, **self._target.status_reply()})
+            return
+        if command != "restart":
+            stream.send({"kind": "finish", "ok": False, "message": f"unknown command {command!r}"})
+            return
+        name = str(request.get("service"))
+        with self._target.journal.listening(stream):
+            try:
+                await self._target.restart_requested(name, bool(request.get("with_dependents")))
+            except RobostackError as error:
+                stream.send({"kind": "finish", "ok": False, "message": str(error), "exit_code": error.exit_code})
+                return
+        stream.send({"kind": "finish", "ok": True, "message": f"{name} restarted"})
+
+
+async def _read_line(reader: asyncio.StreamReader) -> bytes:
+    """The request line, within REQUEST_TIMEOUT."""
+    line = asyncio.ensure_future(reader.readline())
+    done, _ = await asyncio.wait([line], timeout=REQUEST_TIMEOUT)
+    if not done:
+        line.cancel()
+        raise asyncio.TimeoutError(f"no request within {REQUEST_TIMEOUT:g}s")
+    return line.result()
 
 
 def _same_user(writer: asyncio.StreamWriter) -> bool:
@@ -69,35 +146,23 @@ def _same_user(writer: asyncio.StreamWriter) -> bool:
     return uid == os.getuid()
 
 
-async def _answer(supervisor, request: dict[str, Any], stream: _StreamReporter) -> None:
-    if request.get("command") != "restart":
-        stream.send({"kind": "finish", "ok": False, "message": f"unknown command {request.get('command')!r}"})
-        return
-    name = request.get("service")
-    if name not in supervisor.runtimes:
-        known = ", ".join(supervisor.runtimes)
-        stream.send({"kind": "finish", "ok": False, "message": f"unknown service {name!r}; this stack has: {known}",
-                     "exit_code": 2})
-        return
-    supervisor.listeners.append(stream)
-    try:
-        await supervisor.restart_on_request(name, with_dependents=bool(request.get("with_dependents")))
-        stream.send({"kind": "finish", "ok": True, "message": f"{name} restarted"})
-    except ServiceFailed as failure:
-        stream.send({"kind": "finish", "ok": False, "message": str(failure), "exit_code": failure.exit_code})
-    finally:
-        supervisor.listeners.remove(stream)
+# -- client side --------------------------------------------------------------------------------
 
 
-async def request_restart(paths: StatePaths, service: str, with_dependents: bool, on_message) -> dict[str, Any]:
-    """Client side: ask the running supervisor to restart `service`; relay progress; return the finish line."""
+async def _connect(paths: StatePaths) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     try:
-        reader, writer = await asyncio.open_unix_connection(path=control_address(paths))
+        return await asyncio.open_unix_connection(path=control_address(paths))
     except (ConnectionRefusedError, FileNotFoundError) as err:
         raise NotRunningError("the stack is not running (no supervisor answers); start it with `robostack up`") from err
+
+
+async def request_restart(paths: StatePaths, service: str, with_dependents: bool,
+                          on_message: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Ask the running supervisor to restart `service`; relay progress; return the finish line."""
+    reader, writer = await _connect(paths)
     writer.write((json.dumps({"command": "restart", "service": service, "with_dependents": with_dependents}) + "\n").encode())
-    await writer.drain()
     try:
+        await writer.drain()
         async for line in reader:
             message = json.loads(line)
             if message["kind"] == "finish":
@@ -106,3 +171,30 @@ async def request_restart(paths: StatePaths, service: str, with_dependents: bool
     finally:
         writer.close()
     return {"kind": "finish", "ok": False, "message": "the supervisor closed the connection before finishing"}
+
+
+async def ask_status(paths: StatePaths, timeout: float) -> dict[str, Any] | None:
+    """The live supervisor's answer to `status`, or None if it does not answer within `timeout` (hung,
+    stopped with SIGSTOP, or gone meanwhile)."""
+    try:
+        exchange = asyncio.ensure_future(_status_exchange(paths))
+        done, _ = await asyncio.wait([exchange], timeout=timeout)
+        if not done:
+            exchange.cancel()
+            await asyncio.wait([exchange])
+            return None
+        return exchange.result()
+    except (NotRunningError, OSError, ValueError):
+        return None
+
+
+async def _status_exchange(paths: StatePaths) -> dict[str, Any] | None:
+    reader, writer = await _connect(paths)
+    try:
+        writer.write(b'{"command": "status"}\n')
+        await writer.drain()
+        line = await reader.readline()
+    finally:
+        writer.close()
+    reply = json.loads(line) if line else None
+    return reply if reply and reply.get("ok") else None

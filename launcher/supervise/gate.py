@@ -17,18 +17,21 @@ The gate ends, whichever comes first, when:
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from launcher.errors import ServiceFailed
 from launcher.probes.base import ProbeResult, run_probe
 from launcher.stack.durations import format_duration
 from launcher.supervise.reporter import Reporter
-from launcher.supervise.runtime import ServiceRuntime
+
+if TYPE_CHECKING:
+    from launcher.supervise.lifecycle import ServiceLifecycle
 
 FIRST_PROBE_DELAY = 0.05
 STARTUP_PROBE_INTERVAL = 0.1
 
 
-async def wait_until_healthy(runtime: ServiceRuntime, reporter: Reporter) -> ProbeResult:
+async def wait_until_healthy(runtime: "ServiceLifecycle", reporter: Reporter) -> ProbeResult:
     """Probe `runtime`'s service until healthy; raise ServiceFailed saying why it is not."""
     health = runtime.service.health
     if health is None:
@@ -60,13 +63,29 @@ async def wait_until_healthy(runtime: ServiceRuntime, reporter: Reporter) -> Pro
         delay = min(delay * 2, STARTUP_PROBE_INTERVAL, health.interval)
 
 
-def _fail_if_exited(runtime: ServiceRuntime) -> None:
+async def wait_until_done(runtime: "ServiceLifecycle") -> None:
+    """A one-shot service: wait for it to exit 0 within `startup_timeout`; raise ServiceFailed otherwise."""
+    spec = runtime.service.spec
+    waiter = asyncio.ensure_future(runtime.exited.wait())
+    try:
+        await asyncio.wait([waiter], timeout=spec.startup_timeout)
+    finally:
+        waiter.cancel()
+    process = runtime.process
+    if process is None or process.returncode is None:
+        raise ServiceFailed(runtime.name, f"one-shot service still running after "
+                            f"{format_duration(spec.startup_timeout)} (startup_timeout)")
+    if process.returncode != 0:
+        raise ServiceFailed(runtime.name, f"one-shot service {runtime.record.exit or 'failed'}")
+
+
+def _fail_if_exited(runtime: "ServiceLifecycle") -> None:
     if runtime.process is not None and runtime.process.returncode is not None:
         status = runtime.record.exit or f"exited with code {runtime.process.returncode}"
         raise ServiceFailed(runtime.name, f"{status} before becoming healthy")
 
 
-async def _wait_for_change(runtime: ServiceRuntime, timeout: float) -> None:
+async def _wait_for_change(runtime: "ServiceLifecycle", timeout: float) -> None:
     """Wait up to `timeout`, returning early if the process exits or reports READY=1."""
     waiters = [asyncio.ensure_future(runtime.exited.wait())]
     if runtime.notify is not None and not runtime.notify.ready.is_set():

@@ -1,103 +1,270 @@
-"""Starting and stopping one service: spawn into its log, watch its exit, stop its group."""
+"""One service while the supervisor runs it: its record, its process, and every change of its state.
+
+:class:`ServiceLifecycle` is the only owner of a service's state. Every change goes
+through :meth:`ServiceLifecycle.fire`, which asks the pure transition table
+(:mod:`launcher.state.transitions`) what a trigger leads to, records the new state,
+and writes it through the journal's one emit path and one save path. Nothing else
+assigns ``record.state``.
+
+Starting records the service *before* its process is spawned (state ``starting``,
+no pid yet) and its pid the moment the fork returns, with no ``await`` in between:
+a supervisor killed at any instant leaves either a pending record, which ``status``
+and ``down`` reconcile through the run token and service name in the process's
+environment, or a complete one.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+from stackkit.clock import Clock
+from launcher.probes.base import ProbeContext, ProbeResult
 from launcher.probes.notify_listener import NotifyListener
-from launcher.process.spawn import Spawner
+from launcher.process.spawn import ServiceProcess, Spawner
 from launcher.process.stop import StopReport, kill_group_now, stop_group
+from launcher.stack.resolved import ResolvedService
+from launcher.errors import StateError
+from launcher.state.interpret import RUN_TOKEN_VARIABLE, SERVICE_VARIABLE
 from launcher.state.paths import StatePaths, point_current_log
-from launcher.supervise.runtime import ServiceRuntime
+from launcher.state.store import ServiceRecord
+from launcher.state.transitions import SHOWS_REASON, UP, ServiceState, Trigger, transition
+from launcher.supervise.gate import wait_until_done, wait_until_healthy
+from launcher.supervise.policy import RestartHistory
+from launcher.supervise.primitives import Changes, ServiceLock, StopDoor
+
+if TYPE_CHECKING:
+    from launcher.supervise.journal import Journal
+
+LOG_TAIL_LINES = 20
+EXIT_SETTLE_TIMEOUT = 5.0
 
 
-RUN_TOKEN_VARIABLE = "ROBOSTACK_RUN"
+class ServiceLifecycle:
+    """Mutable state of one service, owned by the supervisor's event loop (no locking beyond `busy`)."""
 
+    def __init__(self, service: ResolvedService, record: ServiceRecord, *, journal: "Journal", clock: Clock,
+                 spawner: Spawner, paths: StatePaths, run_token: str, door: StopDoor):
+        self.service = service
+        self.name = service.name
+        self.record = record
+        self.journal = journal
+        self.clock = clock
+        self.spawner = spawner
+        self.paths = paths
+        self.run_token = run_token
+        self.door = door
+        self.log_path = Path(record.log) if record.log else None
+        self.log_offset = 0
+        self.process: ServiceProcess | None = None
+        self.exit_watcher: asyncio.Task[None] | None = None
+        self.exited = asyncio.Event()  # the current process has ended (the gate wakes on it)
+        self.notify: NotifyListener | None = None
+        self.history = RestartHistory()
+        self.started_at: float | None = None  # monotonic time of the current start
+        self.healthy_since: float | None = None  # monotonic time it last became up
+        self.stopping = False  # an exit now is one we asked for
+        self._exit_taken = False
+        self.busy = ServiceLock()  # serialises watchers and restarts on this service
+        self.changes = Changes()  # bumped on every exit and change of state
 
-async def start_process(runtime: ServiceRuntime, spawner: Spawner, paths: StatePaths, run_token: str) -> None:
-    """Spawn the service's command in its own session, stdout and stderr into its log.
+    # -- state ------------------------------------------------------------------------------
 
-    The log probe must not match lines from an earlier start, so the log's size
-    before this start is remembered as the probe's starting offset.
-    """
-    service = runtime.service
-    assert service.argv is not None, "external services are never spawned"
-    log_path = runtime.log_path
-    assert log_path is not None
-    log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    point_current_log(paths, runtime.name, log_path)
-    runtime.log_offset = log_path.stat().st_size if log_path.exists() else 0
-    env = dict(service.env)
-    # Inherited by every descendant: how `down` recognises one that escaped its process group.
-    env[RUN_TOKEN_VARIABLE] = run_token
-    health = service.health
-    if health is not None and health.kind == "notify":
-        if runtime.notify is None:
-            runtime.notify = NotifyListener()
-        runtime.notify.reset()
-        env["NOTIFY_SOCKET"] = runtime.notify.address
-        if health.notify.watchdog_timeout:
-            env["WATCHDOG_USEC"] = str(int(health.notify.watchdog_timeout * 1_000_000))
-    runtime.exited.clear()
-    runtime.mark_not_healthy()
-    runtime.stopping = False
-    process = await spawner.spawn_service(runtime.name, service.argv, cwd=service.cwd, env=env, log_path=log_path)
-    runtime.process = process
-    runtime.started_at = runtime.clock.monotonic()
-    record = runtime.record
-    record.pid, record.pgid, record.create_time = process.pid, process.pgid, process.identity.create_time
-    record.started_at = runtime.clock.now().timestamp()
-    record.exit = None
-    record.state = "starting"
-    runtime.exit_watcher = asyncio.ensure_future(_watch_exit(runtime, process))
+    @property
+    def state(self) -> ServiceState:
+        return ServiceState(self.record.state)
 
+    @property
+    def up(self) -> bool:
+        """Dependents may count on it (healthy, waiting, external and up, or a finished one-shot)."""
+        return self.state in UP
 
-async def _watch_exit(runtime: ServiceRuntime, process) -> None:
-    status = await process.wait()
-    if runtime.process is process:
-        runtime.record.exit = status.describe()
-        runtime.exited.set()
+    @property
+    def running(self) -> bool:
+        """Its process is alive."""
+        return self.process is not None and self.process.returncode is None
 
+    @property
+    def probed(self) -> bool:
+        """Its liveness probe runs now: it is up or unhealthy, and running (or run by someone else)."""
+        watched = self.state in (ServiceState.HEALTHY, ServiceState.WAITING, ServiceState.UNHEALTHY,
+                                 ServiceState.EXTERNAL)
+        return self.service.health is not None and watched and (self.running or self.service.external)
 
-async def stop_process(runtime: ServiceRuntime) -> StopReport | None:
-    """Stop the service's whole process group: stop signal, grace, then SIGKILL."""
-    runtime.stopping = True
-    runtime.mark_not_healthy()
-    process = runtime.process
-    if process is None:
-        return None
-    spec = runtime.service.spec
-    report = await stop_group(process.target, stop_signal=signal.Signals[spec.stop_signal], grace=spec.stop_grace)
-    await _settle_exit(runtime)
-    return report
+    def fire(self, trigger: Trigger, reason: str = "", **data: object) -> bool:
+        """Apply `trigger`: record the new state, emit its event, save. False if it does not apply now."""
+        step = transition(self.state, trigger)
+        if step is None:
+            return False
+        was_up = self.up
+        record = self.record
+        record.state = step.state.value
+        record.reason = (reason or None) if step.state in SHOWS_REASON else None
+        if step.state is not ServiceState.RESTARTING:
+            record.next_try_at = None
+        if self.up and not was_up:
+            self.healthy_since = self.clock.monotonic()
+            record.healthy_at = self.clock.now().timestamp()
+        elif not self.up:
+            self.healthy_since = None
+        self.journal.emit(self.name, step.event, reason, **data)
+        self.journal.save()
+        self.changes.bump()
+        return True
 
+    def next_try_in(self, delay: float) -> None:
+        """Record when a restart will try again (status shows it), and save."""
+        self.record.next_try_at = self.clock.now().timestamp() + delay
+        self.journal.save()
 
-async def kill_process_now(runtime: ServiceRuntime) -> StopReport | None:
-    """SIGKILL the service's group at once (the second Ctrl-C)."""
-    runtime.stopping = True
-    process = runtime.process
-    if process is None:
-        return None
-    report = await kill_group_now(process.target)
-    await _settle_exit(runtime)
-    return report
+    # -- starting ----------------------------------------------------------------------------
 
+    async def start(self) -> None:
+        """Record, spawn and gate the service (or wait for an external one's probe).
 
-async def _settle_exit(runtime: ServiceRuntime) -> None:
-    """Let the exit watcher record how the process ended (the process is dead or dying)."""
-    watcher = runtime.exit_watcher
-    if watcher is not None:
+        Raises ServiceFailed (the state stays ``starting``; the caller decides what
+        follows) or StackStopping if the stack began stopping.
+        """
+        self.door.check(self.name)
+        if self.service.external:
+            self.started_at = self.clock.monotonic()
+            self.fire(Trigger.START, "external: waiting for its probe to pass")
+            result = await wait_until_healthy(self, self.journal)
+            self.fire(Trigger.EXTERNAL_UP, result.detail, seconds_to_healthy=self.uptime())
+            return
+        self.record.pid = self.record.pgid = self.record.create_time = None
+        self.record.started_at = self.clock.now().timestamp()
+        self.fire(Trigger.START, " ".join(self.service.argv or ()))  # saved before the fork: a pending record
+        process = await self._spawn()
+        self.fire(Trigger.SPAWNED, f"pid {process.pid}", pid=process.pid)
+        if self.service.spec.oneshot:
+            await wait_until_done(self)
+            self.take_exit()
+            self.fire(Trigger.FINISHED, self.record.exit or "exited with code 0", seconds=self.uptime())
+            return
+        result = await wait_until_healthy(self, self.journal)
+        self.fire(Trigger.PROBE_PASSED, result.detail, seconds_to_healthy=self.uptime())
+
+    async def _spawn(self) -> ServiceProcess:
+        service = self.service
+        assert service.argv is not None and self.log_path is not None, "external services are never spawned"
+        self.log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
-            await asyncio.wait_for(asyncio.shield(watcher), timeout=5.0)
-        except asyncio.TimeoutError:
-            pass
+            point_current_log(self.paths, self.name, self.log_path)
+        except StateError as err:  # a full disk must not stop a restart; the run's own log still works
+            self.journal.note(f"{self.name}: {err}")
+        self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        env = {**service.env, RUN_TOKEN_VARIABLE: self.run_token, SERVICE_VARIABLE: self.name}
+        health = service.health
+        if health is not None and health.kind == "notify":
+            if self.notify is None:
+                self.notify = NotifyListener()
+            self.notify.reset()
+            env["NOTIFY_SOCKET"] = self.notify.address
+            if health.notify.watchdog_timeout:
+                env["WATCHDOG_USEC"] = str(int(health.notify.watchdog_timeout * 1_000_000))
+        self.exited.clear()
+        self.stopping = self._exit_taken = False
+        self.record.exit = None
+        self.door.check(self.name)
+        process = await self.spawner.spawn_service(self.name, service.argv, cwd=service.cwd, env=env,
+                                                   log_path=self.log_path)
+        # No await from the fork to here: a cancelled start cannot lose the process.
+        self.process = process
+        self.started_at = self.clock.monotonic()
+        self.record.pid, self.record.pgid = process.pid, process.pgid
+        self.record.create_time = process.identity.create_time
+        self.exit_watcher = asyncio.ensure_future(self._watch_exit(process))
+        return process
 
+    async def _watch_exit(self, process: ServiceProcess) -> None:
+        status = await process.wait()
+        if self.process is process:
+            self.record.exit = status.describe()
+            self.exited.set()
+            self.changes.bump()
 
-def close_runtime(runtime: ServiceRuntime) -> None:
-    """Release what the runtime holds (notify socket); safe to call twice."""
-    if runtime.notify is not None:
-        runtime.notify.close()
-        runtime.notify = None
-    if runtime.exit_watcher is not None and not runtime.exit_watcher.done():
-        runtime.exit_watcher.cancel()
+    def uptime(self) -> float:
+        """Seconds since its current start (rounded for the timeline)."""
+        return round(0.0 if self.started_at is None else self.clock.monotonic() - self.started_at, 3)
+
+    # -- exits ---------------------------------------------------------------------------------
+
+    @property
+    def exit_pending(self) -> bool:
+        """Its process ended by itself and nobody has dealt with that yet."""
+        return self.exited.is_set() and not self.stopping and not self._exit_taken
+
+    def take_exit(self) -> bool:
+        """Claim the pending exit (once): True if there was one to deal with."""
+        if not self.exit_pending:
+            return False
+        self._exit_taken = True
+        return True
+
+    # -- stopping ----------------------------------------------------------------------------
+
+    async def stop(self, reason: str) -> None:
+        """Stop the service (for good, or while a dependency restarts): ``stopping``, its group, ``stopped``."""
+        if self.service.external:
+            return  # run by someone else: never signalled
+        self.fire(Trigger.STOP, reason)
+        report = await self.stop_process()
+        if self.state is ServiceState.STOPPING:  # also a stop that was cancelled half-way and is finished now
+            self.fire(Trigger.STOPPED, report.summary if report and report.signalled else (self.record.exit or ""))
+
+    async def stop_process(self) -> StopReport | None:
+        """Stop its process group without a change of state (a restart clears the way); None if it never ran."""
+        self.stopping = True
+        process = self.process
+        if process is None or self.service.external:
+            return None
+        spec = self.service.spec
+        report = await stop_group(process.target, stop_signal=signal.Signals[spec.stop_signal], grace=spec.stop_grace)
+        await self._settle_exit()
+        return report
+
+    async def kill_now(self, reason: str) -> None:
+        """The second signal: SIGKILL its group at once, unless it is already stopped (its record stays)."""
+        if self.service.external or transition(self.state, Trigger.KILLED) is None:
+            return
+        self.stopping = True
+        report = await kill_group_now(self.process.target) if self.process is not None else None
+        await self._settle_exit()
+        summary = report.summary if report is not None and report.signalled else "nothing was running"
+        self.fire(Trigger.KILLED, f"{reason}: {summary}")
+
+    async def _settle_exit(self) -> None:
+        """Let the exit watcher record how the process ended (it is dead or dying)."""
+        watcher = self.exit_watcher
+        if watcher is not None and not watcher.done():
+            await asyncio.wait([watcher], timeout=EXIT_SETTLE_TIMEOUT)
+
+    # -- probes and logs ---------------------------------------------------------------------
+
+    def probe_context(self) -> ProbeContext:
+        return ProbeContext(service_name=self.name, log_path=self.log_path, log_start_offset=self.log_offset,
+                            notify=self.notify, cwd=self.service.cwd, env=dict(self.service.env), clock=self.clock,
+                            command=self.service.probe_argv)
+
+    def remember_probe(self, result: ProbeResult) -> None:
+        """Keep the latest probe outcome in memory (status asks the supervisor; run.json gets it with the next save)."""
+        self.record.probe = {"ok": result.ok, "detail": result.detail, "latency": round(result.latency, 6),
+                             "at": self.clock.now().timestamp()}
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> list[str]:
+        if self.log_path is None or not self.log_path.exists():
+            return []
+        from launcher.output.logs import last_lines
+
+        return last_lines(self.log_path, lines)
+
+    def close(self) -> None:
+        """Release the notify socket and the exit watcher; safe to call twice."""
+        if self.notify is not None:
+            self.notify.close()
+            self.notify = None
+        if self.exit_watcher is not None and not self.exit_watcher.done():
+            self.exit_watcher.cancel()

@@ -1,86 +1,99 @@
-"""The supervisor: bring the stack up gated on health, keep it running, take it down.
+"""The supervisor: bring the stack up gated on health, keep it running, take it down, and always exit.
 
-One asyncio loop owns everything. Signal handlers only record (first signal:
-stop gracefully; second: kill now); the loop acts on what they recorded.
-Every change of a service's state is written to the run state atomically and
-every event to the timeline, so `status`, `events` and `down` work from any
-shell, even after this process was SIGKILLed.
+One asyncio loop owns everything. Signal handlers only record; the loop acts:
+
+* the first SIGINT, SIGTERM or SIGHUP starts one graceful stop, dependents first;
+* a later SIGINT or SIGTERM kills what still runs (services already stopped keep
+  their record); a later SIGHUP is the same hangup again and changes nothing (a
+  closed terminal sends one to the foreground group and the shell forwards another).
+
+Stopping is a one-way door: once it begins (a signal, `on_failure: stop-stack`,
+`robostack down`), nothing is started or restarted again, control requests that
+would change anything are refused, watchers and restarts in flight are cancelled
+and awaited, every service is stopped, ``supervisor-stopped`` is written, and
+:meth:`Supervisor.run` returns (the process then exits).
+
+The run state is written through the journal (:mod:`launcher.supervise.journal`)
+on every change of state, so `status`, `events` and `down` work from any shell,
+even after this process was SIGKILLed; while it lives, the supervisor also answers
+`status` from memory over its control socket.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import secrets
 import signal
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from stackkit.clock import Clock, SystemClock
-from launcher.errors import Interrupted, ServiceFailed
+from launcher.errors import Interrupted, ServiceFailed, StackStopping, UsageError
 from launcher.process.identity import identify
 from launcher.process.spawn import Spawner, SubprocessSpawner
 from launcher.stack.resolved import ResolvedStack
-from launcher.state.events import Event, EventLog
 from launcher.state.paths import StatePaths, new_run_id
-from launcher.state.store import RunState, StackLock, read_run_state, write_run_state
-from launcher.supervise import lifecycle
-from launcher.supervise.gate import wait_until_healthy
-from launcher.supervise.reporter import Reporter
-from launcher.supervise.control import serve_control
-from launcher.supervise.runtime import ServiceRuntime
+from launcher.state.store import RunState, ServiceRecord, StackLock, read_run_state
+from launcher.supervise.control import ControlServer
+from launcher.supervise.journal import Journal, Output
+from launcher.supervise.lifecycle import ServiceLifecycle
+from launcher.supervise.primitives import StopDoor, run_unless
+from launcher.supervise.services import Services
 from launcher.supervise.teardown import stop_escaped, stop_recorded_services
-from launcher.supervise.watch import ensure_watched, supervise_until_stopped
 
 Preflight = Callable[["Supervisor"], Awaitable[None]]
-LOG_TAIL_LINES = 20
-PROBE_RESULTS_SAVE_INTERVAL = 5.0  # an idle supervisor should not fsync run.json every second
 
 
 class Supervisor:
     """Runs one stack. Use `await Supervisor(...).run()`; it always leaves nothing running."""
 
-    def __init__(self, stack: ResolvedStack, paths: StatePaths, *, reporter: Reporter,
+    def __init__(self, stack: ResolvedStack, paths: StatePaths, *, outputs: list[Output],
                  spawner: Spawner | None = None, clock: Clock | None = None,
                  detached: bool = False, preflight: Preflight | None = None):
         self.stack = stack
         self.paths = paths.ensure()
-        self.reporter = reporter
-        self.spawner = spawner or SubprocessSpawner()
         self.clock = clock or SystemClock()
         self.preflight = preflight
         self.run_id = new_run_id(self.clock.now(), os.getpid())
         self.run_token = secrets.token_hex(12)
         self.lock = StackLock(self.paths)
-        self.events = EventLog(self.paths.events)
-        self.runtimes = {name: ServiceRuntime(svc, None if svc.external else paths.run_log(name, self.run_id), self.clock)
-                         for name, svc in stack.services.items()}
+        self.door = StopDoor()
         me = identify(os.getpid())
+        records = {name: _new_record(service, self.paths, self.run_id) for name, service in stack.services.items()}
         self.state = RunState(stack=stack.name, stack_file=str(stack.path), run_id=self.run_id,
                               symbols=list(stack.symbols), supervisor_pid=os.getpid(),
                               supervisor_create_time=me.create_time if me else None, detached=detached,
                               started_at=self.clock.now().timestamp(), stop_order=list(stack.stop_order),
-                              run_token=self.run_token,
-                              services={name: rt.record for name, rt in self.runtimes.items()})
+                              run_token=self.run_token, services=records)
+        self.journal = Journal(self.paths, self.state, self.clock, outputs)
+        spawner = spawner or SubprocessSpawner()
+        lifecycles = {name: ServiceLifecycle(service, records[name], journal=self.journal, clock=self.clock,
+                                             spawner=spawner, paths=self.paths, run_token=self.run_token,
+                                             door=self.door)
+                      for name, service in stack.services.items()}
+        self.services = Services(stack, lifecycles, clock=self.clock, door=self.door, request_stop=self.request_stop)
         self.stop_requested = asyncio.Event()
         self.kill_requested = asyncio.Event()
-        self.signals_received = 0
-        self.stop_reason = ""
+        self.stop_signal: str | None = None  # the signal that stopped the stack, if one did
         self.failure: ServiceFailed | None = None  # set when a failed service takes the stack down
-        self.listeners: list[Reporter] = []  # control clients following a restart they asked for
-        self.watchers: dict[str, asyncio.Task] = {}  # one liveness watcher per service, after up
+        self.ready = False
+        self._control = ControlServer(self)
+        self._stopped = False
         self._closed = False
-        self._saved_at = float("-inf")
 
-    # -- signals: record only ------------------------------------------------------------
+    @property
+    def stop_reason(self) -> str:
+        return self.door.reason or ""
+
+    # -- signals: record only ----------------------------------------------------------------
 
     def on_signal(self, signum: int) -> None:
-        """Signal handler body: count, and set the event the main loop waits on."""
-        self.signals_received += 1
-        if self.signals_received == 1:
-            self.stop_reason = f"received {signal.Signals(signum).name}"
-            self.stop_requested.set()
-        else:
+        """Signal handler body: the first signal stops, a later SIGINT/SIGTERM kills, a later SIGHUP is ignored."""
+        name = signal.Signals(signum).name
+        if not self.door.closed:
+            self.stop_signal = name
+            self.request_stop(f"received {name}")
+        elif signum != signal.SIGHUP:
             self.kill_requested.set()
 
     def install_signal_handlers(self) -> None:
@@ -89,233 +102,126 @@ class Supervisor:
             loop.add_signal_handler(signum, self.on_signal, signum)
 
     def request_stop(self, reason: str, failure: ServiceFailed | None = None) -> None:
-        """Ask the main loop to take the stack down (used by policies such as on_failure: stop-stack)."""
-        if not self.stop_requested.is_set():
-            self.stop_reason = reason
+        """Close the door and wake the main loop (a signal, `on_failure: stop-stack`, a failed start-up)."""
+        if self.door.close(reason):
             self.failure = failure
             self.stop_requested.set()
 
-    # -- the whole life of a stack ---------------------------------------------------------
+    # -- the whole life of a stack -----------------------------------------------------------
 
     async def run(self, on_ready: Callable[[], None] | None = None) -> None:
         """Start everything, call `on_ready`, supervise until asked to stop, stop everything.
 
-        Raises ServiceFailed if the stack could not be brought up and Interrupted if
-        a signal stopped it during start-up; in every case nothing is left running.
+        Raises ServiceFailed (or PreflightRefused) if the stack could not be brought up,
+        Interrupted if a signal stopped it during start-up, and the failure that took
+        it down with `on_failure: stop-stack`; in every case nothing is left running.
         """
         self.lock.acquire(self.stack.name)
         try:
-            await self._stop_leftovers()
-            self.emit("", "supervisor-started", f"run {self.run_id}", pid=os.getpid())
-            self.save()
-            if self.preflight is not None:
-                await self.preflight(self)
-            await self._start_or_stop()
-            self.state.phase = "running"
-            self.save()
-            control = await serve_control(self)
-            if on_ready is not None:
-                on_ready()
-            try:
-                await supervise_until_stopped(self)
-            finally:
-                control.close()
-            await self.stop_all(self.stop_reason or "stop requested")
+            await self._control.start()
+            failed_start = await self._bring_up_unless_stopped(on_ready)
+            if failed_start is None and self.ready:
+                await self.stop_requested.wait()
+            await self._stop_everything()
+            if failed_start is not None:
+                raise failed_start
             if self.failure is not None:
                 raise self.failure
+            if not self.ready:
+                raise Interrupted(f"interrupted while starting ({self.stop_reason}); everything started was stopped")
         finally:
-            self.close()
+            if not self._stopped:  # cancelled, or a bug: still leave nothing running
+                self.request_stop("the supervisor is closing")
+                await self._stop_everything()
+            await self._close()
+
+    async def _bring_up_unless_stopped(self, on_ready: Callable[[], None] | None) -> BaseException | None:
+        """Bring the stack up, abandoning that at once if a stop is requested; the start-up's own failure, if any."""
+        bring_up = await run_unless(self._bring_up(on_ready), self.stop_requested)
+        if self.stop_requested.is_set() or bring_up.cancelled() or bring_up.exception() is None:
+            return None  # up, or interrupted (whatever the cancelled start-up raised on its way out)
+        error = bring_up.exception()
+        failed = error if isinstance(error, ServiceFailed) else None
+        self.request_stop(f"start-up of {failed.service if failed else 'the stack'} failed", failed)
+        return error
+
+    async def _bring_up(self, on_ready: Callable[[], None] | None) -> None:
+        await self._stop_leftovers()
+        self.journal.saving = True  # from here on run.json is ours
+        self.journal.emit("", "supervisor-started", f"run {self.run_id}", pid=os.getpid())
+        self.journal.save()
+        if self.preflight is not None:
+            await self.preflight(self)
+        await self.services.start_all()
+        self.state.phase = "running"
+        self.journal.save()
+        self.ready = True
+        if on_ready is not None:
+            on_ready()
+        self.services.watch_all()
 
     async def _stop_leftovers(self) -> None:
         """Stop whatever an earlier run of this stack left running (its supervisor was killed)."""
         previous = read_run_state(self.paths)
         if previous is None:
             return
-        await stop_recorded_services(previous, lambda text: self.reporter.note(f"leftover of run {previous.run_id}: {text}"))
+        await stop_recorded_services(previous, lambda text: self.journal.note(f"leftover of run {previous.run_id}: {text}"))
 
-    async def _start_or_stop(self) -> None:
-        starting = asyncio.ensure_future(self.start_all())
-        stopping = asyncio.ensure_future(self.stop_requested.wait())
-        try:
-            await asyncio.wait([starting, stopping], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-        if not starting.done():
-            starting.cancel()
-            await asyncio.gather(starting, return_exceptions=True)
-            await self.stop_all(self.stop_reason)
-            raise Interrupted(f"interrupted while starting ({self.stop_reason}); everything started was stopped")
-        failure = starting.exception()
-        if failure is not None:
-            await self.stop_all(f"start-up of {getattr(failure, 'service', 'the stack')} failed")
-            raise failure
-
-    async def start_all(self) -> None:
-        """Start every service as soon as all its dependencies are healthy; fail fast on the first failure."""
-        tasks = [asyncio.ensure_future(self._start_when_dependencies_healthy(name)) for name in self.stack.start_order]
-        try:
-            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                if task.exception() is not None:
-                    raise task.exception()
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _start_when_dependencies_healthy(self, name: str) -> None:
-        for dependency in self.stack.services[name].depends_on:
-            await self.runtimes[dependency].healthy.wait()
-        runtime = self.runtimes[name]
-        try:
-            await self.start_service(name)
-        except ServiceFailed as failure:
-            failure.log_tail = self.log_tail(name)
-            runtime.record.state = "failed"
-            runtime.record.reason = failure.detail
-            self.emit(name, "gave-up", failure.detail)
-            self.save()
-            raise
-
-    async def start_service(self, name: str) -> None:
-        """Start one service (or, if external, just wait for it) and gate on its probe."""
-        runtime = self.runtimes[name]
-        if not runtime.service.external:
-            self.emit(name, "starting", " ".join(runtime.service.argv or ()))
-            await lifecycle.start_process(runtime, self.spawner, self.paths, self.run_token)
-            self.emit(name, "started", f"pid {runtime.record.pid}", pid=runtime.record.pid)
-        else:
-            runtime.started_at = self.clock.monotonic()
-            self.emit(name, "starting", "external: waiting for its probe to pass")
-        self.save()
-        result = await wait_until_healthy(runtime, self.reporter)
-        runtime.mark_healthy()
-        runtime.record.state = "external" if runtime.service.external else "healthy"
-        self.emit(name, "healthy", result.detail, seconds_to_healthy=round(runtime.seconds_since_start(), 3))
-        self.save()
-
-    async def stop_all(self, reason: str) -> None:
-        """Stop every running service, dependents first; a second signal switches to SIGKILL now."""
+    async def _stop_everything(self) -> None:
+        """Cancel what is in flight, stop every service dependents first (kill on a second signal)."""
+        self._stopped = True
         self.state.phase = "stopping"
-        self.save()
-        graceful = asyncio.ensure_future(self._stop_in_reverse_order(reason))
-        kill = asyncio.ensure_future(self.kill_requested.wait())
-        try:
-            await asyncio.wait([graceful, kill], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            kill.cancel()
-        if not graceful.done():
-            graceful.cancel()
-            await asyncio.gather(graceful, return_exceptions=True)
-            self.reporter.note("second interrupt: killing every service now")
-            await asyncio.gather(*(lifecycle.kill_process_now(rt) for rt in self.runtimes.values()))
-            for runtime in self.runtimes.values():
-                self._mark_stopped(runtime, "killed on second interrupt")
+        self.journal.save()
+        unfinished = await self.services.cancel_work()
+        if unfinished:
+            self.journal.note(f"still running after being cancelled: {', '.join(unfinished)}; stopping anyway")
+        graceful = await run_unless(self.services.stop_all(self.stop_reason), self.kill_requested)
+        failed = None if graceful.cancelled() else graceful.exception()
+        if graceful.cancelled() or failed is not None:
+            self.journal.note("second signal: killing every service that still runs now" if failed is None
+                              else f"the graceful stop failed ({failed!r}); killing every service that still runs")
+            await self.services.kill_all("killed on a second signal" if failed is None else "killed after a failed stop")
+        await stop_escaped(self.run_token, self.journal.note)
         self.state.phase = "stopped"
-        self.save()
+        self.journal.save()
 
-    async def _stop_in_reverse_order(self, reason: str) -> None:
-        stopped: dict[str, asyncio.Event] = {name: asyncio.Event() for name in self.runtimes}
+    # -- control requests (the control socket calls these) -------------------------------------
 
-        async def stop_after_dependents(name: str) -> None:
-            for dependent in self.stack.dependents_of(name):
-                await stopped[dependent].wait()
-            try:
-                await self.stop_service(name, reason)
-            finally:
-                stopped[name].set()
+    async def restart_requested(self, name: str, with_dependents: bool) -> None:
+        """`robostack restart NAME`: refused while starting or stopping; raises if NAME did not come back."""
+        if name not in self.services:
+            known = ", ".join(self.stack.services)
+            raise UsageError(f"unknown service {name!r}; this stack has: {known}")
+        if self.door.closed:
+            raise StackStopping(f"refused: the stack is stopping ({self.door.reason}); nothing is restarted")
+        if not self.ready:
+            raise ServiceFailed(name, "the stack is still starting; try again once it is up")
+        await self.services.restart_requested(name, with_dependents)
 
-        await asyncio.gather(*(stop_after_dependents(name) for name in self.stack.stop_order))
-        await stop_escaped(self.run_token, self.reporter.note)
+    def status_reply(self) -> dict[str, Any]:
+        """What `status` and `doctor` ask a live supervisor: its state in memory, and whether it can save it."""
+        return {"pid": os.getpid(), "state": self.state.to_json(), "write_error": self.journal.write_error,
+                "stopping": self.door.reason}
 
-    async def stop_service(self, name: str, reason: str) -> None:
-        runtime = self.runtimes[name]
-        if not runtime.running:
-            runtime.stopping = True
-            self._mark_stopped(runtime, None)
-            return
-        self.emit(name, "stopping", reason)
-        report = await lifecycle.stop_process(runtime)
-        self._mark_stopped(runtime, report.summary if report else None)
+    # -- closing ------------------------------------------------------------------------------
 
-    def _mark_stopped(self, runtime: ServiceRuntime, summary: str | None) -> None:
-        if runtime.service.external:
-            runtime.record.state = "external"
-            return
-        was_running = runtime.record.state not in ("stopped", "failed")
-        runtime.mark_not_healthy()
-        if runtime.record.state != "failed":
-            runtime.record.state = "stopped"
-        if summary is not None or was_running:
-            self.emit(runtime.name, "stopped", summary or runtime.record.exit or "")
-        self.save()
-
-    async def restart_on_request(self, name: str, *, with_dependents: bool) -> None:
-        """`robostack restart`: stop the service (and dependents), start it again, gate, restart dependents."""
-        runtime = self.runtimes[name]
-        if runtime.service.external:
-            raise ServiceFailed(name, "is external: robostack never starts or stops it")
-        dependents = [self.runtimes[d] for d in self.stack.dependents_of(name) if not self.stack.services[d].external
-                      and (with_dependents or self.stack.services[d].spec.on_dependency_restart == "restart")]
-        async with contextlib.AsyncExitStack() as held:
-            for each in (runtime, *dependents):  # start order, like every other lock holder
-                await held.enter_async_context(each.busy)
-            for dependent in reversed(dependents):
-                await self.stop_service(dependent.name, f"{name} is restarting")
-            await self.stop_service(name, "restart requested")
-            runtime.record.restarts += 1
-            self.emit(name, "restarting", "requested by `robostack restart`", attempt=runtime.record.restarts)
-            for each in (runtime, *dependents):
-                try:
-                    await self.start_service(each.name)
-                except ServiceFailed as failure:
-                    each.record.state, each.record.reason = "failed", failure.detail
-                    self.emit(each.name, "gave-up", failure.detail)
-                    self.save()
-                    raise
-                ensure_watched(self, each)
-            self.emit(name, "restarted", "requested by `robostack restart`")
-
-    # -- bookkeeping --------------------------------------------------------------------
-
-    def emit(self, service: str, event: str, reason: str = "", **data: object) -> Event:
-        """Record an event in the timeline, on the service's record, and tell the reporter."""
-        entry = Event(self.clock.now(), service, event, reason, dict(data))
-        self.events.append(entry)
-        if service in self.runtimes:
-            self.runtimes[service].record.last_event = {"time": entry.time.timestamp(), "event": event, "reason": reason}
-        for reporter in (self.reporter, *self.listeners):
-            reporter.event(entry)
-        return entry
-
-    def save(self) -> None:
-        """Write the run state now (every change of state goes through here)."""
-        write_run_state(self.paths, self.state)
-        self._saved_at = self.clock.monotonic()
-
-    def save_probe_results(self) -> None:
-        """Write routine probe results at most every few seconds: status shows them, nothing depends on them."""
-        if self.clock.monotonic() - self._saved_at >= PROBE_RESULTS_SAVE_INTERVAL:
-            self.save()
-
-    def log_tail(self, name: str, lines: int = LOG_TAIL_LINES) -> list[str]:
-        path = self.runtimes[name].log_path
-        if path is None or not path.exists():
-            return []
-        from launcher.output.logs import last_lines
-
-        return last_lines(path, lines)
-
-    def close(self) -> None:
-        """Release the lock, sockets and files; safe to call twice."""
+    async def _close(self) -> None:
+        """Close the control socket, release sockets and the lock, write `supervisor-stopped`; safe twice."""
         if self._closed:
             return
         self._closed = True
-        for runtime in self.runtimes.values():
-            lifecycle.close_runtime(runtime)
+        await self._control.close()
+        for lifecycle in self.services.in_start_order():
+            lifecycle.close()
         try:
-            self.emit("", "supervisor-stopped", self.stop_reason)
-            self.save()
+            self.journal.emit("", "supervisor-stopped", self.stop_reason)
+            self.journal.save()
         finally:
-            self.events.close()
+            self.journal.close()
             self.lock.release()
+
+
+def _new_record(service, paths: StatePaths, run_id: str) -> ServiceRecord:
+    log = None if service.external else str(paths.run_log(service.name, run_id))
+    return ServiceRecord(name=service.name, log=log, external=service.external, ports=service.ports,
+                         stop_signal=service.spec.stop_signal, stop_grace=service.spec.stop_grace)

@@ -1,55 +1,56 @@
 """Stopping a stack from its run state alone: `robostack down`, and leftovers before `up`.
 
-This works whether or not a supervisor is alive. A live supervisor is asked
-to stop (SIGTERM) and given time to do it in order; whatever is still
-recorded afterwards (the supervisor was SIGKILLed, or did not finish) is
-stopped here, group by group, dependents first. Only identities recorded in
-the run state are ever signalled, and only while their create time matches.
+This works whether or not a supervisor is alive. A live supervisor is asked to stop
+(SIGTERM, unless it is already stopping) and given time to do it in order; whatever
+is still recorded afterwards (the supervisor was SIGKILLed, or did not finish) is
+stopped here, group by group, dependents first. Only identities recorded in the run
+state (or carrying this run's token in their environment) are ever signalled, and
+only while their create time matches.
+
+A supervisor that holds the stack's lock but has not written its run state yet (an
+`up` that just started, still stopping an earlier run's leftovers) is waited for, then
+stopped like any other: `down` never reports a stack down that is coming up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
+from dataclasses import dataclass, field
 from typing import Callable
 
+from launcher.errors import StateError
 from launcher.process.exits import wait_for_exits
 from launcher.process.identity import ProcessIdentity, is_alive, signal_process
 from launcher.process.search import find_processes_carrying
-from launcher.process.stop import GroupTarget, StopReport, stop_group, stop_processes
-from launcher.supervise.lifecycle import RUN_TOKEN_VARIABLE
+from launcher.process.stop import StopReport, stop_group, stop_processes
 from launcher.state.events import read_events
+from launcher.state.interpret import (RUN_TOKEN_VARIABLE, live_supervisor, names_supervisor, reconcile_pending,
+                                      recorded_groups)
 from launcher.state.paths import StatePaths
 from launcher.state.store import RunState, StackLock, read_run_state, write_run_state
+from launcher.state.transitions import ServiceState
 
 SUPERVISOR_MARGIN = 10.0  # beyond the services' own stop graces
 ESCAPED_GRACE = 5.0  # for processes that left their service's group; their service's own grace is unknown
+STARTING_WAIT = 30.0  # for a starting supervisor to write its run state (it may be stopping leftovers)
+LOCK_IDENTITY_WAIT = 2.0  # for a supervisor that holds the lock to write its pid into it
+RELAY_INTERVAL = 0.2  # how often progress is read from the timeline while a supervisor stops
+
+Note = Callable[[str], None]
 
 
-def live_supervisor(paths: StatePaths, state: RunState | None) -> ProcessIdentity | None:
-    """The recorded supervisor, if it is still the same live process and still holds the stack's lock."""
-    if state is None or state.supervisor_pid is None or state.supervisor_create_time is None:
-        return None
-    identity = ProcessIdentity(state.supervisor_pid, state.supervisor_create_time)
-    if not is_alive(identity) or StackLock(paths).holder() is None:
-        return None
-    return identity
+@dataclass
+class Takedown:
+    """What `down` did: the final run state (None if there was none) and warnings (state not written)."""
+
+    state: RunState | None
+    warnings: list[str] = field(default_factory=list)
 
 
-def recorded_groups(state: RunState) -> list[tuple[str, GroupTarget]]:
-    """Every recorded service group, dependents first."""
-    order = state.stop_order or list(reversed(list(state.services)))
-    groups = []
-    for name in order:
-        record = state.services.get(name)
-        if record is None or record.external or None in (record.pid, record.pgid, record.create_time):
-            continue
-        groups.append((name, GroupTarget(record.pgid, ProcessIdentity(record.pid, record.create_time))))
-    return groups
-
-
-async def stop_recorded_services(state: RunState, note: Callable[[str], None]) -> list[StopReport]:
-    """Stop every group named in the run state, dependents first."""
+async def stop_recorded_services(state: RunState, note: Note) -> list[StopReport]:
+    """Stop every group named in the run state, dependents first, then this run's escaped processes."""
+    reconcile_pending(state)
     reports = []
     for name, target in recorded_groups(state):
         record = state.services[name]
@@ -57,14 +58,14 @@ async def stop_recorded_services(state: RunState, note: Callable[[str], None]) -
         if report.signalled:
             note(f"{name}: {report.summary}")
         reports.append(report)
-        record.state = "stopped"
+        record.state = ServiceState.STOPPED.value
     if state.run_token:
         reports.append(await stop_escaped(state.run_token, note))
     return reports
 
 
-async def stop_escaped(run_token: str, note: Callable[[str], None]) -> StopReport:
-    """Stop processes of this run that left their service's process group (setsid + orphaned)."""
+async def stop_escaped(run_token: str, note: Note) -> StopReport:
+    """Stop processes of this run that left their service's group (setsid + orphaned)."""
     escaped = find_processes_carrying(RUN_TOKEN_VARIABLE, run_token)
     report = await stop_processes(escaped, stop_signal=signal.SIGTERM, grace=ESCAPED_GRACE)
     if report.signalled:
@@ -72,24 +73,82 @@ async def stop_escaped(run_token: str, note: Callable[[str], None]) -> StopRepor
     return report
 
 
-async def stop_supervisor(paths: StatePaths, state: RunState, note: Callable[[str], None]) -> bool:
+async def take_down(paths: StatePaths, note: Note) -> Takedown:
+    """The whole of `down`: a starting supervisor waited for, the supervisor first, then what it left behind."""
+    state = read_run_state(paths)
+    starting = await _lock_holder(paths)
+    if starting is not None and not names_supervisor(state, starting):
+        state = await _wait_for_starting_supervisor(paths, starting, state, note)
+    if state is None:
+        return Takedown(None)
+    await stop_supervisor(paths, state, note)
+    state = read_run_state(paths) or state  # the supervisor may have written its final state
+    await stop_recorded_services(state, note)
+    result = Takedown(state)
+    if StackLock(paths).holder() is None:
+        state.phase = "stopped"
+        try:
+            write_run_state(paths, state)
+        except StateError as err:
+            result.warnings.append(f"everything is stopped, but the final run state was not saved: {err}")
+    return result
+
+
+async def _lock_holder(paths: StatePaths) -> ProcessIdentity | None:
+    """The supervisor holding the stack's lock, if any; one that took it a moment ago and has not
+    written who it is yet is given a moment to do so."""
+    lock = StackLock(paths)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + LOCK_IDENTITY_WAIT
+    while True:
+        identity = lock.holder_identity()
+        if identity is not None or lock.holder() is None or loop.time() >= deadline:
+            return identity
+        await asyncio.sleep(0.01)  # between its flock() and its write(): microseconds, bounded
+
+
+async def _wait_for_starting_supervisor(paths: StatePaths, supervisor: ProcessIdentity, state: RunState | None,
+                                        note: Note) -> RunState | None:
+    """Wait (bounded) for the run state of a supervisor that holds the lock; stop it directly if none comes."""
+    note(f"a supervisor (pid {supervisor.pid}) is starting and has not written its run state yet; waiting for it")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STARTING_WAIT
+    while loop.time() < deadline and is_alive(supervisor):
+        current = read_run_state(paths)
+        if names_supervisor(current, supervisor):
+            return current
+        await wait_for_exits([supervisor], timeout=RELAY_INTERVAL)  # wakes at once if it exits
+    if is_alive(supervisor):
+        note(f"no run state from pid {supervisor.pid} within {STARTING_WAIT:g}s; stopping it directly")
+        signal_process(supervisor, signal.SIGTERM)
+        signal_process(supervisor, signal.SIGCONT)
+        await wait_for_exits([supervisor], timeout=STARTING_WAIT)
+    return read_run_state(paths) or state
+
+
+async def stop_supervisor(paths: StatePaths, state: RunState, note: Note) -> bool:
     """Ask a live supervisor to stop the stack; SIGKILL it if it does not finish in time.
 
-    Returns True if a supervisor was running. Progress is read from the event
-    timeline so the user sees each service stop.
+    Returns True if a supervisor was running. A supervisor already stopping is not
+    signalled again (a second SIGTERM would mean "kill now"), only waited for.
+    Progress is read from the event timeline so the user sees each service stop.
     """
     identity = live_supervisor(paths, state)
     if identity is None:
         return False
     _, offset = read_events(paths.events)
-    signal_process(identity, signal.SIGTERM)
+    if state.phase == "stopping":
+        note(f"the supervisor (pid {identity.pid}) is already stopping the stack; waiting for it")
+    else:
+        signal_process(identity, signal.SIGTERM)
+        signal_process(identity, signal.SIGCONT)  # a supervisor stopped with SIGSTOP could not act on it
     budget = sum(r.stop_grace for r in state.services.values()) + SUPERVISOR_MARGIN
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget
     while is_alive(identity) and loop.time() < deadline:
         offset = _relay_events(paths, offset, note)
         # Wake every 0.2 s only to relay progress; the wait itself ends at the exit.
-        await wait_for_exits([identity], timeout=min(0.2, max(0.0, deadline - loop.time())))
+        await wait_for_exits([identity], timeout=min(RELAY_INTERVAL, max(0.0, deadline - loop.time())))
     _relay_events(paths, offset, note)
     if is_alive(identity):
         note(f"supervisor (pid {identity.pid}) did not finish stopping within {budget:.0f}s; killing it")
@@ -98,23 +157,9 @@ async def stop_supervisor(paths: StatePaths, state: RunState, note: Callable[[st
     return True
 
 
-def _relay_events(paths: StatePaths, offset: int, note: Callable[[str], None]) -> int:
+def _relay_events(paths: StatePaths, offset: int, note: Note) -> int:
     events, offset = read_events(paths.events, offset=offset)
     for event in events:
         if event.event in ("stopping", "stopped") and event.service:
             note(f"{event.service}: {event.event}" + (f" ({event.reason})" if event.reason else ""))
     return offset
-
-
-async def take_down(paths: StatePaths, note: Callable[[str], None]) -> RunState | None:
-    """The whole of `down`: supervisor first, then anything it left behind. Returns the final state."""
-    state = read_run_state(paths)
-    if state is None:
-        return None
-    await stop_supervisor(paths, state, note)
-    state = read_run_state(paths) or state  # the supervisor may have written its final state
-    await stop_recorded_services(state, note)
-    if StackLock(paths).holder() is None:
-        state.phase = "stopped"
-        write_run_state(paths, state)
-    return state

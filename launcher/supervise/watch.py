@@ -1,216 +1,137 @@
-"""Keeping a running stack healthy: liveness probes, restarts with backoff, dependents.
+"""Keeping a running service healthy: its liveness probe, its exits, waiting for its dependencies.
 
-Each service has a watcher task. It wakes every `interval` (or at once when the
-process exits), probes, and applies the pure decisions of
-`launcher.supervise.policy`. All work on one service is serialised by its
-`busy` lock, taken in start order, so a Gateway restart and a trader restart
-never interleave on the same process.
+One watcher task per service, after `up`. It sleeps until the service changes (its
+process exits, its state changes) or its next probe is due, and never otherwise:
+there is no polling loop to spin. Probe times sit on a grid of the service's
+`interval` (multiples of it on the monotonic clock), so services with the same
+interval are probed in the same wakeup. Work on a service is serialised by its
+`busy` lock, which a watcher *awaits* (a restart of a dependency may hold it for
+a while); a pending exit is claimed once, so it can never be seen twice.
+
+The watcher decides nothing itself: the restart policy
+(:mod:`launcher.supervise.policy`) decides, and the stack (:class:`Supervised`, a
+narrow interface) carries out restarts and what a settled service means for its
+dependents.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import math
+from typing import Protocol
 
-from launcher.errors import ServiceFailed
+from stackkit.clock import Clock
 from launcher.probes.base import run_probe
-from launcher.supervise import lifecycle
-from launcher.supervise.policy import (Decision, decide_after_exit, decide_after_failed_start, decide_after_unhealthy,
-                                       dependent_needs_restart)
-from launcher.supervise.runtime import ServiceRuntime
-
-IDLE_WAKEUP = 3600.0  # a service without a probe only wakes for its exit
+from launcher.state.transitions import ServiceState, Trigger
+from launcher.supervise.lifecycle import ServiceLifecycle
+from launcher.supervise.policy import Decision, decide_after_exit, decide_after_unhealthy, dependent_needs_restart
+from launcher.stack.durations import format_duration
 
 
-async def supervise_until_stopped(supervisor) -> None:
-    """Watch every service until the supervisor is asked to stop."""
-    for runtime in supervisor.runtimes.values():
-        ensure_watched(supervisor, runtime)
-    try:
-        await supervisor.stop_requested.wait()
-    finally:
-        watchers = list(supervisor.watchers.values())
-        for watcher in watchers:
-            watcher.cancel()
-        await asyncio.gather(*watchers, return_exceptions=True)
+class Supervised(Protocol):
+    """What a watcher may ask of the stack it watches."""
+
+    clock: Clock
+
+    @property
+    def stopping(self) -> bool:
+        """The stack has begun stopping: watchers end."""
+
+    def dependencies(self, lifecycle: ServiceLifecycle) -> list[ServiceLifecycle]:
+        """The services `lifecycle` depends on directly."""
+
+    async def apply(self, lifecycle: ServiceLifecycle, decision: Decision) -> None:
+        """Carry out a policy decision: restart (the one restart path), give up, or leave it."""
 
 
-def ensure_watched(supervisor, runtime: ServiceRuntime) -> None:
-    """Start the service's watcher unless one is running (it ends when a service is left stopped or
-    failed; `robostack restart` brings the service back, and with it the watching)."""
-    watcher = supervisor.watchers.get(runtime.name)
-    if watcher is None or watcher.done():
-        supervisor.watchers[runtime.name] = asyncio.ensure_future(_watch(supervisor, runtime))
-
-
-async def _watch(supervisor, runtime: ServiceRuntime) -> None:
-    health = runtime.service.health
-    interval = health.interval if health else IDLE_WAKEUP
+async def watch_service(stack: Supervised, lifecycle: ServiceLifecycle) -> None:
+    """Watch one service until it settles (failed, done) or the stack stops."""
+    health = lifecycle.service.health
+    clock = stack.clock
+    next_probe = _next_tick(clock.monotonic(), health.interval) if health else math.inf
     failures = 0
-    while runtime.record.state != "failed":
-        await _wait_for_exit(runtime, interval)
-        if runtime.busy.locked():
-            continue
-        async with runtime.busy:
-            if runtime.exited.is_set() and not runtime.stopping:
-                if not await _after_exit(supervisor, runtime):
-                    return
+    while not stack.stopping:
+        seen = lifecycle.changes.count
+        if not lifecycle.exit_pending:
+            due = max(0.0, next_probe - clock.monotonic()) if lifecycle.probed else None
+            await lifecycle.changes.wait(seen, due)
+        if stack.stopping:
+            return
+        async with lifecycle.busy:
+            if lifecycle.state in (ServiceState.FAILED, ServiceState.DONE):
+                return  # nothing to watch until `robostack restart` brings it back (and a new watcher)
+            if lifecycle.take_exit():
+                await _after_exit(stack, lifecycle)
                 failures = 0
                 continue
-            if health is None or not (runtime.running or runtime.service.external):
-                continue
-            failures = await _probe_once(supervisor, runtime, failures)
+            if health is not None and lifecycle.probed and clock.monotonic() >= next_probe:
+                failures = await _probe_once(stack, lifecycle, failures)
+                next_probe = _next_tick(clock.monotonic(), health.interval)
 
 
-async def _wait_for_exit(runtime: ServiceRuntime, timeout: float) -> None:
-    """Wait one interval, or less if the process exits on its own."""
-    if runtime.exited.is_set() and runtime.stopping:
-        # Stopped on purpose (a dependency is restarting it): just pace until it is started again.
-        await runtime.clock.sleep(timeout)
+def _next_tick(now: float, interval: float) -> float:
+    """The next multiple of `interval` after `now`: probes of equal intervals share their wakeups."""
+    return (math.floor(now / interval) + 1) * interval
+
+
+async def _after_exit(stack: Supervised, lifecycle: ServiceLifecycle) -> None:
+    """The process ended by itself: record it, then let the policy decide (a blocked service just waits)."""
+    process = lifecycle.process
+    exit_ok = process is not None and process.returncode == 0
+    exit_text = lifecycle.record.exit or "exited"
+    if lifecycle.state is ServiceState.BLOCKED:
+        lifecycle.fire(Trigger.EXITED, f"{exit_text}; not restarted while blocked", uptime=lifecycle.uptime())
         return
-    try:
-        await asyncio.wait_for(runtime.exited.wait(), timeout=timeout)
-    except asyncio.TimeoutError:
-        pass
+    decision = decide_after_exit(lifecycle.service.spec, exit_ok=exit_ok, exit_text=exit_text,
+                                 history=lifecycle.history, now=stack.clock.monotonic())
+    shown = decision.reason if decision.action == "leave" else exit_text
+    lifecycle.fire(Trigger.EXITED, shown, uptime=lifecycle.uptime())
+    await stack.apply(lifecycle, decision)
 
 
-async def _probe_once(supervisor, runtime: ServiceRuntime, failures: int) -> int:
+async def _probe_once(stack: Supervised, lifecycle: ServiceLifecycle, failures: int) -> int:
     """Run one liveness probe and act on it; return the new count of consecutive failures."""
-    health = runtime.service.health
-    result = await run_probe(health, runtime.probe_context())
-    runtime.remember_probe(result)
+    health = lifecycle.service.health
+    external = lifecycle.service.external
+    result = await run_probe(health, lifecycle.probe_context())
+    lifecycle.remember_probe(result)
+    down = [dependency.name for dependency in stack.dependencies(lifecycle) if not dependency.up]
     if result.ok:
-        if not runtime.healthy.is_set():
-            runtime.mark_healthy()
-            runtime.record.state = "external" if runtime.service.external else "healthy"
-            supervisor.emit(runtime.name, "external-up" if runtime.service.external else "healthy", result.detail)
-            supervisor.save()
-        _show_waiting_if_dependency_down(supervisor, runtime)
-        supervisor.save_probe_results()
+        if down:
+            lifecycle.fire(Trigger.DEPENDENCY_DOWN, f"waiting for {', '.join(down)}")
+        else:
+            lifecycle.fire(Trigger.EXTERNAL_UP if external else Trigger.PROBE_PASSED, result.detail)
         return 0
+    if not external and not lifecycle.running:
+        return failures  # it died meanwhile: its exit says why better than the probe, and is dealt with next
     failures += 1
     if failures < health.retries:
         return failures
-    if runtime.healthy.is_set():
-        runtime.mark_not_healthy()
-        runtime.record.reason = result.detail
-        runtime.record.state = "unhealthy"
-        supervisor.emit(runtime.name, "external-down" if runtime.service.external else "unhealthy", result.detail,
-                        consecutive_failures=failures)
-        supervisor.save()
-    if runtime.service.external:
+    if external:
+        lifecycle.fire(Trigger.EXTERNAL_DOWN, result.detail, consecutive_failures=failures)
         return failures  # never restarted: someone else runs it
-    if _waiting_for_dependencies(supervisor, runtime):
+    if down:
+        lifecycle.fire(Trigger.DEPENDENCY_DOWN, f"waiting for {', '.join(down)}")
         return failures
-    decision = decide_after_unhealthy(runtime.service.spec, probe_detail=result.detail, history=runtime.history,
-                                      now=supervisor.clock.monotonic())
-    await apply_decision(supervisor, runtime, decision)
+    reconnecting = _reconnecting_to(stack, lifecycle)
+    if reconnecting:
+        lifecycle.fire(Trigger.DEPENDENCY_DOWN, reconnecting)
+        return failures
+    lifecycle.fire(Trigger.PROBE_FAILED, result.detail, consecutive_failures=failures)
+    decision = decide_after_unhealthy(lifecycle.service.spec, probe_detail=result.detail, history=lifecycle.history,
+                                      now=stack.clock.monotonic())
+    await stack.apply(lifecycle, decision)
     return 0
 
 
-def _waiting_for_dependencies(supervisor, runtime: ServiceRuntime) -> bool:
-    """With `on_dependency_restart: wait`, give a dependent time to reconnect by itself."""
-    dependencies = [supervisor.runtimes[name] for name in runtime.service.depends_on]
-    down = [dep.name for dep in dependencies if not dep.healthy.is_set()]
-    if down:
-        _set_waiting(supervisor, runtime, down)
-        return True
-    now = supervisor.clock.monotonic()
-    healthy_for = min((now - dep.healthy_since for dep in dependencies if dep.healthy_since is not None), default=None)
-    if healthy_for is None:
-        return False  # no dependencies: nothing to wait for
-    return not dependent_needs_restart(dependent_healthy=False, dependency_healthy_for=healthy_for,
-                                       grace=runtime.service.spec.dependency_grace)
-
-
-def _show_waiting_if_dependency_down(supervisor, runtime: ServiceRuntime) -> None:
-    down = [name for name in runtime.service.depends_on if not supervisor.runtimes[name].healthy.is_set()]
-    if down:
-        _set_waiting(supervisor, runtime, down)
-    elif runtime.record.state == "waiting":
-        runtime.record.state = "healthy"
-        runtime.record.reason = None
-        supervisor.save()
-
-
-def _set_waiting(supervisor, runtime: ServiceRuntime, down: list[str]) -> None:
-    reason = f"waiting for {', '.join(down)}"
-    if runtime.record.state != "waiting":
-        runtime.record.state = "waiting"
-        runtime.record.reason = reason
-        supervisor.emit(runtime.name, "waiting", reason)
-        supervisor.save()
-
-
-async def _after_exit(supervisor, runtime: ServiceRuntime) -> bool:
-    """The process ended by itself. Return False if the watcher should end (left stopped or failed)."""
-    process = runtime.process
-    exit_ok = process is not None and process.returncode == 0
-    exit_text = runtime.record.exit or "exited"
-    runtime.mark_not_healthy()
-    supervisor.emit(runtime.name, "exited", exit_text, uptime=round(runtime.seconds_since_start(), 3))
-    decision = decide_after_exit(runtime.service.spec, exit_ok=exit_ok, exit_text=exit_text,
-                                 history=runtime.history, now=supervisor.clock.monotonic())
-    await apply_decision(supervisor, runtime, decision)
-    return runtime.record.state not in ("failed", "stopped")
-
-
-async def apply_decision(supervisor, runtime: ServiceRuntime, decision: Decision) -> None:
-    """Carry out a policy decision: restart after a delay, give up, or leave the service as it is."""
-    while decision.action == "restart":
-        decision = await _restart(supervisor, runtime, decision)
-    if decision.action == "give-up":
-        await lifecycle.stop_process(runtime)
-        runtime.record.state = "failed"
-        runtime.record.reason = decision.reason
-        supervisor.emit(runtime.name, "gave-up", decision.reason, restarts=runtime.record.restarts)
-        supervisor.save()
-    elif decision.action == "leave":
-        runtime.record.state = "stopped" if runtime.process and runtime.process.returncode == 0 else "failed"
-        runtime.record.reason = decision.reason
-        supervisor.save()
-    if runtime.record.state == "failed" and runtime.service.spec.on_failure == "stop-stack":
-        supervisor.request_stop(f"{runtime.name} failed and its on_failure is stop-stack",
-                                ServiceFailed(runtime.name, decision.reason))
-
-
-async def _restart(supervisor, runtime: ServiceRuntime, decision: Decision) -> Decision:
-    """Restart once (with its dependents per their policy); return the next decision."""
-    clock = supervisor.clock
-    spec = runtime.service.spec
-    runtime.history.record(clock.monotonic(), spec.max_restarts.window)
-    runtime.record.restarts += 1
-    runtime.record.state = "restarting"
-    runtime.record.reason = decision.reason
-    supervisor.emit(runtime.name, "restarting", decision.reason, delay=round(decision.delay, 3),
-                    attempt=runtime.record.restarts)
-    supervisor.save()
-    dependents = [supervisor.runtimes[name] for name in supervisor.stack.dependents_of(runtime.name)
-                  if supervisor.stack.services[name].spec.on_dependency_restart == "restart"]
-    async with contextlib.AsyncExitStack() as held:
-        for dependent in dependents:  # start order, like every other lock holder
-            await held.enter_async_context(dependent.busy)
-        for dependent in reversed(dependents):
-            await supervisor.stop_service(dependent.name, f"{runtime.name} is restarting")
-        await lifecycle.stop_process(runtime)
-        await clock.sleep(decision.delay)
-        began = clock.monotonic()
-        try:
-            await supervisor.start_service(runtime.name)
-        except ServiceFailed as failure:
-            return decide_after_failed_start(spec, reason=failure.detail, history=runtime.history,
-                                             now=clock.monotonic())
-        supervisor.emit(runtime.name, "restarted", decision.reason, seconds=round(clock.monotonic() - began, 3))
-        for dependent in dependents:
-            await _start_dependent(supervisor, dependent.name)
-    return Decision("running")
-
-
-async def _start_dependent(supervisor, name: str) -> None:
-    try:
-        await supervisor.start_service(name)
-    except ServiceFailed as failure:
-        dependent = supervisor.runtimes[name]
-        decision = decide_after_failed_start(dependent.service.spec, reason=failure.detail,
-                                          history=dependent.history, now=supervisor.clock.monotonic())
-        await apply_decision(supervisor, dependent, decision)
+def _reconnecting_to(stack: Supervised, lifecycle: ServiceLifecycle) -> str | None:
+    """With `on_dependency_restart: wait`: why the service is still given time to reconnect, or None."""
+    dependencies = stack.dependencies(lifecycle)
+    now = stack.clock.monotonic()
+    back = [(now - dep.healthy_since, dep.name) for dep in dependencies if dep.healthy_since is not None]
+    if not back:
+        return None
+    healthy_for, name = min(back)
+    grace = lifecycle.service.spec.dependency_grace
+    if dependent_needs_restart(dependent_healthy=False, dependency_healthy_for=healthy_for, grace=grace):
+        return None
+    return f"{name} is back since {format_duration(round(healthy_for, 1))}; giving it {format_duration(grace)} to reconnect"

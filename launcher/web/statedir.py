@@ -14,14 +14,14 @@ import os
 import time
 from typing import Any
 
-from launcher.commands.status import effective_state, status_json
+from launcher.commands.status import StatusView, status_json
 from launcher.errors import NotRunningError
 from launcher.process.sockets import sockets_on_ports
 from launcher.stack.redaction import Redactor
 from launcher.stack.resolved import ResolvedStack
 from launcher.state.paths import StatePaths
 from launcher.state.store import read_run_state
-from launcher.supervise.teardown import live_supervisor
+from launcher.state.interpret import effective_state, live_supervisor
 from launcher.web.events_view import read_timeline
 from launcher.web.metrics import log_samples, socket_samples, status_samples
 from launcher.web.provider import Sample, TimelineEntry, TimelinePage
@@ -65,7 +65,9 @@ class StateDirView:
             raise NotRunningError(f"this stack has not run here (no state in {self.paths.root}); "
                                   "start it with `robostack up`")
         alive = live_supervisor(self.paths, state) is not None
-        document = self.redactor.mask_data(status_json(effective_state(state, alive), alive))
+        # Read from disk (this view serves without a supervisor); the supervisor's own server answers from memory.
+        view = StatusView(effective_state(state, supervisor_alive=alive), alive, responding=alive)
+        document = self.redactor.mask_data(status_json(view))
         return document, alive
 
     # -- timeline --------------------------------------------------------------------------

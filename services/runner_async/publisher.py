@@ -64,7 +64,7 @@ class EventPublisher:
             return
         try:
             await asyncio.wait_for(asyncio.shield(self._task), flush_timeout)
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         if self.outbox:
@@ -82,7 +82,7 @@ class EventPublisher:
                     await self._pump(connection)
             except InvalidStatus as err:
                 reason = f"server refused the connection: HTTP {err.response.status_code} {_first_line(err.response.body)}"
-            except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as err:
+            except (OSError, TimeoutError, asyncio.TimeoutError, InvalidHandshake, ConnectionClosed) as err:
                 reason = _describe(err)
             else:
                 reason = "server closed the connection"
@@ -96,7 +96,7 @@ class EventPublisher:
             self._on_state("reconnecting", f"{reason}; retry {self._schedule.attempts} in {delay:.1f}s")
             try:
                 await asyncio.wait_for(self._closing.wait(), delay)
-            except TimeoutError:
+            except (TimeoutError, asyncio.TimeoutError):
                 pass
 
     async def _pump(self, connection: ClientConnection) -> None:

@@ -149,7 +149,7 @@ class Trader:
         try:
             await self.ib.connectAsync(settings.host, settings.port, clientId=settings.client_id,
                                        timeout=settings.connect_timeout)
-        except (OSError, TimeoutError) as err:
+        except (OSError, TimeoutError, asyncio.TimeoutError) as err:
             raise GatewayUnavailable(self._explain(err)) from err
         accounts = self.ib.client.getAccounts()
         self._report("connected", f"connected to gateway (server version {self.ib.client.serverVersion()}, "
@@ -163,7 +163,7 @@ class Trader:
         contracts = [Stock(symbol, "SMART", "USD") for symbol in self.settings.symbols]
         try:
             results = await asyncio.wait_for(self.ib.qualifyContractsAsync(*contracts), self.settings.connect_timeout)
-        except (OSError, TimeoutError) as err:
+        except (OSError, TimeoutError, asyncio.TimeoutError) as err:
             raise GatewayUnavailable(f"qualifying symbols failed: {self._explain(err)}") from err
         self.skipped = [contract.symbol for contract, result in zip(contracts, results) if result is None]
         for symbol in self.skipped:
@@ -187,11 +187,11 @@ class Trader:
             try:
                 await asyncio.wait_for(self._lost.wait(), self.settings.api_check_interval)
                 return self._lost_reason
-            except TimeoutError:
+            except (TimeoutError, asyncio.TimeoutError):
                 pass
             try:
                 await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), self.settings.connect_timeout)
-            except (OSError, TimeoutError):
+            except (OSError, TimeoutError, asyncio.TimeoutError):
                 if self._lost.is_set():
                     return self._lost_reason
                 return (f"the Gateway stopped answering API requests (no reply to reqCurrentTime "
@@ -230,7 +230,7 @@ class Trader:
         try:
             self._disconnect()
             await asyncio.wait_for(closed.wait(), 1.0)
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):
             log.warning("the Gateway socket did not report closed within 1s")
         finally:
             connection.disconnected -= handler
@@ -317,7 +317,7 @@ class Trader:
         self.publisher.publish(status_event(state, **details))
 
     def _explain(self, err: BaseException) -> str:
-        if isinstance(err, TimeoutError):
+        if isinstance(err, (TimeoutError, asyncio.TimeoutError)):
             what = f"no API answer within {self.settings.connect_timeout:g}s"
         elif isinstance(err, ConnectionRefusedError):
             what = f"connection refused: nothing listens on {self.settings.host}:{self.settings.port}"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, kill_group
+from tests.helpers import REPO, kill_group, wait_until
 
 SERVICE_PROGRAM = Path(__file__).with_name("service_program.py")
 
@@ -48,6 +48,22 @@ class Robostack:
         result = self.run("status", "--json")
         return json.loads(result.stdout)
 
+    def events(self) -> list[dict]:
+        """The timeline (events.jsonl) as written so far; a line still being written is not returned yet."""
+        from launcher.state.events import read_events
+
+        return [event.to_json() for event in read_events(self.state_dir / "events.jsonl")[0]]
+
+    def wait_for_event(self, service: str, event: str, *, after: int = 0, timeout: float = 60) -> int:
+        """Index of the first `event` of `service` at or after position `after` in the timeline."""
+        def found():
+            for index, entry in enumerate(self.events()[after:], start=after):
+                if entry["service"] == service and entry["event"] == event:
+                    return index + 1  # +1 so that index 0 is truthy
+            return None
+
+        return wait_until(found, timeout=timeout, what=f"event {event!r} of {service!r}") - 1
+
     def recorded_pgids(self) -> list[int]:
         try:
             state = self.run_state()
@@ -80,6 +96,22 @@ def robostack(tmp_path):
             instance.run("down", timeout=60)
         for pgid in pgids:
             kill_group(pgid)
+
+
+@pytest.fixture
+async def harness(tmp_path):
+    """Factory: `harness(yaml_text)` builds an in-process supervisor; at teardown nothing of it may remain."""
+    from tests.launcher.harness import Harness
+
+    made: list[Harness] = []
+
+    def build(text: str, environ: dict[str, str] | None = None, outputs=()) -> Harness:
+        made.append(Harness.build(tmp_path / f"harness{len(made)}", text, environ, outputs))
+        return made[-1]
+
+    yield build
+    survivors = [pid for each in made for pid in await each.close()]
+    assert not survivors, f"processes of the run were left behind (killed now): {survivors}"
 
 
 def service_command(*args: str) -> str:

@@ -1,7 +1,7 @@
 """A configurable service for launcher tests: a real process that behaves as asked.
 
     python service_program.py --name a --journal FILE [--ready-after S] [--port P]
-        [--ignore-term] [--grandchildren N] [--exit-after S --exit-code C] [--print-ready]
+        [--ignore-term] [--journal-term] [--grandchildren N] [--exit-after S --exit-code C] [--print-ready]
 
 It appends `<event> <name> <monotonic time> <pid>` lines to the journal (start,
 ready) so tests can check the order in which services started, and can ignore
@@ -41,14 +41,23 @@ def main() -> None:
                         help="leave a grandchild in its own session (setsid) whose parent exits: an orphan")
     parser.add_argument("--crash-on-restart", metavar="MARKER",
                         help="become ready the first time (creating MARKER); every later start exits 3 at once")
+    parser.add_argument("--journal-term", action="store_true",
+                        help="journal a 'term' line when SIGTERM arrives (then exit 0, or go on with --ignore-term)")
     args = parser.parse_args()
     journal(args.journal, "start", args.name)
+    if args.journal_term:
+        def on_term(signum, frame):
+            journal(args.journal, "term", args.name)
+            if not args.ignore_term:
+                sys.exit(0)
+
+        signal.signal(signal.SIGTERM, on_term)
     if args.crash_on_restart:
         if os.path.exists(args.crash_on_restart):
             print(f"{args.name}: crashing at once", flush=True)
             sys.exit(3)
         open(args.crash_on_restart, "w").close()
-    if args.ignore_term:
+    if args.ignore_term and not args.journal_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if args.escape:
         child = os.fork()

@@ -104,7 +104,7 @@ def test_ctrl_c_in_the_foreground_stops_everything(robostack):
     read_line_matching(up, "is up")
     pgid, _ = started_tree(stack)
     up.send_signal(signal.SIGINT)
-    assert up.wait(timeout=60) == 0
+    assert up.wait(timeout=60) == 130  # stopped by a signal, every service stopped (the one exit-code rule)
     assert processes_in_group(pgid) == []
 
 
@@ -172,24 +172,47 @@ BROKEN_FILES = {
 }
 
 
+def run_cli_in_process(stack_file, state_dir, monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    """`robostack -f STACK_FILE ARGS` in this process: (exit code, stderr)."""
+    from launcher.cli import main
+
+    monkeypatch.setenv("ROBOSTACK_STATE_DIR", str(state_dir))
+    with pytest.raises(SystemExit) as exit_:
+        main(["-f", str(stack_file), *args])
+    return exit_.value.code, capsys.readouterr().err
+
+
 @pytest.mark.parametrize("kind", sorted(BROKEN_FILES))
-def test_broken_stack_files_are_refused_before_anything_starts(robostack, kind):
+def test_broken_stack_files_are_refused_before_anything_starts(kind, tmp_path, monkeypatch, capsys):
+    """In-process: the CLI entry, with its messages and exit codes, without starting an interpreter per case."""
     text, expected = BROKEN_FILES[kind]
-    stack = robostack(text)
+    stack_file = tmp_path / "stack.yaml"
+    stack_file.write_text(text)
     for command in (["up", "--detach"], ["up"]):
-        result = stack.run(*command)
-        assert result.returncode == 2, (command, result.stderr)
-        assert expected in result.stderr
-        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-        assert "Traceback" not in result.stderr
+        code, stderr = run_cli_in_process(stack_file, tmp_path / "state", monkeypatch, capsys, *command)
+        assert code == 2, (command, stderr)
+        assert expected in stderr
+        assert len(stderr.strip().splitlines()) == 1, stderr
+        assert "Traceback" not in stderr
+    assert not (tmp_path / "state" / "run.json").exists()
+
+
+def test_a_broken_stack_file_exits_2_through_the_real_cli(robostack):
+    """One real process per exit code: the same refusal as above, as a user's shell sees it."""
+    text, expected = BROKEN_FILES["unknown key"]
+    stack = robostack(text)
+    result = stack.run("up")
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (stack.state_dir / "run.json").exists()
 
 
-def test_bad_symbols_are_a_usage_error(robostack):
-    stack = robostack("services:\n  a: {command: x}\n")
-    result = stack.run("up", "AAPL,,TSLA")
-    assert result.returncode == 2
-    assert "AAPL,,TSLA" in result.stderr and "empty symbol" in result.stderr
+def test_bad_symbols_are_a_usage_error(tmp_path, monkeypatch, capsys):
+    stack_file = tmp_path / "stack.yaml"
+    stack_file.write_text("services:\n  a: {command: x}\n")
+    code, stderr = run_cli_in_process(stack_file, tmp_path / "state", monkeypatch, capsys, "up", "AAPL,,TSLA")
+    assert code == 2
+    assert "AAPL,,TSLA" in stderr and "empty symbol" in stderr
 
 
 def test_down_finds_an_orphan_that_escaped_into_its_own_session(robostack, tmp_path):

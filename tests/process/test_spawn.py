@@ -166,3 +166,21 @@ def test_exit_status_descriptions():
     assert ExitStatus.from_returncode(-9).describe() == "killed by SIGKILL"
     assert ExitStatus.from_returncode(-15).returncode == -15
     assert not ExitStatus(signal=signal.SIGTERM).success
+
+
+async def test_reading_the_returncode_while_someone_waits_for_the_exit_does_not_strand_the_wait(spawned, tmp_path):
+    """Reading `returncode` reaps the child; the pidfd the waiter watches must stay open until it wakes."""
+    import asyncio
+
+    import psutil
+
+    from tests.helpers import wait_until
+
+    process = await spawn(spawned, "brief", [PYTHON, "-c", "pass"], tmp_path / "brief.log")
+    waiter = asyncio.ensure_future(process.wait())
+    for _ in range(5):  # a few turns of the loop: the waiter (a task in a task) starts watching the pidfd
+        await asyncio.sleep(0)
+    wait_until(lambda: psutil.Process(process.pid).status() == psutil.STATUS_ZOMBIE, what="the child to exit")
+    assert process.returncode == 0  # reaps it, with the waiter still watching
+    done, _ = await asyncio.wait([waiter], timeout=10)
+    assert done and waiter.result().describe() == "exited with code 0"

@@ -7,10 +7,10 @@ import signal
 import pytest
 
 import launcher.process.identity as identity_module
-from launcher.process.identity import ProcessIdentity, identify, is_alive, signal_process
-from launcher.process.membership import GroupTarget, select_group_members, snapshot_processes
-from launcher.process.stop import kill_group_now, refresh_descendants, stop_group, stop_processes
-from tests.helpers import alive, read_line_matching, wait_until
+from launcher.process.identity import ProcessIdentity, identify, is_alive
+from launcher.process.membership import GroupTarget
+from launcher.process.stop import kill_group_now, stop_group, stop_processes
+from tests.helpers import alive, read_line_matching
 
 GRACE = 0.5
 
@@ -64,26 +64,6 @@ async def test_process_forked_after_the_stop_signal_is_stopped_too(tree):
     assert late in report.signalled
     assert late in report.resisted
     assert alive([*running.pids, late]) == []
-
-
-async def test_escaped_grandchild_orphaned_is_found_through_recorded_descendants(tree):
-    running = tree("--children", "1", "--grandchildren", "0", "--escape", "--release-on-usr1")
-    escaped = running.identities[running.role("escaped")[0]]
-    recorded = refresh_descendants(target_of(running))
-    assert escaped in recorded.descendants
-
-    # Release the escaper's parent: the escaper is orphaned, outside the group, and no
-    # longer anyone's descendant in our tree.
-    child = running.identities[running.role("child")[0]]
-    assert signal_process(child, signal.SIGUSR1)
-    wait_until(lambda: not is_alive(child), what="the released child to exit")
-    without_record = select_group_members(snapshot_processes(), target_of(running))
-    assert escaped.pid not in without_record.everyone, "test premise: only the record can find it"
-
-    report = await stop_group(recorded, stop_signal=signal.SIGTERM, grace=GRACE)
-
-    assert escaped.pid in report.signalled
-    assert alive([escaped.pid, running.leader.pid]) == []
 
 
 async def test_pid_reuse_wrong_create_time_signals_nothing(processes):

@@ -330,6 +330,27 @@ BROKEN = {
         """,
         'stack.yaml:5 services.trader.env: "A=B" cannot be an environment variable name (empty, or contains "=")',
     ),
+    "oneshot with a health probe": (
+        """
+        services:
+          migrate:
+            command: python -m migrate
+            oneshot: true
+            health: {tcp: {port: 5432}}
+        """,
+        "stack.yaml:2 services.migrate: a oneshot service has no health probe: it is done when it exits 0",
+    ),
+    "oneshot restarted always": (
+        """
+        services:
+          migrate:
+            command: python -m migrate
+            oneshot: true
+            restart: always
+        """,
+        'stack.yaml:2 services.migrate: a oneshot service cannot use restart: always (it exits by design); '
+        'use "no" or "on-failure"',
+    ),
 }
 
 

@@ -12,7 +12,8 @@ import time
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from launcher.commands.status import effective_state, status_json
+from launcher.commands.status import StatusView, status_json
+from launcher.state.interpret import effective_state
 from launcher.state.store import read_run_state
 from tests.helpers import wait_until
 from tests.web.client import SseClient, get, raw, status_of
@@ -44,7 +45,7 @@ def test_the_icon_browsers_ask_for_is_no_content(api):
 
 def test_status_is_what_status_json_prints(api, played):
     server = api()
-    expected = status_json(effective_state(read_run_state(played.paths), True), True)
+    expected = status_json(StatusView(effective_state(read_run_state(played.paths), True), True, True))
     served = get(server.port, "/api/status").json()
     for document in (expected, served):
         for service in document["services"]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from launcher.commands.status import status_json
+from launcher.commands.status import StatusView, status_json
 from launcher.process.sockets import CLOSE_WAIT, ESTABLISHED, FIN_WAIT_2, Endpoint, SocketRecord
 from launcher.state.store import RunState, ServiceRecord
 from launcher.web.metrics import log_samples, render, socket_samples, status_samples
@@ -26,7 +26,7 @@ def a_status() -> dict:
                          "gateway": ServiceRecord("gateway", state="healthy", pid=10, started_at=1.0, restarts=2,
                                                   probe={"ok": True, "detail": "ok", "latency": 0.0025, "at": 1700000000.5}),
                          "trader": ServiceRecord("trader", state="restarting", pid=11, started_at=1.0)})
-    return status_json(state, True)
+    return status_json(StatusView(state, True, True))
 
 
 def service(status: dict, name: str) -> dict:
