@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from tests.helpers import REPO, fixed_ports_held, kill_group, port_accepts, wait_for_log_line
+from tests.helpers import REPO, fixed_ports_held, kill_group, port_accepts, wait_for_log_line, wait_until
 
 PORTS = (4002, 8765, 7462)
 STACK = REPO / "examples" / "gateway-week-stack.yaml"
@@ -50,10 +50,24 @@ def test_the_rehearsal_comes_up_through_the_login_and_the_trader_follows_the_far
     status = json.loads(rehearsal("status", "--json").stdout)
     assert {s["name"]: s["state"] for s in status["services"]} == {"gateway": "healthy", "websocket": "healthy",
                                                                    "trader": "healthy"}
-    wait_for_log_line(rehearsal.state_dir / "logs" / "trader.log",
+    trader_log = rehearsal.state_dir / "logs" / "trader.log"
+    wait_for_log_line(trader_log,
                       r"not ready: no ticks for \d+s while subscribed \(the Gateway says: market data farm usfarm "
                       r"broken since", timeout=90)
-    wait_for_log_line(rehearsal.state_dir / "logs" / "trader.log", r"ready: ticks flowing again", timeout=60)
+    during = json.loads(rehearsal("status", "--json").stdout)
+    condition = {s["name"]: s["condition"] for s in during["services"]}["gateway"]
+    assert condition["state"] == "farms-broken" and "usfarm" in condition["farms_broken"], condition
+    wait_for_log_line(trader_log, r"ready: ticks flowing again", timeout=60)
+
+    flowing = trader_log.read_text().count("ready: ticks flowing again")
+    restart = rehearsal("restart", "gateway")  # IBC's RESTART: the login is kept
+    assert restart.returncode == 0, restart.stdout + restart.stderr
+    assert "soft restart through IBC" in restart.stdout
+    text = gateway_log.read_text()
+    assert "IBC: Re-starting session" in text and text.count("IBC: Second Factor Authentication initiated") == 1
+    wait_until(lambda: trader_log.read_text().count("ready: ticks flowing again") > flowing, timeout=60,
+               what="the trader's ticks after the soft restart")
     down = rehearsal("down")
     assert down.returncode == 0, down.stdout + down.stderr
+    assert "STOP command" in gateway_log.read_text()  # IBC's STOP before any signal
     assert not any(port_accepts(port) for port in PORTS)

@@ -85,7 +85,7 @@ def status_json(view: StatusView) -> dict:
                          "restarts": record.restarts, "log": record.log, "reason": record.reason,
                          "uptime": (time.time() - record.started_at) if record.started_at and running else None,
                          "next_try_at": record.next_try_at, "last_event": record.last_event, "exit": record.exit,
-                         "external": record.external})
+                         "external": record.external, "condition": record.condition})
     supervisor = {"pid": state.supervisor_pid, "alive": view.alive, "responding": view.responding,
                   "state_write_error": view.write_error}
     return {"stack": state.stack, "stack_file": state.stack_file, "run_id": state.run_id, "phase": state.phase,

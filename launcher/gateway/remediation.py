@@ -49,7 +49,8 @@ class LadderSettings:
         budget = spec.effective_login_budget
         return cls(ibc=spec.ibc is not None, budget_count=budget.count if budget else None,
                    budget_window=budget.window if budget else 86400.0,
-                   soft_restart_timeout=spec.ibc.restart_timeout if spec.ibc else 300.0)
+                   soft_restart_timeout=spec.ibc.restart_timeout if spec.ibc else 300.0,
+                   reconnect_after=spec.ibc.reconnect_after if spec.ibc else 10.0)
 
 
 @dataclass(frozen=True)

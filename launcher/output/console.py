@@ -26,6 +26,7 @@ STATE_STYLES = {
     "unhealthy": "red", "failed": "bold red", "stopped": "dim", "gave-up": "bold red", "exited": "red",
     "external-down": "red", "external-up": "green", "stopping": "dim", "started": "cyan",
     "done": "green", "blocked": "bold red", "orphaned": "red", "state-unwritable": "bold red", "state-written": "green",
+    "maintenance": "yellow", "maintenance-start": "yellow", "maintenance-end": "green",
 }
 NOT_FINE = ("failed", "unhealthy", "waiting", "restarting", "blocked", "orphaned")
 QUIET_EVENTS = {"supervisor-started", "supervisor-stopped"}
@@ -107,8 +108,11 @@ def _detail_text(record, now: float | None = None) -> str:
         wait = max(0.0, record.next_try_at - (time.time() if now is None else now))
         when = datetime.fromtimestamp(record.next_try_at).strftime("%H:%M:%S")
         return f"{record.reason or 'restarting'}; next try in {wait:.1f}s (at {when})"
-    if record.reason and record.state in NOT_FINE:
+    if record.reason and record.state in (*NOT_FINE, "maintenance"):
         return record.reason
+    condition = record.condition or {}
+    if condition.get("state") not in (None, "ready") and record.state in ("healthy", "external"):
+        return f"{condition['state']}: {condition.get('detail', '')}"  # a Gateway that answers, farms broken...
     if probe and not probe.get("ok"):
         return str(probe.get("detail", ""))
     last = record.last_event or {}

@@ -131,7 +131,7 @@ class GatewayMonitor:
     async def _verdict(self) -> ProbeResult:
         if self._closed:
             return self._result(ProbeResult(False, KIND, "the monitor is closed", 0.0))
-        self._read_log()
+        self.read_log()
         if self._conversation is not None and not self._lost.is_set():
             return self._result(await self._heartbeat())
         if self._conversation is not None:
@@ -288,7 +288,8 @@ class GatewayMonitor:
         self.connections_opened += bool(result.facts.get("tcp_connected"))
         return replace(result, detail=f"{why}; probe: {result.detail}")
 
-    def _read_log(self) -> None:
+    def read_log(self) -> None:
+        """Feed the log's new lines to the login tracker (each verdict does; so may a caller after an exit)."""
         if self._log is None:
             return
         now = self._wall()

@@ -48,6 +48,7 @@ class IbcSettings(Strict):
     timeout: ProbeDuration = 10.0  # for one command's answer
     second_factor_timeout: PositiveDuration = 180.0  # IBC's own: past it IBC gives up the login and exits
     restart_timeout: PositiveDuration = 300.0  # a soft restart must bring the API back within this
+    reconnect_after: PositiveDuration = 10.0  # farms broken this long (a blip clears itself) before RECONNECTDATA
 
 
 def _one_or_many(value: object) -> object:

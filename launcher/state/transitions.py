@@ -19,6 +19,12 @@ Diagram (managed services; external ones go STARTING -> EXTERNAL <-> UNHEALTHY):
     any running state --stop--> STOPPING --stopped--> STOPPED
     any running state --killed (second signal)--> STOPPED       (STOPPED, FAILED, DONE keep their record)
     any state but FAILED, DONE --block (a dependency settled for good)--> BLOCKED --start--> STARTING
+    HEALTHY|WAITING|UNHEALTHY|EXTERNAL --gateway-away--> MAINTENANCE --probe-passed|external-up--> HEALTHY|EXTERNAL
+    MAINTENANCE --probe-failed (the window is over, the API still does not answer)--> UNHEALTHY
+
+MAINTENANCE is a Gateway's own absence (a maintenance window, its daily soft restart,
+a login in progress): the API does not answer and that is expected, so nothing is
+restarted and dependents wait (it is not UP); its process still runs (RUNNING).
 
 Adding a state (say, a Gateway in maintenance) is a local change:
 
@@ -55,6 +61,7 @@ class ServiceState(str, Enum):
     BLOCKED = "blocked"        # a dependency settled for good (gave up, failed, left stopped)
     FAILED = "failed"          # gave up, or failed and its restart policy does not retry
     EXTERNAL = "external"      # run by someone else; its probe passes (or nobody probes it now)
+    MAINTENANCE = "maintenance"  # a Gateway away on purpose (its window, its own restart, a login): not restarted
     ORPHANED = "orphaned"      # never recorded: `status` says so when the supervisor is gone
 
 
@@ -62,11 +69,11 @@ UP = frozenset({ServiceState.HEALTHY, ServiceState.WAITING, ServiceState.EXTERNA
 """Dependents may start, or keep running, on a dependency in one of these states."""
 
 RUNNING = frozenset({ServiceState.STARTING, ServiceState.HEALTHY, ServiceState.WAITING, ServiceState.UNHEALTHY,
-                     ServiceState.STOPPING})
+                     ServiceState.STOPPING, ServiceState.MAINTENANCE})
 """States in which the service's process is expected to be alive (status checks its pid)."""
 
 SHOWS_REASON = frozenset({ServiceState.WAITING, ServiceState.UNHEALTHY, ServiceState.RESTARTING,
-                          ServiceState.BLOCKED, ServiceState.FAILED, ServiceState.STOPPED})
+                          ServiceState.BLOCKED, ServiceState.FAILED, ServiceState.STOPPED, ServiceState.MAINTENANCE})
 """States whose record keeps the reason given with the trigger (shown by `status`)."""
 
 
@@ -98,6 +105,7 @@ class Trigger(str, Enum):
     STOPPED = "stopped"              # its stop finished
     KILLED = "killed"                # SIGKILLed on a second signal, before its graceful stop ended
     BLOCK = "block"                  # a dependency settled for good
+    GATEWAY_AWAY = "gateway-away"    # a Gateway's API is away on purpose (maintenance, its own restart, a login)
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,7 @@ class Transition:
 
 
 S, T = ServiceState, Trigger
-_ALIVE = (S.STARTING, S.HEALTHY, S.WAITING, S.UNHEALTHY)
+_ALIVE = (S.STARTING, S.HEALTHY, S.WAITING, S.UNHEALTHY, S.MAINTENANCE)
 _STOPPABLE = (*_ALIVE, S.RESTARTING, S.BLOCKED)
 _ROWS: list[tuple[tuple[ServiceState, ...], Trigger, "ServiceState | None", str]] = [
     # from states                                  trigger            to state      event
@@ -122,7 +130,8 @@ _ROWS: list[tuple[tuple[ServiceState, ...], Trigger, "ServiceState | None", str]
     ((S.HEALTHY, S.WAITING),                       T.PROBE_FAILED,    S.UNHEALTHY,  "unhealthy"),
     ((S.EXTERNAL,),                                T.EXTERNAL_DOWN,   S.UNHEALTHY,  "external-down"),
     ((S.HEALTHY, S.UNHEALTHY),                     T.DEPENDENCY_DOWN, S.WAITING,    "waiting"),
-    ((S.HEALTHY, S.WAITING, S.UNHEALTHY),          T.EXITED,          S.STOPPED,    "exited"),
+    ((S.HEALTHY, S.WAITING, S.UNHEALTHY, S.MAINTENANCE),
+                                                   T.EXITED,          S.STOPPED,    "exited"),
     ((S.BLOCKED,),                                 T.EXITED,          S.BLOCKED,    "exited"),
     ((S.STARTING,),                                T.FINISHED,        S.DONE,       "done"),
     ((*_ALIVE, S.STOPPED, S.FAILED, S.DONE, S.BLOCKED),
@@ -130,6 +139,12 @@ _ROWS: list[tuple[tuple[ServiceState, ...], Trigger, "ServiceState | None", str]
     ((S.HEALTHY, S.DONE),                          T.RESTARTED,       None,         "restarted"),
     ((*_ALIVE, S.STOPPED, S.RESTARTING),           T.GIVE_UP,         S.FAILED,     "gave-up"),
     ((*_ALIVE, S.STOPPED, S.RESTARTING),           T.FAIL,            S.FAILED,     "failed"),
+    ((S.HEALTHY, S.WAITING, S.UNHEALTHY, S.EXTERNAL),
+                                                   T.GATEWAY_AWAY,    S.MAINTENANCE, "maintenance-start"),
+    ((S.MAINTENANCE,),                             T.PROBE_PASSED,    S.HEALTHY,    "maintenance-end"),
+    ((S.MAINTENANCE,),                             T.EXTERNAL_UP,     S.EXTERNAL,   "maintenance-end"),
+    ((S.MAINTENANCE,),                             T.PROBE_FAILED,    S.UNHEALTHY,  "unhealthy"),
+    ((S.MAINTENANCE,),                             T.EXTERNAL_DOWN,   S.UNHEALTHY,  "external-down"),
     (_STOPPABLE,                                   T.STOP,            S.STOPPING,   "stopping"),
     ((S.STOPPING,),                                T.STOPPED,         S.STOPPED,    "stopped"),
     ((*_STOPPABLE, S.STOPPING),                    T.KILLED,          S.STOPPED,    "stopped"),

@@ -20,7 +20,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from launcher.errors import ServiceFailed
-from launcher.probes.base import ProbeResult, run_probe
+from launcher.probes.base import ProbeResult
 from launcher.stack.durations import format_duration
 from launcher.supervise.reporter import Reporter
 
@@ -44,7 +44,7 @@ async def wait_until_healthy(runtime: "ServiceLifecycle", reporter: Reporter) ->
     failures_counted = 0
     while True:
         _fail_if_exited(runtime)
-        result = await run_probe(health, runtime.probe_context())
+        result = await runtime.check_health()
         runtime.remember_probe(result)
         now = clock.monotonic()
         reporter.probe(runtime.name, result, now - start)

@@ -21,17 +21,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stackkit.clock import Clock
-from launcher.probes.base import ProbeContext, ProbeResult
+from launcher.probes.base import ProbeContext, ProbeResult, run_probe
 from launcher.probes.notify_listener import NotifyListener
 from launcher.process.spawn import ServiceProcess, Spawner
 from launcher.process.stop import StopReport, kill_group_now, stop_group
 from launcher.stack.resolved import ResolvedService
-from launcher.errors import StateError
+from launcher.errors import ServiceFailed, StateError
 from launcher.state.interpret import RUN_TOKEN_VARIABLE, SERVICE_VARIABLE
 from launcher.state.paths import StatePaths, point_current_log
 from launcher.state.store import ServiceRecord
 from launcher.state.transitions import SHOWS_REASON, UP, ServiceState, Trigger, transition
 from launcher.supervise.gate import wait_until_done, wait_until_healthy
+from launcher.supervise.gateway import GatewayWatch
 from launcher.supervise.policy import RestartHistory
 from launcher.supervise.primitives import Changes, ServiceLock, StopDoor
 
@@ -69,6 +70,7 @@ class ServiceLifecycle:
         self._exit_taken = False
         self.busy = ServiceLock()  # serialises watchers and restarts on this service
         self.changes = Changes()  # bumped on every exit and change of state
+        self.gateway = GatewayWatch(self) if GatewayWatch.wanted(service) else None  # an ib_api service's monitor
 
     # -- state ------------------------------------------------------------------------------
 
@@ -90,7 +92,7 @@ class ServiceLifecycle:
     def probed(self) -> bool:
         """Its liveness probe runs now: it is up or unhealthy, and running (or run by someone else)."""
         watched = self.state in (ServiceState.HEALTHY, ServiceState.WAITING, ServiceState.UNHEALTHY,
-                                 ServiceState.EXTERNAL)
+                                 ServiceState.EXTERNAL, ServiceState.MAINTENANCE)
         return self.service.health is not None and watched and (self.running or self.service.external)
 
     def fire(self, trigger: Trigger, reason: str = "", **data: object) -> bool:
@@ -131,7 +133,7 @@ class ServiceLifecycle:
         if self.service.external:
             self.started_at = self.clock.monotonic()
             self.fire(Trigger.START, "external: waiting for its probe to pass")
-            result = await wait_until_healthy(self, self.journal)
+            result = await self._gated()
             self.fire(Trigger.EXTERNAL_UP, result.detail, seconds_to_healthy=self.uptime())
             return
         self.record.pid = self.record.pgid = self.record.create_time = None
@@ -144,8 +146,17 @@ class ServiceLifecycle:
             self.take_exit()
             self.fire(Trigger.FINISHED, self.record.exit or "exited with code 0", seconds=self.uptime())
             return
-        result = await wait_until_healthy(self, self.journal)
+        result = await self._gated()
         self.fire(Trigger.PROBE_PASSED, result.detail, seconds_to_healthy=self.uptime())
+
+    async def _gated(self) -> ProbeResult:
+        try:
+            return await wait_until_healthy(self, self.journal)
+        except ServiceFailed as failure:
+            if self.gateway is not None:  # "awaiting the second factor ... IBC gives up at ..." says why
+                failure.detail = await self.gateway.explain(failure.detail)
+                failure.args = (f"{failure.service}: {failure.detail}",)
+            raise
 
     async def _spawn(self) -> ServiceProcess:
         service = self.service
@@ -166,6 +177,8 @@ class ServiceLifecycle:
             if health.notify.watchdog_timeout:
                 env["WATCHDOG_USEC"] = str(int(health.notify.watchdog_timeout * 1_000_000))
         self.exited.clear()
+        if self.gateway is not None:
+            self.gateway.spawned()
         self.stopping = self._exit_taken = False
         self.record.exit = None
         self.door.check(self.name)
@@ -208,6 +221,8 @@ class ServiceLifecycle:
 
     async def stop(self, reason: str) -> None:
         """Stop the service (for good, or while a dependency restarts): ``stopping``, its group, ``stopped``."""
+        if self.gateway is not None:
+            await self.gateway.close()
         if self.service.external:
             return  # run by someone else: never signalled
         self.fire(Trigger.STOP, reason)
@@ -222,8 +237,10 @@ class ServiceLifecycle:
         if process is None or self.service.external:
             return None
         spec = self.service.spec
+        if self.gateway is not None:
+            await self.gateway.ask_to_stop(spec.stop_grace)  # IBC's STOP first: a clean logout
         report = await stop_group(process.target, stop_signal=signal.Signals[spec.stop_signal], grace=spec.stop_grace)
-        await self._settle_exit()
+        await self.settle_exit()
         return report
 
     async def kill_now(self, reason: str) -> None:
@@ -232,17 +249,23 @@ class ServiceLifecycle:
             return
         self.stopping = True
         report = await kill_group_now(self.process.target) if self.process is not None else None
-        await self._settle_exit()
+        await self.settle_exit()
         summary = report.summary if report is not None and report.signalled else "nothing was running"
         self.fire(Trigger.KILLED, f"{reason}: {summary}")
 
-    async def _settle_exit(self) -> None:
+    async def settle_exit(self) -> None:
         """Let the exit watcher record how the process ended (it is dead or dying)."""
         watcher = self.exit_watcher
         if watcher is not None and not watcher.done():
             await asyncio.wait([watcher], timeout=EXIT_SETTLE_TIMEOUT)
 
     # -- probes and logs ---------------------------------------------------------------------
+
+    async def check_health(self) -> ProbeResult:
+        """Its health probe once: a Gateway's monitor verdict, else the configured probe."""
+        if self.gateway is not None:
+            return await self.gateway.verdict()
+        return await run_probe(self.service.health, self.probe_context())
 
     def probe_context(self) -> ProbeContext:
         return ProbeContext(service_name=self.name, log_path=self.log_path, log_start_offset=self.log_offset,

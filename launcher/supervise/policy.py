@@ -21,6 +21,7 @@ class Decision:
     action: Action
     delay: float = 0.0  # seconds to wait before restarting
     reason: str = ""
+    soft: bool = False  # a Gateway's soft restart through IBC (its process and login kept) where possible
 
 
 @dataclass

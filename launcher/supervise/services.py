@@ -138,7 +138,9 @@ class Services:
         """`robostack restart NAME`: run the restart as tracked work; raise if it did not bring NAME back."""
         self.door.check(name)
         lifecycle = self[name]
-        task = self.track(self.restart(lifecycle, REQUESTED, with_dependents=with_dependents, requested=True))
+        soft = lifecycle.gateway is not None and lifecycle.gateway.can_restart_softly  # IBC: the login is kept
+        task = self.track(self.restart(lifecycle, REQUESTED, with_dependents=with_dependents, requested=True,
+                                       soft=soft))
         await asyncio.wait([task])
         if task.cancelled():
             raise StackStopping(f"restart of {name} abandoned: the stack is stopping ({self.door.reason})")
@@ -146,11 +148,20 @@ class Services:
             raise ServiceFailed(name, lifecycle.record.reason or "did not come back")
 
     async def restart(self, lifecycle: ServiceLifecycle, reason: str, *, delay: float = 0.0,
-                      with_dependents: bool = False, requested: bool = False) -> bool:
-        """Restart `lifecycle` (and the dependents that must follow); True if it came back up."""
+                      with_dependents: bool = False, requested: bool = False, soft: bool = False) -> bool:
+        """Restart `lifecycle` (and the dependents that must follow); True if it came back up.
+
+        `soft`: a Gateway's restart through IBC (its process and login kept, no second
+        factor) while it can; dependents then follow only if asked or blocked (they
+        reconnect, as after the Gateway's own daily restart). A soft restart that fails
+        is followed by a hard one, which for a Gateway is a new login: refused once its
+        login budget is spent (it gives up instead).
+        """
         if lifecycle.service.external:
             raise ServiceFailed(lifecycle.name, "is external: robostack never starts or stops it")
-        following = self._following(lifecycle, with_dependents)
+        gateway = lifecycle.gateway
+        soft = soft and gateway is not None and gateway.can_restart_softly
+        following = self._following(lifecycle, with_dependents, soft)
         async with self._holding([lifecycle, *following]):
             while True:
                 self.door.check(lifecycle.name)
@@ -160,19 +171,27 @@ class Services:
                 lifecycle.fire(Trigger.BACKOFF, reason, delay=round(delay, 3), attempt=lifecycle.record.restarts)
                 for dependent in reversed(following):
                     await dependent.stop(f"{lifecycle.name} is restarting")
-                await lifecycle.stop_process()
-                lifecycle.next_try_in(delay)
-                await self.clock.sleep(delay)
+                refusal = None if soft or gateway is None else gateway.budget_refusal()
+                if refusal is not None:
+                    await self._settle(lifecycle, Decision("give-up", reason=f"{reason}; {refusal}"))
+                    return False
                 began = self.clock.monotonic()
                 try:
-                    await lifecycle.start()
+                    if soft:
+                        await gateway.restart_softly()
+                    else:
+                        await lifecycle.stop_process()
+                        lifecycle.next_try_in(delay)
+                        await self.clock.sleep(delay)
+                        began = self.clock.monotonic()
+                        await lifecycle.start()
                 except ServiceFailed as failure:
                     decision = decide_after_failed_start(lifecycle.service.spec, reason=failure.detail,
                                                          history=lifecycle.history, now=self.clock.monotonic())
                     if decision.action != "restart":
                         await self._settle(lifecycle, decision)
                         return False
-                    reason, delay, requested = decision.reason, decision.delay, False
+                    reason, delay, requested, soft = decision.reason, decision.delay, False, False
                     continue
                 lifecycle.fire(Trigger.RESTARTED, reason, seconds=round(self.clock.monotonic() - began, 3))
                 break
@@ -182,10 +201,12 @@ class Services:
             self.watch(each)
         return True
 
-    def _following(self, lifecycle: ServiceLifecycle, with_dependents: bool) -> list[ServiceLifecycle]:
-        """Dependents restarted with it: asked for, `on_dependency_restart: restart`, or blocked by it."""
+    def _following(self, lifecycle: ServiceLifecycle, with_dependents: bool,
+                   soft: bool = False) -> list[ServiceLifecycle]:
+        """Dependents restarted with it: asked for, `on_dependency_restart: restart` (not for a soft
+        restart: the process lives on), or blocked by it."""
         return [dependent for dependent in self.dependents(lifecycle) if not dependent.service.external and (
-            with_dependents or dependent.service.spec.on_dependency_restart == "restart"
+            with_dependents or (dependent.service.spec.on_dependency_restart == "restart" and not soft)
             or dependent.state is ServiceState.BLOCKED)]
 
     async def _start_again(self, dependent: ServiceLifecycle) -> None:
@@ -199,7 +220,7 @@ class Services:
     async def apply(self, lifecycle: ServiceLifecycle, decision: Decision) -> None:
         """Carry out a policy decision about a service that exited or turned unhealthy."""
         if decision.action == "restart":
-            await self.restart(lifecycle, decision.reason, delay=decision.delay)
+            await self.restart(lifecycle, decision.reason, delay=decision.delay, soft=decision.soft)
         elif decision.action in ("give-up", "leave"):
             await self._settle(lifecycle, decision)
 

@@ -20,8 +20,8 @@ import math
 from typing import Protocol
 
 from stackkit.clock import Clock
-from launcher.probes.base import run_probe
 from launcher.state.transitions import ServiceState, Trigger
+from launcher.supervise.gateway import after_verdict
 from launcher.supervise.lifecycle import ServiceLifecycle
 from launcher.supervise.policy import Decision, decide_after_exit, decide_after_unhealthy, dependent_needs_restart
 from launcher.stack.durations import format_duration
@@ -83,6 +83,8 @@ async def _after_exit(stack: Supervised, lifecycle: ServiceLifecycle) -> None:
         return
     decision = decide_after_exit(lifecycle.service.spec, exit_ok=exit_ok, exit_text=exit_text,
                                  history=lifecycle.history, now=stack.clock.monotonic())
+    if lifecycle.gateway is not None:
+        decision = lifecycle.gateway.after_exit(decision)  # a second factor that never came is not retried
     shown = decision.reason if decision.action == "leave" else exit_text
     lifecycle.fire(Trigger.EXITED, shown, uptime=lifecycle.uptime())
     await stack.apply(lifecycle, decision)
@@ -92,9 +94,11 @@ async def _probe_once(stack: Supervised, lifecycle: ServiceLifecycle, failures: 
     """Run one liveness probe and act on it; return the new count of consecutive failures."""
     health = lifecycle.service.health
     external = lifecycle.service.external
-    result = await run_probe(health, lifecycle.probe_context())
+    result = await lifecycle.check_health()
     lifecycle.remember_probe(result)
     down = [dependency.name for dependency in stack.dependencies(lifecycle) if not dependency.up]
+    if lifecycle.gateway is not None:
+        return await after_verdict(stack, lifecycle, result, failures, down)
     if result.ok:
         if down:
             lifecycle.fire(Trigger.DEPENDENCY_DOWN, f"waiting for {', '.join(down)}")
