@@ -171,7 +171,8 @@ class Services:
                 lifecycle.fire(Trigger.BACKOFF, reason, delay=round(delay, 3), attempt=lifecycle.record.restarts)
                 for dependent in reversed(following):
                     await dependent.stop(f"{lifecycle.name} is restarting")
-                refusal = None if soft or gateway is None else gateway.budget_refusal()
+                # The budget stops loops, not people: `robostack restart` (a person, with the phone) may log in.
+                refusal = None if soft or requested or gateway is None else gateway.budget_refusal()
                 if refusal is not None:
                     await self._settle(lifecycle, Decision("give-up", reason=f"{reason}; {refusal}"))
                     return False
