@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from tests.helpers import REPO, free_port, wait_until
+from tests.helpers import REPO, free_port, wait_for_log_line, wait_until
 
 
 def gateway_stack(*sim_args: str, ibc: str = "") -> str:
@@ -63,7 +63,8 @@ def test_a_farm_outage_is_in_status_and_doctor_within_interval_times_retries(rob
     assert down.returncode == 0, down.stdout + down.stderr
 
 
-def test_the_daily_restart_in_a_maintenance_window_is_no_restart_and_the_trader_resubscribes(robostack):
+def test_the_daily_restart_in_a_maintenance_window_and_a_1101_loss_are_no_restart_and_the_trader_resubscribes(
+        robostack):
     from datetime import datetime, timedelta, timezone
 
     port, command_port, ws_port = free_port(), free_port(), free_port()
@@ -71,7 +72,8 @@ def test_the_daily_restart_in_a_maintenance_window_is_no_restart_and_the_trader_
     # 10x: the daily restart at 23:45 comes 3 s after the start, the API refuses for 2 s.
     sim = [sys.executable, "-m", "services.gateway_sim", "--port", str(port), "--state-file", "none",
            "--ibc-command-port", str(command_port), "--tick-interval", "0.1", "--time-scale", "10",
-           "--timezone", "UTC", "--start-time", "23:44:30", "--auto-restart", "23:45", "--restart-duration", "20"]
+           "--timezone", "UTC", "--start-time", "23:44:30", "--auto-restart", "23:45", "--restart-duration", "20",
+           "--connectivity-loss", "80:20:lost"]  # 8 s after the login, IB lost for 2 s, the market data with it
     stack = robostack(f"""generated_secrets: [ROBOSTACK_WS_TOKEN]
 services:
   gateway:
@@ -108,7 +110,11 @@ services:
     trader_log = stack.state_dir / "logs" / "trader.log"
     wait_until(lambda: trader_log.read_text().count("subscribed to AAPL") >= 2, timeout=30,
                what="the trader subscribing again after the Gateway's restart")
-    gateway_events = [e["event"] for e in stack.events()[:back + 1] if e["service"] == "gateway"]
+    lost = stack.wait_for_event("gateway", "gateway-connectivity-lost", after=back, timeout=30)
+    stack.wait_for_event("gateway", "gateway-ready", after=lost, timeout=30)
+    wait_for_log_line(trader_log, r"market data lost \(1101\): subscribed again to AAPL", timeout=30)
+    wait_for_log_line(trader_log, r"ready: ticks flowing again", timeout=30)
+    gateway_events = [e["event"] for e in stack.events() if e["service"] == "gateway"]
     assert "restarting" not in gateway_events and "unhealthy" not in gateway_events, gateway_events
     assert "Re-starting session" in (stack.state_dir / "logs" / "gateway.log").read_text()
     rows = {s["name"]: s for s in json.loads(stack.run("status", "--json").stdout)["services"]}
