@@ -186,22 +186,24 @@ class GatewayWatch:
             reply = await send_command(self.ibc.host, self.ibc.command_port, "RESTART", timeout=self.ibc.timeout)
         except IbcUnavailable as err:
             raise ServiceFailed(lifecycle.name, f"no soft restart: {err}") from err
-        if not reply.ok:
+        if not reply.ok and "already in progress" not in reply.info:  # already restarting: wait for that one
             raise ServiceFailed(lifecycle.name, f"IBC refused the soft restart: {reply.describe()}")
         began = lifecycle.clock.monotonic()
         self.history.record("soft-restart", began)
         lifecycle.fire(Trigger.START, f"soft restart through IBC ({reply.describe()}): the login is kept, "
                                       "no second factor", soft=True)
-        result = await self._until_back(before, began + self.ibc.restart_timeout)
+        result = await self._until_back(before, began + self.ibc.restart_timeout, gone=not reply.ok)
         lifecycle.fire(Trigger.PROBE_PASSED, result.detail,
                        seconds_to_healthy=round(lifecycle.clock.monotonic() - began, 3), soft=True)
 
-    async def _until_back(self, sessions_before: int, deadline: float) -> ProbeResult:
-        """Verdicts until the API went away (or the monitor needed a new session) and answers again."""
+    async def _until_back(self, sessions_before: int, deadline: float, gone: bool = False) -> ProbeResult:
+        """Verdicts until the API went away (or the monitor needed a new session) and answers again.
+
+        ``gone``: the restart is already under way (IBC said so): the API answering is enough.
+        """
         lifecycle = self.lifecycle
         clock = lifecycle.clock
         pace = min(SOFT_RESTART_PACE, lifecycle.service.health.interval)
-        gone = False
         while True:
             if not lifecycle.running:
                 raise ServiceFailed(lifecycle.name, f"{lifecycle.record.exit or 'exited'} during its soft restart")

@@ -125,6 +125,18 @@ async def test_the_gateways_own_restart_is_maintenance_not_a_crash(harness):
     assert h.supervisor.services["gateway"].record.restarts == 0
 
 
+async def test_a_restart_asked_for_during_the_gateways_own_restart_waits_for_it(harness):
+    text, _, command_port = gateway_stack("--restart-delay", "0", "--restart-duration", "2", retries=1)
+    h = harness(text)
+    await h.up()
+    assert (await send_command("127.0.0.1", command_port, "RESTART", timeout=5)).ok
+    await h.recorder.wait_for("gateway", "maintenance-start")
+    await h.supervisor.restart_requested("gateway", False)  # IBC: "RESTART already in progress"
+    assert h.state("gateway") == "healthy" and len(h.spawner.spawned) == 1  # no new process, no new login
+    starting = h.recorder.events[h.recorder.find("gateway", "starting", 2)]
+    assert "already in progress" in starting.reason
+
+
 async def test_a_second_factor_that_never_comes_fails_the_start_with_its_verdict(harness):
     text, _, _ = gateway_stack("--second-factor", "never", "--second-factor-timeout", "1",
                                extra="    restart: always\n")
