@@ -44,6 +44,7 @@ class ServiceRecord:
     stop_signal: str = "SIGTERM"  # kept here so `down` needs nothing from the (maybe edited) stack file
     stop_grace: float = 10.0
     condition: dict[str, Any] | None = None  # a Gateway's condition (launcher.gateway.condition), its monitor's view
+    ibc_address: str | None = None  # "host:port" of its IBC command server: `down` sends STOP before any signal
 
 
 @dataclass

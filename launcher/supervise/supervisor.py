@@ -223,5 +223,7 @@ class Supervisor:
 
 def _new_record(service, paths: StatePaths, run_id: str) -> ServiceRecord:
     log = None if service.external else str(paths.run_log(service.name, run_id))
+    ibc = service.spec.ibc
     return ServiceRecord(name=service.name, log=log, external=service.external, ports=service.ports,
-                         stop_signal=service.spec.stop_signal, stop_grace=service.spec.stop_grace)
+                         stop_signal=service.spec.stop_signal, stop_grace=service.spec.stop_grace,
+                         ibc_address=f"{ibc.host}:{ibc.command_port}" if ibc is not None else None)

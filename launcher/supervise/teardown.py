@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from launcher.errors import StateError
+from launcher.gateway.ibc import IbcUnavailable, send_command
 from launcher.process.exits import wait_for_exits
 from launcher.process.identity import ProcessIdentity, is_alive, signal_process
 from launcher.process.search import find_processes_carrying
@@ -35,6 +36,7 @@ SUPERVISOR_MARGIN = 10.0  # beyond the services' own stop graces
 ESCAPED_GRACE = 5.0  # for processes that left their service's group; their service's own grace is unknown
 STARTING_WAIT = 30.0  # for a starting supervisor to write its run state (it may be stopping leftovers)
 LOCK_IDENTITY_WAIT = 2.0  # for a supervisor that holds the lock to write its pid into it
+IBC_STOP_TIMEOUT = 5.0  # for IBC's answer to STOP
 RELAY_INTERVAL = 0.2  # how often progress is read from the timeline while a supervisor stops
 
 Note = Callable[[str], None]
@@ -54,6 +56,8 @@ async def stop_recorded_services(state: RunState, note: Note) -> list[StopReport
     reports = []
     for name, target in recorded_groups(state):
         record = state.services[name]
+        if record.ibc_address and is_alive(target.leader):
+            await ask_ibc_to_stop(record.ibc_address, target.leader, record.stop_grace, note)
         report = await stop_group(target, stop_signal=signal.Signals[record.stop_signal], grace=record.stop_grace)
         if report.signalled:
             note(f"{name}: {report.summary}")
@@ -62,6 +66,19 @@ async def stop_recorded_services(state: RunState, note: Note) -> list[StopReport
     if state.run_token:
         reports.append(await stop_escaped(state.run_token, note))
     return reports
+
+
+async def ask_ibc_to_stop(address: str, leader: ProcessIdentity, grace: float, note: Note) -> None:
+    """A Gateway under IBC: its STOP (a clean logout) first, then up to `grace` for it to end before any signal."""
+    host, _, port = address.rpartition(":")
+    try:
+        reply = await send_command(host, int(port), "STOP", timeout=min(grace, IBC_STOP_TIMEOUT))
+    except (IbcUnavailable, ValueError) as err:
+        note(f"IBC at {address}: {err}; stopping with signals")
+        return
+    note(f"IBC at {address}: {reply.describe()}")
+    if reply.ok:
+        await wait_for_exits([leader], grace)
 
 
 async def stop_escaped(run_token: str, note: Note) -> StopReport:

@@ -180,3 +180,25 @@ async def test_a_hung_api_gets_a_soft_restart_from_the_ladder_not_a_new_login(ha
     assert "soft restart" in h.recorder.events[restarted].reason
     assert h.pid("gateway") == pid and len(h.spawner.spawned) == 1  # the same process: no second login
     assert "cleared by the restart" in gateway_log(h)
+
+
+async def test_down_without_a_supervisor_sends_ibc_stop_before_any_signal(processes, tmp_path):
+    from launcher.process.identity import identify
+    from launcher.state.store import RunState, ServiceRecord
+    from launcher.supervise.teardown import stop_recorded_services
+    from tests.helpers import wait_for_log_line
+
+    command_port = free_port()
+    log = tmp_path / "gateway.log"
+    sim = processes.python("-m", "services.gateway_sim", "--port", "0", "--state-file", "none",
+                           "--ibc-command-port", str(command_port), stdout=log.open("wb"))
+    wait_for_log_line(log, r"gateway_sim: state ready")
+    record = ServiceRecord(name="gateway", state="healthy", pid=sim.pid, pgid=sim.pid,
+                           create_time=identify(sim.pid).create_time, stop_grace=5.0,
+                           ibc_address=f"127.0.0.1:{command_port}")
+    notes: list[str] = []
+    await stop_recorded_services(RunState(stack="s", stack_file="f", run_id="r", services={"gateway": record}),
+                                 notes.append)
+    assert sim.wait(timeout=DEADLINE) == 0  # IBC's STOP ended it, not a signal
+    assert "STOP command" in log.read_text()
+    assert any("STOP: OK Shutting down" in note for note in notes), notes
