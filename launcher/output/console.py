@@ -111,8 +111,8 @@ def _detail_text(record, now: float | None = None) -> str:
     if record.reason and record.state in (*NOT_FINE, "maintenance"):
         return record.reason
     condition = record.condition or {}
-    if condition.get("state") not in (None, "ready") and record.state in ("healthy", "external"):
-        return f"{condition['state']}: {condition.get('detail', '')}"  # a Gateway that answers, farms broken...
+    if condition.get("state") not in (None, "ready") and record.state in ("healthy", "external", "starting"):
+        return f"{condition['state']}: {condition.get('detail', '')}"  # farms broken, awaiting the second factor...
     if probe and not probe.get("ok"):
         return str(probe.get("detail", ""))
     last = record.last_event or {}

@@ -26,14 +26,15 @@ def gateway_row(status: subprocess.CompletedProcess) -> dict:
 
 
 def test_a_second_factor_is_shown_while_awaited_and_one_that_never_comes_fails_with_its_verdict(robostack):
-    stack = robostack(gateway_stack("--second-factor", "never", "--second-factor-timeout", "3",
-                                    ibc=", second_factor_timeout: 3s"))
+    stack = robostack(gateway_stack("--second-factor", "never", "--second-factor-timeout", "5",
+                                    ibc=", second_factor_timeout: 5s"))
     up = stack.start("up")
     try:
         stack.wait_for_event("gateway", "awaiting-second-factor", timeout=30)
         row = gateway_row(stack.run("status", "--json"))
         assert row["state"] == "starting" and row["condition"]["state"] == "awaiting-second-factor", row
         assert "approve the login on the phone; IBC gives up at" in row["condition"]["detail"]
+        assert "awaiting-second-factor: awaiting the second factor" in stack.run("status").stdout
         output, _ = up.communicate(timeout=60)
     finally:
         if up.poll() is None:
