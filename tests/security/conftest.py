@@ -20,9 +20,9 @@ from typing import Any, Callable
 
 import pytest
 
-from tests.launcher.conftest import SERVICE_PROGRAM, robostack  # noqa: F401 - re-exported fixture
+from tests.launcher.conftest import SERVICE_PROGRAM, harness, robostack  # noqa: F401 - re-exported fixtures
 
-__all__ = ["robostack", "SERVICE_PROGRAM"]
+__all__ = ["harness", "robostack", "SERVICE_PROGRAM"]
 
 
 @dataclass(frozen=True)
