@@ -157,7 +157,10 @@ class ServiceLifecycle:
             return
         conflicts = await asyncio.to_thread(foreign_port_holders, self.service, self.process.target)
         if conflicts:
-            raise ServiceFailed(self.name, "; ".join(conflict.describe() for conflict in conflicts))
+            detail = "; ".join(conflict.describe() for conflict in conflicts)
+            kind = self.service.health.kind if self.service.health else "port"
+            self.remember_probe(ProbeResult(False, kind, f"answered by a foreign holder: {detail}", 0.0))
+            raise ServiceFailed(self.name, detail)
 
     async def _spawn(self) -> ServiceProcess:
         service = self.service
