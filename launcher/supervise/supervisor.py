@@ -230,8 +230,9 @@ class Supervisor:
         for lifecycle in self.services.in_start_order():
             lifecycle.close()
         try:
-            self.journal.emit("", "supervisor-stopped", self.stop_reason)
-            self.journal.save()
+            if self.journal.saving:  # it announced itself (`supervisor-started`): a refusal before that writes nothing
+                self.journal.emit("", "supervisor-stopped", self.stop_reason)
+                self.journal.save()
         finally:
             self.journal.close()
             self.lock.release()

@@ -121,3 +121,16 @@ def test_a_damaged_lock_names_no_process(tmp_path, content):
         assert lock.holder_identity() is None
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("detach", [False, True], ids=["foreground", "detach"])
+def test_a_supervisor_log_link_is_never_written_through(stack, tmp_path, detach):
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (stack.state_dir / "supervisor.log").symlink_to(victim)
+
+    result = stack.run("up", *(["--detach"] if detach else []), timeout=60)
+
+    one_line(result, EXIT_STATE, "supervisor.log", "symbolic link")
+    assert victim.read_text() == "precious\n"
+    assert not (tmp_path / "journal").exists()
