@@ -104,3 +104,13 @@ def run_as(user: UnixUser, function: Callable[..., Any], *args: Any, timeout: fl
 def start_as(processes, user: UnixUser, argv: list[str]) -> subprocess.Popen:
     """Start `argv` as `user` (its own session), tracked for cleanup by `processes`."""
     return processes.start(argv, user=user.uid, group=user.gid, extra_groups=[], cwd="/")
+
+
+def one_line(result, code: int, *words: str) -> str:
+    """A CLI result that is exit `code` with one line on stderr holding every word, and no traceback anywhere."""
+    message = result.stderr.strip()
+    assert result.returncode == code, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr and "\n" not in message, result.stdout + result.stderr
+    for word in words:
+        assert word in message, message
+    return message

@@ -8,9 +8,9 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 
+import psutil
 import pytest
 
 from launcher.errors import EXIT_USAGE, ServiceFailed, UsageError
@@ -23,6 +23,13 @@ from tests.launcher.conftest import service_command
 
 CATASTROPHIC = "(x+x+)+y"
 LONG_LINE = "x" * 5000
+
+
+def long_command_line(processes):
+    """A process whose command line the catastrophic pattern backtracks on (once it shows in /proc)."""
+    sleeper = processes.python("-c", "import time; time.sleep(120)", LONG_LINE)
+    wait_until(lambda: LONG_LINE in " ".join(psutil.Process(sleeper.pid).cmdline()), what="the sleeper's command line")
+    return sleeper
 
 
 async def test_startup_timeout_stops_a_probe_that_is_still_running(harness, tmp_path):
@@ -70,15 +77,14 @@ def test_a_slow_pattern_is_refused_by_the_machine_check_naming_the_field(tmp_pat
 
 
 def test_a_slow_pattern_against_a_real_long_command_line_is_a_usage_error(processes):
-    sleeper = processes.python("-c", "import time; time.sleep(120)", LONG_LINE)
-    wait_until(lambda: LONG_LINE in " ".join(__import__("psutil").Process(sleeper.pid).cmdline()), what="the sleeper")
+    sleeper = long_command_line(processes)
     with pytest.raises(UsageError, match=r"services\.trader\.stale: .* is too slow"):
         find_matching_processes({"trader": [CATASTROPHIC]})
     assert sleeper.poll() is None
 
 
 def test_up_refuses_a_slow_stale_pattern_before_stopping_or_starting_anything(robostack, processes, tmp_path):
-    sleeper = processes.python("-c", "import time; time.sleep(120)", LONG_LINE)
+    sleeper = long_command_line(processes)
     stack = robostack(f"""services:
   trader:
     command: {service_command('--name', 'trader', '--journal', str(tmp_path / 'journal'))}

@@ -24,10 +24,10 @@ import pytest
 
 from launcher.errors import EXIT_NOT_RUNNING, EXIT_STATE, NotRunningError, StateError
 from launcher.supervise.control import MAX_REQUEST, ask_status, request_restart
-from tests.helpers import read_line_matching, wait_until
+from tests.helpers import read_line_matching
 from tests.launcher.conftest import Robostack, service_command
 from tests.launcher.harness import Harness
-from tests.security.conftest import run_as
+from tests.security.conftest import one_line, run_as
 
 ONE_SERVICE = """services:
   web:
@@ -66,15 +66,6 @@ def start_impostor(processes, folder: Path) -> subprocess.Popen:
     impostor = processes.python("-c", IMPOSTOR, str(folder))
     read_line_matching(impostor, "impostor ready")
     return impostor
-
-
-def one_line(result, code: int, *words: str) -> str:
-    message = result.stderr.strip()
-    assert result.returncode == code, result.stdout + result.stderr
-    assert "Traceback" not in result.stdout + result.stderr and "\n" not in message, result.stdout + result.stderr
-    for word in words:
-        assert word in message, message
-    return message
 
 
 async def restarted(h: Harness, name: str = "web") -> dict:

@@ -16,6 +16,7 @@ from launcher.errors import EXIT_NOT_RUNNING, EXIT_OK, EXIT_STATE, StateError
 from launcher.state.paths import StatePaths
 from launcher.state.store import StackLock, read_run_state
 from tests.launcher.conftest import service_command
+from tests.security.conftest import one_line
 
 BASE = {"stack": "s", "stack_file": "/x/stack.yaml", "run_id": "r", "stop_order": ["web"]}
 
@@ -51,15 +52,6 @@ def test_a_damaged_run_state_is_one_line_naming_the_field(tmp_path, content, wor
         read_run_state(paths)
     message = str(raised.value)
     assert "\n" not in message and str(paths.run_state) in message and words in message, message
-
-
-def one_line(result, code: int, *words: str) -> str:
-    message = result.stderr.strip()
-    assert result.returncode == code, result.stdout + result.stderr
-    assert "Traceback" not in result.stdout + result.stderr and "\n" not in message, result.stdout + result.stderr
-    for word in words:
-        assert word in message, message
-    return message
 
 
 @pytest.fixture
