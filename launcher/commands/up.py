@@ -24,6 +24,7 @@ from launcher.commands.context import CommandContext
 from launcher.errors import EXIT_INTERRUPTED, EXIT_OK, RobostackError, ServiceFailed
 from launcher.hygiene.preflight import run_preflight
 from launcher.output.console import ConsoleReporter
+from launcher.state import files
 from launcher.state.events import Event
 from launcher.state.paths import StatePaths
 from launcher.supervise.journal import Output
@@ -81,11 +82,16 @@ def run_foreground(ctx: CommandContext, symbols: list[str] | None, *, ignore_zom
 @contextlib.contextmanager
 def supervisor_log(paths: StatePaths, names: list[str]) -> Iterator[Output]:
     """supervisor.log as an output that outlives the terminal; a line a full disk refuses is lost, never fatal."""
-    fd = os.open(paths.supervisor_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    fd = open_supervisor_log(paths)
     try:
         yield Output("supervisor.log", log_reporter(fd, names), disposable=False)
     finally:
         os.close(fd)
+
+
+def open_supervisor_log(paths: StatePaths) -> int:
+    """supervisor.log for appending, opened like every state file (no link followed, yours alone)."""
+    return files.open_file(paths.supervisor_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, root=paths.root)
 
 
 def log_reporter(fd: int, names: list[str]) -> ConsoleReporter:
@@ -182,7 +188,11 @@ def _become_supervisor(stack, paths, report_fd: int, ignore_zombies: bool) -> in
     os.setsid()
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
-    log = os.open(paths.supervisor_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        log = open_supervisor_log(paths)
+    except RobostackError as error:
+        PipeReporter(report_fd).finish(ok=False, message=str(error), exit_code=error.exit_code)
+        return error.exit_code
     os.dup2(log, 1)
     os.dup2(log, 2)
     pipe = PipeReporter(report_fd)

@@ -47,7 +47,7 @@ _NOT_STOP_SIGNALS = {
 
 
 def _compiles(pattern: str) -> str:
-    # Both engines: stale patterns run on `re`, log patterns on `regex` (it can time out).
+    # Both engines: stale and log patterns run on `regex` (it can time out), and mean what `re` users expect.
     try:
         re.compile(pattern)
         regex.compile(pattern)
@@ -235,7 +235,7 @@ def _count_per_duration(word: str, pattern: re.Pattern[str], example: str):
 _parse_restart_limit = _count_per_duration("within", _MAX_RESTARTS, "5 within 10m")
 
 
-def _parse_signal(value: object) -> str:
+def parse_stop_signal(value: object) -> str:
     """A real signal's name (``SIGTERM``, ``term``, ``sigint``) that can end a process.
 
     Only members of :class:`signal.Signals` count: ``SIG_BLOCK``, ``SIG_SETMASK``,
@@ -322,7 +322,7 @@ class Service(_Strict):
     depends_on: list[str] = Field(default_factory=list)
     health: Health | None = None
     startup_timeout: PositiveDuration = 120.0
-    stop_signal: Annotated[str, BeforeValidator(_parse_signal)] = "SIGTERM"
+    stop_signal: Annotated[str, BeforeValidator(parse_stop_signal)] = "SIGTERM"
     stop_grace: Duration = 10.0
     stale: list[StalePattern] = Field(default_factory=list)
     external: bool = False

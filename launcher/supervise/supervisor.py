@@ -28,9 +28,10 @@ import signal
 from typing import Any, Awaitable, Callable
 
 from stackkit.clock import Clock, SystemClock
-from launcher.errors import Interrupted, ServiceFailed, StackStopping, UsageError
+from launcher.errors import Interrupted, RobostackError, ServiceFailed, StackStopping, UsageError
 from launcher.process.identity import identify
 from launcher.process.spawn import Spawner, SubprocessSpawner
+from launcher.stack.redaction import Redactor
 from launcher.stack.resolved import ResolvedStack
 from launcher.state.paths import StatePaths, new_run_id
 from launcher.state.store import RunState, ServiceRecord, StackLock, read_run_state
@@ -65,7 +66,7 @@ class Supervisor:
                               supervisor_create_time=me.create_time if me else None, detached=detached,
                               started_at=self.clock.now().timestamp(), stop_order=list(stack.stop_order),
                               run_token=self.run_token, services=records)
-        self.journal = Journal(self.paths, self.state, self.clock, outputs)
+        self.journal = Journal(self.paths, self.state, self.clock, outputs, Redactor.for_stack(stack))
         spawner = spawner or SubprocessSpawner()
         lifecycles = {name: ServiceLifecycle(service, records[name], journal=self.journal, clock=self.clock,
                                              spawner=spawner, paths=self.paths, run_token=self.run_token,
@@ -119,14 +120,18 @@ class Supervisor:
         self.lock.acquire(self.stack.name)
         try:
             await self._control.start()
+        except BaseException:
+            self.lock.release()  # nothing was started: no stop to run, no state to write
+            raise
+        try:
             failed_start = await self._bring_up_unless_stopped(on_ready)
             if failed_start is None and self.ready:
                 await self.stop_requested.wait()
             await self._stop_everything()
             if failed_start is not None:
-                raise failed_start
+                raise self._masked(failed_start)
             if self.failure is not None:
-                raise self.failure
+                raise self._masked(self.failure)
             if not self.ready:
                 raise Interrupted(f"interrupted while starting ({self.stop_reason}); everything started was stopped")
         finally:
@@ -185,6 +190,17 @@ class Supervisor:
         self.state.phase = "stopped"
         self.journal.save()
 
+    def _masked(self, error: BaseException) -> BaseException:
+        """The error as it leaves the supervisor (to a terminal, the `up --detach` pipe): secrets masked."""
+        if isinstance(error, ServiceFailed):
+            masked = ServiceFailed(error.service, self.journal.mask(error.detail),
+                                   log_tail=[self.journal.mask(line) for line in error.log_tail])
+            masked.__cause__ = error.__cause__
+            return masked
+        if isinstance(error, RobostackError) and len(error.args) == 1 and isinstance(error.args[0], str):
+            error.args = (self.journal.mask(error.args[0]),)
+        return error
+
     # -- control requests (the control socket calls these) -------------------------------------
 
     async def restart_requested(self, name: str, with_dependents: bool) -> None:
@@ -214,8 +230,9 @@ class Supervisor:
         for lifecycle in self.services.in_start_order():
             lifecycle.close()
         try:
-            self.journal.emit("", "supervisor-stopped", self.stop_reason)
-            self.journal.save()
+            if self.journal.saving:  # it announced itself (`supervisor-started`): a refusal before that writes nothing
+                self.journal.emit("", "supervisor-stopped", self.stop_reason)
+                self.journal.save()
         finally:
             self.journal.close()
             self.lock.release()
