@@ -67,12 +67,16 @@ def supervisor_view(paths: StatePaths) -> StatusView | None:
         return None
     alive = live_supervisor(paths, state) is not None
     reply = asyncio.run(ask_status(paths, STATUS_DEADLINE)) if alive else None
-    view = StatusView(state, alive, reply is not None)
     if reply is not None:
-        view.state = RunState.from_json(reply["state"])
-        view.write_error = reply.get("write_error")
-    effective_state(view.state, supervisor_alive=alive)
-    return view
+        return reply_view(reply)
+    return StatusView(effective_state(state, supervisor_alive=alive), alive, False)
+
+
+def reply_view(reply: dict) -> StatusView:
+    """A live supervisor's answer (`Supervisor.status_reply`) as `status` shows it: what the control socket
+    brings to `status`, and what the supervisor's own HTTP API serves, so both show the same."""
+    state = effective_state(RunState.from_json(reply["state"]), supervisor_alive=True)
+    return StatusView(state, alive=True, responding=True, write_error=reply.get("write_error"))
 
 
 def status_json(view: StatusView) -> dict:

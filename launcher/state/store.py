@@ -60,6 +60,7 @@ class RunState:
     phase: str = "starting"  # starting | running | stopping | stopped
     stop_order: list[str] = field(default_factory=list)  # dependents before their dependencies
     run_token: str = ""  # random; in every service's environment as ROBOSTACK_RUN
+    http_url: str | None = None  # where the supervisor serves the dashboard and HTTP API (the port it bound)
     services: dict[str, ServiceRecord] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
