@@ -11,7 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,13 @@ class RunState:
     services: dict[str, ServiceRecord] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """A deep copy as plain JSON values (what run.json holds, and what a live supervisor answers
+        `status` with). Written out rather than `dataclasses.asdict`, which costs several times as much:
+        the supervisor's HTTP API computes it on every change a page is shown."""
+        data = {name: _copy(getattr(self, name)) for name in self.__dataclass_fields__ if name != "services"}
+        data["services"] = {name: {key: _copy(getattr(record, key)) for key in record.__dataclass_fields__}
+                            for name, record in self.services.items()}
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "RunState":
@@ -73,6 +79,15 @@ class RunState:
                     for name, record in data.get("services", {}).items()}
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "services"}
         return cls(services=services, **known)
+
+
+def _copy(value: Any) -> Any:
+    """A copy of JSON-like data (dicts, lists and tuples copied; strings, numbers and None shared)."""
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_copy(item) for item in value]
+    return value
 
 
 def write_json_atomically(path: Path, data: Any) -> None:

@@ -68,6 +68,7 @@
     source.addEventListener("timeline", function (e) {
       if (e.lastEventId) model.cursor = e.lastEventId;
       addEvent(JSON.parse(e.data));
+      refreshLog();  // a start, stop or restart writes to the logs; probe results (most statuses) do not
     });
     source.onerror = function () {
       model.stackLive = false;
@@ -86,7 +87,10 @@
   }
 
   function renderStatus(status) {
-    if (!model.status) performance.mark("robostack:status");  // first live status (bench/bench_dashboard.py)
+    if (!model.status) {
+      performance.mark("robostack:status");  // first live status (bench/bench_dashboard.py)
+      refreshLog();
+    }
     model.status = status;
     model.statusAt = Date.now();
     const alive = !!status.supervisor_pid;
@@ -99,7 +103,6 @@
       renderGateway(service);
     }
     if (status.symbols) status.symbols.forEach(quoteCard);
-    refreshLog();
   }
 
   function nodeLines(service) {
