@@ -144,3 +144,25 @@ def test_serve_refuses_a_port_in_use_with_exit_4(served, tmp_path):
     result = robostack(stack, "dashboard", "--serve", "--port", str(port), "--no-browser", state=tmp_path / "state")
     assert result.returncode == 4
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_foreground_up_prints_the_url_as_soon_as_it_serves_and_once_up(tmp_path):
+    stack = write_stack(tmp_path, "http: {port: 0}\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER")}
+    env.update(ROBOSTACK_STATE_DIR=str(tmp_path / "state"), COLUMNS="200", PYTHONUNBUFFERED="1")
+    up = subprocess.Popen([sys.executable, "-m", "launcher", "-f", stack, "up"], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True)
+    try:
+        served = read_line_matching(up, r"dashboard and HTTP API: http://127\.0\.0\.1:\d+/")
+        url = re.search(r"http://127\.0\.0\.1:\d+/", served)[0]
+        ready = read_line_matching(up, r"stack 'dash' is up")
+        assert f"dashboard {url};" in ready
+        assert get(int(url.rsplit(":", 1)[1].rstrip("/")), "/readyz").status == 200
+        up.send_signal(signal.SIGINT)
+        assert up.wait(30) == 130
+    finally:
+        if up.poll() is None:
+            os.killpg(up.pid, signal.SIGKILL)
+            up.wait(10)
+            robostack(stack, "down", state=tmp_path / "state")  # what the killed supervisor left
+        up.stdout.close()
