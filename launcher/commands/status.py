@@ -70,13 +70,22 @@ def supervisor_view(paths: StatePaths) -> StatusView | None:
     supervisor = live_supervisor(paths, state)
     alive = supervisor is not None
     reply = asyncio.run(ask_status(paths, STATUS_DEADLINE, supervisor.pid)) if supervisor else None
+    view = reply_view(reply)
+    if view is not None:
+        return view
+    return StatusView(effective_state(state, supervisor_alive=alive), alive, False)
+
+
+def reply_view(reply: dict | None) -> StatusView | None:
+    """A live supervisor's answer (`Supervisor.status_reply`) as `status` shows it: what the control socket
+    brings to `status`, and what the supervisor's own HTTP API serves, so both show the same.
+    None if there is no answer or it does not read as a run state."""
     answered = _answered_state(reply)
-    view = StatusView(state, alive, answered is not None)
-    if answered is not None:
-        view.state = answered
-        view.write_error = reply.get("write_error") if isinstance(reply.get("write_error"), str) else None
-    effective_state(view.state, supervisor_alive=alive)
-    return view
+    if answered is None:
+        return None
+    write_error = reply.get("write_error") if isinstance(reply.get("write_error"), str) else None
+    return StatusView(effective_state(answered, supervisor_alive=True), alive=True, responding=True,
+                      write_error=write_error)
 
 
 def _answered_state(reply: dict | None) -> RunState | None:

@@ -12,7 +12,7 @@ import fcntl
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +62,17 @@ class RunState:
     phase: str = "starting"  # starting | running | stopping | stopped
     stop_order: list[str] = field(default_factory=list)  # dependents before their dependencies
     run_token: str = ""  # random; in every service's environment as ROBOSTACK_RUN
+    http_url: str | None = None  # where the supervisor serves the dashboard and HTTP API (the port it bound)
     services: dict[str, ServiceRecord] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """A deep copy as plain JSON values (what run.json holds, and what a live supervisor answers
+        `status` with). Written out rather than `dataclasses.asdict`, which costs several times as much:
+        the supervisor's HTTP API computes it on every change a page is shown."""
+        data = {name: _copy(getattr(self, name)) for name in self.__dataclass_fields__ if name != "services"}
+        data["services"] = {name: {key: _copy(getattr(record, key)) for key in record.__dataclass_fields__}
+                            for name, record in self.services.items()}
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> "RunState":
@@ -73,6 +80,15 @@ class RunState:
         checked = check_run_state(data)
         services = {name: ServiceRecord(**record) for name, record in checked.pop("services").items()}
         return cls(services=services, **checked)
+
+
+def _copy(value: Any) -> Any:
+    """A copy of JSON-like data (dicts, lists and tuples copied; strings, numbers and None shared)."""
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_copy(item) for item in value]
+    return value
 
 
 def write_json_atomically(path: Path, data: Any) -> None:

@@ -35,6 +35,7 @@ from launcher.stack.redaction import Redactor
 from launcher.state.events import Event, EventLog
 from launcher.state.paths import StatePaths
 from launcher.state.store import RunState, write_run_state
+from launcher.supervise.primitives import Changes
 from launcher.supervise.reporter import Reporter
 
 STATE_WRITE_RETRY = 2.0  # seconds between attempts while run.json cannot be written (only then)
@@ -82,6 +83,10 @@ class Journal:
         self.timeline = EventLog(paths.events)
         self.write_error: str | None = None  # "cannot write state: No space left on device", while it lasts
         self.saving = False  # run.json is written only once the supervisor owns it (after the leftovers)
+        self.write_failures = 0  # state and timeline writes that failed, retries included (a metric)
+        # Bumped by every message published and every save (and by a probe result kept in memory): whoever
+        # shows the state live (the supervisor's HTTP API) sleeps on it instead of polling.
+        self.changes = Changes()
         self._retry: asyncio.TimerHandle | None = None
 
     # -- the one emit path -------------------------------------------------------------------
@@ -109,6 +114,7 @@ class Journal:
                 _deliver(output.reporter, message)
             except OSError as err:
                 self._output_failed(output, err)
+        self.changes.bump()
 
     def emit(self, service: str, event: str, reason: str = "", **data: object) -> Event:
         """Record a timeline event (on the service's record too) and tell every output."""
@@ -151,6 +157,7 @@ class Journal:
 
     def save(self) -> None:
         """Write the run state now; on failure keep it in memory, say so once, and retry."""
+        self.changes.bump()  # the state in memory changed, whether or not it can be written
         if not self.saving:
             return
         try:
@@ -173,6 +180,7 @@ class Journal:
         cause = err.__cause__ if isinstance(err, StateError) and isinstance(err.__cause__, OSError) else err
         reason = getattr(cause, "strerror", None) or str(cause)
         first = self.write_error is None
+        self.write_failures += 1
         self.write_error = f"cannot write state: {reason}"
         self._schedule_retry()
         if first:

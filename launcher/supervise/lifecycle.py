@@ -268,6 +268,7 @@ class ServiceLifecycle:
         """Keep the latest probe outcome in memory (status asks the supervisor; run.json gets it with the next save)."""
         self.record.probe = {"ok": result.ok, "detail": self.journal.mask(result.detail), "latency": round(result.latency, 6),
                              "at": self.clock.now().timestamp()}
+        self.journal.changes.bump()  # not saved (run.json is written on state changes), but shown live
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> list[str]:
         if self.log_path is None or not self.log_path.exists():

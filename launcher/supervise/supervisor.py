@@ -25,7 +25,7 @@ import asyncio
 import os
 import secrets
 import signal
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from stackkit.clock import Clock, SystemClock
 from launcher.errors import Interrupted, RobostackError, ServiceFailed, StackStopping, UsageError
@@ -42,7 +42,11 @@ from launcher.supervise.primitives import StopDoor, run_unless
 from launcher.supervise.services import Services
 from launcher.supervise.teardown import stop_escaped, stop_recorded_services
 
+if TYPE_CHECKING:
+    from launcher.web.server import HttpServer
+
 Preflight = Callable[["Supervisor"], Awaitable[None]]
+HTTP_CLOSE_GRACE = 1.0  # seconds open pages get to receive the final state before the server closes
 
 
 class Supervisor:
@@ -79,6 +83,7 @@ class Supervisor:
         self.failure: ServiceFailed | None = None  # set when a failed service takes the stack down
         self.ready = False
         self._control = ControlServer(self)
+        self._http: HttpServer | None = None  # the dashboard and HTTP API (launcher.web), when the stack file has `http:`
         self._stopped = False
         self._closed = False
 
@@ -124,6 +129,7 @@ class Supervisor:
             self.lock.release()  # nothing was started: no stop to run, no state to write
             raise
         try:
+            await self._serve_http()  # a port in use refuses here: the finally below closes the control socket
             failed_start = await self._bring_up_unless_stopped(on_ready)
             if failed_start is None and self.ready:
                 await self.stop_requested.wait()
@@ -164,6 +170,16 @@ class Supervisor:
         if on_ready is not None:
             on_ready()
         self.services.watch_all()
+
+    async def _serve_http(self) -> None:
+        """Serve the dashboard and the read-only HTTP API before anything starts: a port in use refuses `up`."""
+        if self.stack.http is None:
+            return
+        from launcher.web.live import serve_supervisor  # the web package only for stacks that serve it
+
+        self._http = await serve_supervisor(self)
+        self.state.http_url = self._http.url
+        self.journal.note(f"dashboard and HTTP API: {self._http.url}")
 
     async def _stop_leftovers(self) -> None:
         """Stop whatever an earlier run of this stack left running (its supervisor was killed)."""
@@ -233,6 +249,8 @@ class Supervisor:
             if self.journal.saving:  # it announced itself (`supervisor-started`): a refusal before that writes nothing
                 self.journal.emit("", "supervisor-stopped", self.stop_reason)
                 self.journal.save()
+            if self._http is not None:  # last: open pages have seen every service stop
+                await self._http.close(grace=HTTP_CLOSE_GRACE)
         finally:
             self.journal.close()
             self.lock.release()
