@@ -27,6 +27,7 @@ MAX_TIMESTAMP = 1e11  # seconds since 1970: the year 5138
 MAX_COUNT = 10**9
 PHASES = ("starting", "running", "stopping", "stopped")
 _RUN_TOKEN = re.compile(r"[A-Za-z0-9_.-]{0,128}")
+_HTTP_URL = re.compile(r"https?://[^\s/?#]{1,300}/")
 
 Check = Callable[[str, Any], Any]
 
@@ -105,6 +106,12 @@ def _run_token(where: str, value: Any) -> str:
     return value
 
 
+def _http_url(where: str, value: Any) -> str:
+    if not isinstance(value, str) or not _HTTP_URL.fullmatch(value):
+        raise _fail(where, "the supervisor's http:// URL (http://HOST:PORT/)", value)
+    return value
+
+
 _PID = _whole(1, MAX_PID, "a process id")
 _TIME = _number(0, MAX_TIMESTAMP, "a time in seconds since 1970")
 _PORT = _whole(1, 65535, "a port number")
@@ -134,7 +141,7 @@ RUN_FIELDS: dict[str, Check] = {
     "stack": _text, "stack_file": _text, "run_id": _text, "symbols": _list_of(_text),
     "supervisor_pid": _optional(_PID), "supervisor_create_time": _optional(_TIME), "detached": _flag,
     "started_at": _optional(_TIME), "phase": _one_of(PHASES), "stop_order": _list_of(_text),
-    "run_token": _run_token,
+    "run_token": _run_token, "http_url": _optional(_http_url),
 }
 REQUIRED = ("stack", "stack_file", "run_id")
 

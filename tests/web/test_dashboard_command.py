@@ -104,7 +104,8 @@ def test_a_port_in_use_refuses_up_in_one_line_and_starts_nothing(tmp_path):
                                "nothing was started")
     assert "Traceback" not in result.stdout + result.stderr
     assert not (tmp_path / "state" / "run.json").exists()
-    assert "starting" not in (tmp_path / "state" / "events.jsonl").read_text()
+    timeline = tmp_path / "state" / "events.jsonl"  # a refusal before the supervisor announced itself writes none
+    assert not timeline.exists() or "starting" not in timeline.read_text()
 
 
 def test_without_a_display_the_url_is_printed(served, tmp_path):
