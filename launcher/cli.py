@@ -156,7 +156,8 @@ def doctor(ctx: CommandContext, service: str | None, as_json: bool) -> int:
 @click.option("--serve", is_flag=True, help="Serve the dashboard and the HTTP API from this process, reading the "
               "state directory, until Ctrl-C.")
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
-              help="Port to use instead of the stack file's http.port (with --serve, 0 picks a free one).")
+              help="Port to use instead of the one the running supervisor serves on (with --serve, instead of "
+                   "the stack file's http.port; 0 picks a free one).")
 @click.option("--no-browser", is_flag=True, help="Only print the URL.")
 @pass_context
 def dashboard(ctx: CommandContext, serve: bool, port: int | None, no_browser: bool) -> int:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from launcher.errors import RobostackError
 from launcher.stack.loader import find_stack_file, load_stack
+from launcher.stack.redaction import Redactor
 from launcher.stack.resolved import ResolvedStack
 from launcher.state.paths import StatePaths, state_dir_for
 
@@ -34,3 +36,12 @@ class CommandContext:
         before any command reads from it.
         """
         return state_dir_for(self.stack_path()).verify()
+
+    def redactor(self) -> Redactor:
+        """The masking rule for what a command shows: secrets of the environment, and the stack's own
+        when its file still loads (`status`, `events` and `down` must work while it is broken)."""
+        known = Redactor.from_environment(os.environ)
+        try:
+            return known.with_secrets(self.load().secret_values)
+        except RobostackError:
+            return known

@@ -17,13 +17,14 @@ def run_down(ctx: CommandContext) -> int:
     paths = ctx.paths()
     if not paths.run_state.exists() and StackLock(paths).holder() is None:
         raise NotRunningError(f"nothing to stop: this stack has no run state in {paths.root}")
-    result, held = asyncio.run(_down(paths, lambda text: ctx.console.print(text, highlight=False, markup=False)))
+    mask = ctx.redactor().mask  # its messages quote commands and the timeline's reasons
+    result, held = asyncio.run(_down(paths, lambda text: ctx.console.print(mask(text), highlight=False, markup=False)))
     if result.state is None:
         raise NotRunningError("nothing to stop")
     if held:
-        raise ServiceFailed("stack", "stopped, but these ports are still held: " + "; ".join(held))
+        raise ServiceFailed("stack", mask("stopped, but these ports are still held: " + "; ".join(held)))
     for warning in result.warnings:
-        ctx.error_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
+        ctx.error_console.print(f"warning: {mask(warning)}", highlight=False, markup=False, soft_wrap=True)
     ctx.console.print(f"stack '{result.state.stack}' is down", highlight=False)
     return EXIT_OK
 

@@ -10,14 +10,16 @@ while the disk is full. A supervisor whose pid lives but does not answer is show
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from launcher.commands.context import CommandContext
-from launcher.errors import EXIT_NOT_RUNNING, EXIT_OK, EXIT_SERVICE_FAILED, NotRunningError
+from launcher.errors import EXIT_NOT_RUNNING, EXIT_OK, EXIT_SERVICE_FAILED, EXIT_STATE, NotRunningError
 from launcher.output.console import status_problems, status_table
-from launcher.state.events import read_events
+from launcher.stack.redaction import Redactor
+from launcher.state.events import Timeline, read_timeline
 from launcher.state.interpret import effective_state, live_supervisor
 from launcher.state.paths import StatePaths
 from launcher.state.store import RunState, StackLock, read_run_state
@@ -65,14 +67,47 @@ def supervisor_view(paths: StatePaths) -> StatusView | None:
     state = read_run_state(paths)
     if state is None:
         return None
-    alive = live_supervisor(paths, state) is not None
-    reply = asyncio.run(ask_status(paths, STATUS_DEADLINE)) if alive else None
-    view = StatusView(state, alive, reply is not None)
-    if reply is not None:
-        view.state = RunState.from_json(reply["state"])
-        view.write_error = reply.get("write_error")
-    effective_state(view.state, supervisor_alive=alive)
-    return view
+    supervisor = live_supervisor(paths, state)
+    alive = supervisor is not None
+    reply = asyncio.run(ask_status(paths, STATUS_DEADLINE, supervisor.pid)) if supervisor else None
+    view = reply_view(reply)
+    if view is not None:
+        return view
+    return StatusView(effective_state(state, supervisor_alive=alive), alive, False)
+
+
+def reply_view(reply: dict | None) -> StatusView | None:
+    """A live supervisor's answer (`Supervisor.status_reply`) as `status` shows it: what the control socket
+    brings to `status`, and what the supervisor's own HTTP API serves, so both show the same.
+    None if there is no answer or it does not read as a run state."""
+    answered = _answered_state(reply)
+    if answered is None:
+        return None
+    write_error = reply.get("write_error") if isinstance(reply.get("write_error"), str) else None
+    return StatusView(effective_state(answered, supervisor_alive=True), alive=True, responding=True,
+                      write_error=write_error)
+
+
+def _answered_state(reply: dict | None) -> RunState | None:
+    """The state a (verified) supervisor answered with; None if there is none or it does not read as one."""
+    if reply is None:
+        return None
+    try:
+        return RunState.from_json(reply["state"])
+    except ValueError:
+        return None
+
+
+def masked_view(view: StatusView, redactor: Redactor) -> StatusView:
+    """The view as shown to a person: its texts masked (a run state an older robostack wrote is not)."""
+    state = copy.deepcopy(view.state)
+    for record in state.services.values():
+        record.reason = record.reason and redactor.mask(record.reason)
+        record.exit = record.exit and redactor.mask(record.exit)
+        for detail, key in ((record.probe, "detail"), (record.last_event, "reason")):
+            if detail and isinstance(detail.get(key), str):
+                detail[key] = redactor.mask(detail[key])
+    return StatusView(state, view.alive, view.responding, view.write_error and redactor.mask(view.write_error))
 
 
 def status_json(view: StatusView) -> dict:
@@ -94,9 +129,10 @@ def status_json(view: StatusView) -> dict:
 
 
 def run_status(ctx: CommandContext, as_json: bool) -> int:
-    view = load_status(ctx)
+    redactor = ctx.redactor()
+    view = masked_view(load_status(ctx), redactor)
     if as_json:
-        ctx.console.print_json(json.dumps(status_json(view)))
+        ctx.console.print_json(json.dumps(redactor.mask_data(status_json(view))))
     else:
         label = _supervisor_label(view)
         ctx.console.print(status_table(view.state, supervisor=label, width=ctx.console.width))
@@ -118,26 +154,38 @@ def _supervisor_label(view: StatusView) -> str:
 
 
 def run_events(ctx: CommandContext, follow: bool, as_json: bool) -> int:
+    """Print the timeline (masked); damaged lines are skipped, each said in one line, and make the exit 6."""
     paths = ctx.paths()
-    events, offset = read_events(paths.events)
-    _print_events(ctx, events, as_json)
+    redactor = ctx.redactor()
+    timeline = read_timeline(paths.events)
+    damaged = _print_events(ctx, timeline, as_json, redactor)
     if follow:
-        asyncio.run(_follow_events(ctx, paths.events, offset, as_json))
-    return EXIT_OK
+        asyncio.run(_follow_events(ctx, timeline, as_json, redactor))
+    return EXIT_STATE if damaged else EXIT_OK
 
 
-async def _follow_events(ctx: CommandContext, path, offset: int, as_json: bool) -> None:
+async def _follow_events(ctx: CommandContext, timeline: Timeline, as_json: bool, redactor: Redactor) -> None:
+    path = timeline.path
     while True:
-        events, offset = read_events(path, offset=offset)
-        _print_events(ctx, events, as_json)
+        timeline = read_timeline(path, offset=timeline.offset, first_line=timeline.next_line)
+        _print_events(ctx, timeline, as_json, redactor)
         await asyncio.sleep(0.2)
 
 
-def _print_events(ctx: CommandContext, events, as_json: bool) -> None:
-    for event in events:
+def _print_events(ctx: CommandContext, timeline: Timeline, as_json: bool, redactor: Redactor) -> bool:
+    """Print the events, masked; say (on stderr) which lines were damaged; True if some were."""
+    for event in timeline.events:
+        event = replace(event, reason=redactor.mask(event.reason), data=redactor.mask_data(event.data))
         if as_json:
             ctx.console.print(json.dumps(event.to_json()), markup=False, highlight=False, soft_wrap=True)
             continue
         extras = " ".join(f"{k}={v}" for k, v in event.data.items() if k != "pid" or str(v) not in event.reason)
         text = f"{event.time:%Y-%m-%d %H:%M:%S} {event.service or 'stack':<12} {event.event:<18} {event.reason} {extras}"
         ctx.console.print(text.rstrip(), markup=False, highlight=False, soft_wrap=True)
+    damaged = timeline.damaged
+    if damaged:
+        numbers = ", ".join(map(str, damaged[:5])) + (f" and {len(damaged) - 5} more" if len(damaged) > 5 else "")
+        lines = "line" if len(damaged) == 1 else "lines"
+        ctx.error_console.print(f"robostack: {timeline.path}: {lines} {numbers} damaged (no event robostack wrote); "
+                                "skipped", markup=False, highlight=False, soft_wrap=True)
+    return bool(damaged)

@@ -15,17 +15,19 @@ import os
 import signal
 import sys
 import traceback
-from pathlib import Path
 from typing import Iterator
 
 from rich.console import Console
+from rich.markup import escape
 
 from launcher.commands.context import CommandContext
 from launcher.errors import EXIT_INTERRUPTED, EXIT_OK, RobostackError, ServiceFailed
 from launcher.hygiene.preflight import run_preflight
 from launcher.output.console import ConsoleReporter
+from launcher.state import files
 from launcher.state.events import Event
 from launcher.state.paths import StatePaths
+from launcher.state.store import read_run_state
 from launcher.supervise.journal import Output
 from launcher.supervise.reporter import PipeReporter
 from launcher.supervise.supervisor import Supervisor
@@ -62,8 +64,9 @@ def run_foreground(ctx: CommandContext, symbols: list[str] | None, *, ignore_zom
                                 preflight=make_preflight(ignore_zombies))
 
         def ready() -> None:
-            supervisor.journal.note(f"stack '{stack.name}' is up ({', '.join(stack.symbols) or 'no symbols'}); "
-                                    "Ctrl-C stops it, a second Ctrl-C kills it")
+            dashboard = f"; dashboard {supervisor.state.http_url}" if supervisor.state.http_url else ""
+            supervisor.journal.note(f"stack '{stack.name}' is up ({', '.join(stack.symbols) or 'no symbols'})"
+                                    f"{dashboard}; Ctrl-C stops it, a second Ctrl-C kills it")
 
         async def main() -> None:
             supervisor.install_signal_handlers()
@@ -81,11 +84,16 @@ def run_foreground(ctx: CommandContext, symbols: list[str] | None, *, ignore_zom
 @contextlib.contextmanager
 def supervisor_log(paths: StatePaths, names: list[str]) -> Iterator[Output]:
     """supervisor.log as an output that outlives the terminal; a line a full disk refuses is lost, never fatal."""
-    fd = os.open(paths.supervisor_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    fd = open_supervisor_log(paths)
     try:
         yield Output("supervisor.log", log_reporter(fd, names), disposable=False)
     finally:
         os.close(fd)
+
+
+def open_supervisor_log(paths: StatePaths) -> int:
+    """supervisor.log for appending, opened like every state file (no link followed, yours alone)."""
+    return files.open_file(paths.supervisor_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, root=paths.root)
 
 
 def log_reporter(fd: int, names: list[str]) -> ConsoleReporter:
@@ -152,7 +160,7 @@ def run_detached(ctx: CommandContext, symbols: list[str] | None, *, ignore_zombi
     reporter = ConsoleReporter(ctx.console)
     reporter.set_names(list(stack.services))
     try:
-        return _relay(ctx, reporter, read_end, child, paths.supervisor_log)
+        return _relay(ctx, reporter, read_end, child, paths)
     except KeyboardInterrupt:
         ctx.error_console.print("interrupted: stopping the background supervisor and its services")
         child.send_signal(signal.SIGTERM)
@@ -182,7 +190,11 @@ def _become_supervisor(stack, paths, report_fd: int, ignore_zombies: bool) -> in
     os.setsid()
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
-    log = os.open(paths.supervisor_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        log = open_supervisor_log(paths)
+    except RobostackError as error:
+        PipeReporter(report_fd).finish(ok=False, message=str(error), exit_code=error.exit_code)
+        return error.exit_code
     os.dup2(log, 1)
     os.dup2(log, 2)
     pipe = PipeReporter(report_fd)
@@ -213,12 +225,16 @@ def _become_supervisor(stack, paths, report_fd: int, ignore_zombies: bool) -> in
         sys.stderr.flush()
 
 
-def _relay(ctx: CommandContext, reporter: ConsoleReporter, read_end: int, child, log: Path) -> int:
+def _relay(ctx: CommandContext, reporter: ConsoleReporter, read_end: int, child, paths: StatePaths) -> int:
+    log = paths.supervisor_log
     for message in _messages(read_end):
         if message["kind"] == "finish":
             if message["ok"]:
-                ctx.console.print(f"[bold green]stack is up[/] (supervisor pid {child.pid}); "
-                                  "`robostack status`, `robostack logs -f`, `robostack down`", highlight=False)
+                state = read_run_state(paths)  # saved before the supervisor said it is up
+                dashboard = f"; dashboard {escape(state.http_url)}" if state is not None and state.http_url else ""
+                ctx.console.print(f"[bold green]stack is up[/] (supervisor pid {child.pid}){dashboard}; "
+                                  "`robostack status`, `robostack logs -f`, `robostack down`",
+                                  highlight=False, markup=True, soft_wrap=True)
                 return EXIT_OK
             print_log_tail(ctx, message.get("service") or "the failed service", message.get("log_tail", []))
             child.wait()

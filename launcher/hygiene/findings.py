@@ -212,14 +212,19 @@ def find_port_conflicts(stack: ResolvedStack, listeners: Mapping[int, Iterable[H
     ports are expected to be held by someone else and never conflict.
     """
     spared = set(spared_pids)
+    return [conflict for service in stack.services.values() if not service.external
+            for conflict in service_port_conflicts(service, listeners, spared_pids=spared)]
+
+
+def service_port_conflicts(service: ResolvedService, listeners: Mapping[int, Iterable[Holder]], *,
+                           spared_pids: Iterable[int] = ()) -> list[PortConflict]:
+    """One service's declared ports held by processes other than `spared_pids` (pre-flight, and after a start)."""
+    spared = set(spared_pids)
     conflicts = []
-    for name, service in stack.services.items():
-        if service.external:
-            continue
-        for port in service.ports:
-            foreign = _unique(holder for holder in listeners.get(port, ()) if holder.pid not in spared)
-            if foreign:
-                conflicts.append(PortConflict(name, port, foreign))
+    for port in service.ports:
+        foreign = _unique(holder for holder in listeners.get(port, ()) if holder.pid not in spared)
+        if foreign:
+            conflicts.append(PortConflict(service.name, port, foreign))
     return conflicts
 
 

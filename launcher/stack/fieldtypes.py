@@ -24,7 +24,7 @@ class Strict(BaseModel):
 
 def compiles(pattern: str) -> str:
     """A pydantic after-validator: `pattern` compiles in both engines (or a one-line ValueError)."""
-    # Both engines: stale patterns run on `re`, log patterns on `regex` (it can time out).
+    # Both engines: stale and log patterns run on `regex` (it can time out), and mean what `re` users expect.
     try:
         re.compile(pattern)
         regex.compile(pattern)

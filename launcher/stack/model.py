@@ -218,7 +218,7 @@ class RestartLimit(_Strict):
 _parse_restart_limit = count_per_duration("within", _MAX_RESTARTS, "5 within 10m")
 
 
-def _parse_signal(value: object) -> str:
+def parse_stop_signal(value: object) -> str:
     """A real signal's name (``SIGTERM``, ``term``, ``sigint``) that can end a process.
 
     Only members of :class:`signal.Signals` count: ``SIG_BLOCK``, ``SIG_SETMASK``,
@@ -305,7 +305,7 @@ class Service(_Strict):
     depends_on: list[str] = Field(default_factory=list)
     health: Health | None = None
     startup_timeout: PositiveDuration = 120.0
-    stop_signal: Annotated[str, BeforeValidator(_parse_signal)] = "SIGTERM"
+    stop_signal: Annotated[str, BeforeValidator(parse_stop_signal)] = "SIGTERM"
     stop_grace: Duration = 10.0
     stale: list[StalePattern] = Field(default_factory=list)
     external: bool = False

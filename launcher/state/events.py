@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from launcher.state import files
 
@@ -33,10 +33,16 @@ class Event:
         return record
 
     @classmethod
-    def from_json(cls, record: dict[str, Any]) -> "Event":
+    def from_json(cls, record: Any) -> "Event":
+        """The event in one decoded timeline line; ValueError if it is not one (a damaged or foreign line)."""
+        if not isinstance(record, dict):
+            raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+        time, service, event, reason = (record.get("time"), record.get("service", ""), record.get("event"),
+                                        record.get("reason", ""))
+        if not all(isinstance(value, str) for value in (time, service, event, reason)):
+            raise ValueError("time, service, event and reason must be strings")
         data = {k: v for k, v in record.items() if k not in ("time", "service", "event", "reason")}
-        return cls(datetime.fromisoformat(record["time"]), record.get("service", ""), record["event"],
-                   record.get("reason", ""), data)
+        return cls(datetime.fromisoformat(time), service, event, reason, data)
 
 
 class EventLog:
@@ -85,22 +91,40 @@ class EventLog:
             self._fd = None
 
 
+@dataclass
+class Timeline:
+    """What one read of events.jsonl found: the events, where to continue, and the damaged lines skipped."""
+
+    path: Path
+    events: list[Event] = field(default_factory=list)
+    offset: int = 0
+    next_line: int = 1  # the number of the next line, counting from the start of the file
+    damaged: list[int] = field(default_factory=list)  # numbers of the lines that are no events
+
+
 def read_events(path: Path, *, offset: int = 0) -> tuple[list[Event], int]:
     """Events from byte `offset` on, and the offset to continue from (skips a half-written last line)."""
+    timeline = read_timeline(path, offset=offset)
+    return timeline.events, timeline.offset
+
+
+def read_timeline(path: Path, *, offset: int = 0, first_line: int = 1) -> Timeline:
+    """Like :func:`read_events`, also naming the damaged lines it skipped (a hand edit, a foreign line).
+
+    `first_line` is the number of the line at `offset` (the previous read's `next_line`).
+    """
     try:
         with os.fdopen(files.open_file(path, os.O_RDONLY), "rb") as handle:
             handle.seek(offset)
             chunk = handle.read()
     except FileNotFoundError:
-        return [], offset
+        return Timeline(path, offset=offset, next_line=first_line)
     complete = chunk[: chunk.rfind(b"\n") + 1]
-    events = list(_parse_lines(complete))
-    return events, offset + len(complete)
-
-
-def _parse_lines(chunk: bytes) -> Iterator[Event]:
-    for line in chunk.splitlines():
+    lines = complete.split(b"\n")[:-1]
+    timeline = Timeline(path, offset=offset + len(complete), next_line=first_line + len(lines))
+    for number, line in enumerate(lines, start=first_line):
         try:
-            yield Event.from_json(json.loads(line))
-        except (ValueError, KeyError, TypeError, AttributeError):  # a line holding 5 or [] is not an event
-            continue  # a damaged line must not hide the rest of the timeline
+            timeline.events.append(Event.from_json(json.loads(line)))
+        except (ValueError, RecursionError):  # a line holding 5, [], a list as the service, 5000 brackets
+            timeline.damaged.append(number)  # a damaged line must not hide the rest of the timeline
+    return timeline
