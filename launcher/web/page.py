@@ -117,6 +117,8 @@ def render_page(view: StackView) -> str:
 def _gateway_row(name: str, status: dict[str, Any] | None) -> str:
     service = next((s for s in (status or {}).get("services", []) if s["name"] == name), {})
     condition = service.get("condition") or "not reported by this supervisor"
+    if isinstance(condition, dict):  # the supervisor's GatewayCondition.to_dict(): the same text the script shows
+        condition = condition.get("name") or condition.get("state") or "unknown"
     return (f'<div class="gw" id="gw-{escape(name)}"><b>{escape(name)}</b> '
             f'<span class="gw-state">{escape(str(service.get("state", "unknown")))}</span>'
             f'<span class="gw-condition">{escape(str(condition))}</span>'
