@@ -122,3 +122,24 @@ services:
     assert rows["gateway"]["restarts"] == 0 and rows["trader"]["restarts"] == 0
     down = stack.run("down")
     assert down.returncode == 0, down.stdout + down.stderr
+
+
+def test_status_shows_a_gateway_in_its_window_as_maintenance_and_exits_0(robostack):
+    import asyncio
+    from datetime import datetime, timedelta, timezone
+
+    from launcher.gateway.ibc import send_command
+
+    window = (datetime.now(timezone.utc) - timedelta(minutes=1)).strftime("%H:%M")
+    text = gateway_stack("--restart-delay", "0", "--restart-duration", "60")
+    command_port = int(text.split("command_port: ")[1].split("}")[0])
+    stack = robostack(text + f'    maintenance: [{{at: "{window}", duration: 10m, timezone: UTC}}]\n')
+    up = stack.run("up", "--detach")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert asyncio.run(send_command("127.0.0.1", command_port, "RESTART", timeout=5)).ok  # as IB's own restart
+    stack.wait_for_event("gateway", "maintenance-start", timeout=30)
+    status = stack.run("status")
+    assert status.returncode == 0, status.stdout + status.stderr  # away on purpose: nothing is wrong
+    assert "maintenance" in status.stdout and "maintenance until" in status.stdout
+    down = stack.run("down")
+    assert down.returncode == 0, down.stdout + down.stderr
