@@ -111,10 +111,10 @@ class GatewayWatch:
             lifecycle.journal.save()
         return condition
 
-    def spawned(self) -> None:
+    async def spawning(self) -> None:
         """A new process: a new login (counted against the budget), a new log offset, so a new monitor."""
         self.history.record_login(self.lifecycle.clock.monotonic())
-        self._forget_monitor()
+        await self.close()
 
     async def explain(self, detail: str) -> str:
         """A failure's detail, with what the Gateway's condition adds (a second factor that never came)."""
@@ -237,11 +237,6 @@ class GatewayWatch:
         monitor, self.monitor = self.monitor, None
         if monitor is not None:
             await monitor.close()
-
-    def _forget_monitor(self) -> None:
-        monitor, self.monitor = self.monitor, None
-        if monitor is not None:
-            asyncio.ensure_future(monitor.close())
 
 
 def _extras(condition: GatewayCondition) -> dict:

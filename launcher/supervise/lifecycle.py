@@ -191,9 +191,9 @@ class ServiceLifecycle:
             env["NOTIFY_SOCKET"] = self.notify.address
             if health.notify.watchdog_timeout:
                 env["WATCHDOG_USEC"] = str(int(health.notify.watchdog_timeout * 1_000_000))
-        self.exited.clear()
         if self.gateway is not None:
-            self.gateway.spawned()
+            await self.gateway.spawning()
+        self.exited.clear()
         self.stopping = self._exit_taken = False
         self.record.exit = None
         self.door.check(self.name)
