@@ -201,3 +201,14 @@ async def test_down_without_a_supervisor_sends_ibc_stop_before_any_signal(proces
     assert sim.wait(timeout=DEADLINE) == 0  # IBC's STOP ended it, not a signal
     assert "STOP command" in log.read_text()
     assert any("STOP: OK Shutting down" in note for note in notes), notes
+
+
+async def test_with_ibc_unreachable_a_restart_falls_back_to_a_new_process_within_the_budget(harness):
+    text, _, _ = gateway_stack(ibc=False)
+    h = harness(text + f"    ibc: {{command_port: {free_port()}, timeout: 1s}}\n")  # nothing listens there
+    await h.up()
+    await h.supervisor.restart_requested("gateway", False)
+    events = h.recorder.events
+    failed_soft = [e for e in events if e.service == "gateway" and "no soft restart" in e.reason]
+    assert failed_soft and "refuses connections" in failed_soft[0].reason
+    assert h.state("gateway") == "healthy" and len(h.spawner.spawned) == 2  # one new login, within 3 a day
