@@ -41,8 +41,10 @@ METRICS: dict[str, tuple[str, str]] = {
 
 # Every state a service can show (launcher.state.transitions, with status's `orphaned`).
 SERVICE_STATES = tuple(state.value for state in ServiceState)
-# What counts as ready: the same states `robostack status` counts as fine (a one-shot service is done).
-HEALTHY_STATES = (ServiceState.HEALTHY.value, ServiceState.EXTERNAL.value, ServiceState.DONE.value)
+# What counts as ready: the same states `robostack status` counts as fine (a one-shot service is done, a
+# Gateway in maintenance is away on purpose; its dependents are not ready meanwhile and say so).
+HEALTHY_STATES = (ServiceState.HEALTHY.value, ServiceState.EXTERNAL.value, ServiceState.DONE.value,
+                  ServiceState.MAINTENANCE.value)
 UNKNOWN_CONDITION = "unknown"
 
 
