@@ -43,6 +43,7 @@ class ServiceRecord:
     ports: list[int] = field(default_factory=list)
     stop_signal: str = "SIGTERM"  # kept here so `down` needs nothing from the (maybe edited) stack file
     stop_grace: float = 10.0
+    warnings: list[str] = field(default_factory=list)  # what the running process says is wrong (unknown symbols)
 
 
 @dataclass

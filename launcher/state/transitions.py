@@ -19,6 +19,7 @@ Diagram (managed services; external ones go STARTING -> EXTERNAL <-> UNHEALTHY):
     any running state --stop--> STOPPING --stopped--> STOPPED
     any running state --killed (second signal)--> STOPPED       (STOPPED, FAILED, DONE keep their record)
     any state but FAILED, DONE --block (a dependency settled for good)--> BLOCKED --start--> STARTING
+    STOPPING|STOPPED|FAILED --halt (`robostack stop`)--> HALTED --start / backoff (`robostack start`)--> STARTING
 
 Adding a state (say, a Gateway in maintenance) is a local change:
 
@@ -54,6 +55,7 @@ class ServiceState(str, Enum):
     DONE = "done"              # a one-shot service that exited 0: counts as up for its dependents
     BLOCKED = "blocked"        # a dependency settled for good (gave up, failed, left stopped)
     FAILED = "failed"          # gave up, or failed and its restart policy does not retry
+    HALTED = "halted"          # stopped on request (`robostack stop`): never restarted until `robostack start`
     EXTERNAL = "external"      # run by someone else; its probe passes (or nobody probes it now)
     ORPHANED = "orphaned"      # never recorded: `status` says so when the supervisor is gone
 
@@ -66,7 +68,7 @@ RUNNING = frozenset({ServiceState.STARTING, ServiceState.HEALTHY, ServiceState.W
 """States in which the service's process is expected to be alive (status checks its pid)."""
 
 SHOWS_REASON = frozenset({ServiceState.WAITING, ServiceState.UNHEALTHY, ServiceState.RESTARTING,
-                          ServiceState.BLOCKED, ServiceState.FAILED, ServiceState.STOPPED})
+                          ServiceState.BLOCKED, ServiceState.FAILED, ServiceState.STOPPED, ServiceState.HALTED})
 """States whose record keeps the reason given with the trigger (shown by `status`)."""
 
 
@@ -98,6 +100,7 @@ class Trigger(str, Enum):
     STOPPED = "stopped"              # its stop finished
     KILLED = "killed"                # SIGKILLed on a second signal, before its graceful stop ended
     BLOCK = "block"                  # a dependency settled for good
+    HALT = "halt"                    # stopped on request (`robostack stop`), and left stopped
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ _ALIVE = (S.STARTING, S.HEALTHY, S.WAITING, S.UNHEALTHY)
 _STOPPABLE = (*_ALIVE, S.RESTARTING, S.BLOCKED)
 _ROWS: list[tuple[tuple[ServiceState, ...], Trigger, "ServiceState | None", str]] = [
     # from states                                  trigger            to state      event
-    ((S.STOPPED, S.RESTARTING, S.FAILED, S.DONE, S.BLOCKED),
+    ((S.STOPPED, S.RESTARTING, S.FAILED, S.DONE, S.BLOCKED, S.HALTED),
                                                    T.START,           S.STARTING,   "starting"),
     ((S.STARTING,),                                T.SPAWNED,         S.STARTING,   "started"),
     ((S.STARTING, S.UNHEALTHY, S.WAITING),         T.PROBE_PASSED,    S.HEALTHY,    "healthy"),
@@ -125,7 +128,7 @@ _ROWS: list[tuple[tuple[ServiceState, ...], Trigger, "ServiceState | None", str]
     ((S.HEALTHY, S.WAITING, S.UNHEALTHY),          T.EXITED,          S.STOPPED,    "exited"),
     ((S.BLOCKED,),                                 T.EXITED,          S.BLOCKED,    "exited"),
     ((S.STARTING,),                                T.FINISHED,        S.DONE,       "done"),
-    ((*_ALIVE, S.STOPPED, S.FAILED, S.DONE, S.BLOCKED),
+    ((*_ALIVE, S.STOPPED, S.FAILED, S.DONE, S.BLOCKED, S.HALTED),
                                                    T.BACKOFF,         S.RESTARTING, "restarting"),
     ((S.HEALTHY, S.DONE),                          T.RESTARTED,       None,         "restarted"),
     ((*_ALIVE, S.STOPPED, S.RESTARTING),           T.GIVE_UP,         S.FAILED,     "gave-up"),
@@ -134,6 +137,7 @@ _ROWS: list[tuple[tuple[ServiceState, ...], Trigger, "ServiceState | None", str]
     ((S.STOPPING,),                                T.STOPPED,         S.STOPPED,    "stopped"),
     ((*_STOPPABLE, S.STOPPING),                    T.KILLED,          S.STOPPED,    "stopped"),
     ((*_ALIVE, S.STOPPED, S.RESTARTING),           T.BLOCK,           S.BLOCKED,    "blocked"),
+    ((S.STOPPING, S.STOPPED, S.FAILED),            T.HALT,            S.HALTED,     "halted"),
 ]
 # A row whose target is None keeps the state (an event without a change of state).
 TRANSITIONS: dict[tuple[ServiceState, Trigger], Transition] = {

@@ -12,7 +12,10 @@ Requests:
   `status` asks it with a short deadline: no answer means "supervisor not responding".
 * ``{"command": "restart", "service": NAME, "with_dependents": BOOL}``: refused while
   the stack is starting or stopping; a restart in flight when the stop begins is
-  abandoned, and its client told so.
+  abandoned, and its client told so. ``stop`` and ``start`` (`robostack stop|start`)
+  are the same with ``"services": [NAME, ...]``.
+* ``{"command": "wait", "services": [NAME, ...], "timeout": SECONDS|null}``: answered
+  once the services are up, settle (failed, blocked, halted), or the time runs out.
 
 The socket is served from the moment the supervisor holds the stack's lock until it
 has stopped everything; handlers still running then are cancelled.
@@ -22,26 +25,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import socket
-import struct
 from typing import Any, Callable, Protocol
 
 from launcher.errors import NotRunningError, RobostackError
 from launcher.state.paths import StatePaths
+from launcher.supervise.control_point import _PEER_CREDENTIALS, ask_status, control_address  # noqa: F401
 from launcher.supervise.journal import Journal
 from launcher.supervise.reporter import JsonLinesReporter
 
-_PEER_CREDENTIALS = struct.Struct("3i")  # pid, uid, gid
 REQUEST_TIMEOUT = 5.0  # for the client's request line
 CLOSE_TIMEOUT = 5.0  # for handlers to end once cancelled
-
-
-def control_address(paths: StatePaths) -> str:
-    digest = hashlib.sha256(str(paths.root).encode()).hexdigest()[:16]
-    return f"\0robostack-control-{digest}"
 
 
 class Controlled(Protocol):
@@ -50,8 +46,11 @@ class Controlled(Protocol):
     paths: StatePaths
     journal: Journal
 
-    async def restart_requested(self, name: str, with_dependents: bool) -> None:
-        """Restart NAME, or raise a RobostackError saying why not."""
+    async def change_requested(self, command: str, names: list[str], with_dependents: bool) -> str:
+        """Restart, stop or start NAMEs, or raise a RobostackError saying why not; what was done."""
+
+    async def wait_requested(self, names: list[str], timeout: float | None) -> str | None:
+        """None once NAMEs (all if none) are up; else why not."""
 
     def status_reply(self) -> dict[str, Any]:
         """The supervisor's state, from memory."""
@@ -116,17 +115,36 @@ class ControlServer:
         if command == "status":
             stream.send({"kind": "finish", "ok": True, **self._target.status_reply()})
             return
-        if command != "restart":
+        if command not in ("restart", "stop", "start", "wait"):
             stream.send({"kind": "finish", "ok": False, "message": f"unknown command {command!r}"})
             return
-        name = str(request.get("service"))
-        with self._target.journal.listening(stream):
-            try:
-                await self._target.restart_requested(name, bool(request.get("with_dependents")))
-            except RobostackError as error:
-                stream.send({"kind": "finish", "ok": False, "message": str(error), "exit_code": error.exit_code})
+        names = [str(request.get("service"))] if command == "restart" else _names(request.get("services"))
+        try:
+            if command == "wait":  # no progress lines: its answer is the one line a script needs
+                why_not = await self._target.wait_requested(names, _timeout(request.get("timeout")))
+                stream.send({"kind": "finish", "ok": why_not is None, "message": why_not or "up",
+                             "exit_code": 0 if why_not is None else 1})
                 return
-        stream.send({"kind": "finish", "ok": True, "message": f"{name} restarted"})
+            with self._target.journal.listening(stream):
+                done = await self._target.change_requested(command, names, bool(request.get("with_dependents")))
+        except RobostackError as error:
+            stream.send({"kind": "finish", "ok": False, "message": str(error), "exit_code": error.exit_code})
+            return
+        stream.send({"kind": "finish", "ok": True, "message": done})
+
+
+def _names(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise ValueError("services: expected a list of service names")
+    return value
+
+
+def _timeout(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e9:
+        raise ValueError(f"timeout: expected seconds, got {value!r}")
+    return float(value)
 
 
 async def _read_line(reader: asyncio.StreamReader) -> bytes:
@@ -159,8 +177,16 @@ async def _connect(paths: StatePaths) -> tuple[asyncio.StreamReader, asyncio.Str
 async def request_restart(paths: StatePaths, service: str, with_dependents: bool,
                           on_message: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     """Ask the running supervisor to restart `service`; relay progress; return the finish line."""
+    return await send_request(paths, {"command": "restart", "service": service, "with_dependents": with_dependents},
+                              on_message)
+
+
+async def send_request(paths: StatePaths, request: dict[str, Any],
+                       on_message: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Send one request (restart, stop, start, wait) to the running supervisor; relay its progress lines
+    to `on_message`; return its finish line."""
     reader, writer = await _connect(paths)
-    writer.write((json.dumps({"command": "restart", "service": service, "with_dependents": with_dependents}) + "\n").encode())
+    writer.write((json.dumps(request) + "\n").encode())
     try:
         await writer.drain()
         async for line in reader:
@@ -171,30 +197,3 @@ async def request_restart(paths: StatePaths, service: str, with_dependents: bool
     finally:
         writer.close()
     return {"kind": "finish", "ok": False, "message": "the supervisor closed the connection before finishing"}
-
-
-async def ask_status(paths: StatePaths, timeout: float) -> dict[str, Any] | None:
-    """The live supervisor's answer to `status`, or None if it does not answer within `timeout` (hung,
-    stopped with SIGSTOP, or gone meanwhile)."""
-    try:
-        exchange = asyncio.ensure_future(_status_exchange(paths))
-        done, _ = await asyncio.wait([exchange], timeout=timeout)
-        if not done:
-            exchange.cancel()
-            await asyncio.wait([exchange])
-            return None
-        return exchange.result()
-    except (NotRunningError, OSError, ValueError):
-        return None
-
-
-async def _status_exchange(paths: StatePaths) -> dict[str, Any] | None:
-    reader, writer = await _connect(paths)
-    try:
-        writer.write(b'{"command": "status"}\n')
-        await writer.drain()
-        line = await reader.readline()
-    finally:
-        writer.close()
-    reply = json.loads(line) if line else None
-    return reply if reply and reply.get("ok") else None

@@ -67,12 +67,13 @@ class Output:
 class Journal:
     """The supervisor's run state in memory, the timeline, and everyone listening. Also a Reporter."""
 
-    def __init__(self, paths: StatePaths, state: RunState, clock: Clock, outputs: list[Output]):
+    def __init__(self, paths: StatePaths, state: RunState, clock: Clock, outputs: list[Output], *,
+                 timeline: EventLog | None = None):
         self.paths = paths
         self.state = state
         self.clock = clock
         self.outputs = list(outputs)
-        self.timeline = EventLog(paths.events)
+        self.timeline = timeline or EventLog(paths.events)  # rotated past a size (the stack's `logs:`)
         self.write_error: str | None = None  # "cannot write state: No space left on device", while it lasts
         self.saving = False  # run.json is written only once the supervisor owns it (after the leftovers)
         self._retry: asyncio.TimerHandle | None = None

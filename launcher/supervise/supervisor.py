@@ -29,9 +29,11 @@ from typing import Any, Awaitable, Callable
 
 from stackkit.clock import Clock, SystemClock
 from launcher.errors import Interrupted, ServiceFailed, StackStopping, UsageError
+from launcher.logwriter.policy import rotation_policy
 from launcher.process.identity import identify
 from launcher.process.spawn import Spawner, SubprocessSpawner
 from launcher.stack.resolved import ResolvedStack
+from launcher.state.events import EventLog
 from launcher.state.paths import StatePaths, new_run_id
 from launcher.state.store import RunState, ServiceRecord, StackLock, read_run_state
 from launcher.supervise.control import ControlServer
@@ -40,6 +42,7 @@ from launcher.supervise.lifecycle import ServiceLifecycle
 from launcher.supervise.primitives import StopDoor, run_unless
 from launcher.supervise.services import Services
 from launcher.supervise.teardown import stop_escaped, stop_recorded_services
+from launcher.supervise.unattended import Unattended
 
 Preflight = Callable[["Supervisor"], Awaitable[None]]
 
@@ -65,11 +68,16 @@ class Supervisor:
                               supervisor_create_time=me.create_time if me else None, detached=detached,
                               started_at=self.clock.now().timestamp(), stop_order=list(stack.stop_order),
                               run_token=self.run_token, services=records)
-        self.journal = Journal(self.paths, self.state, self.clock, outputs)
+        self.unattended = Unattended(stack, clock=self.clock, log=lambda text: self.journal.note(f"alerts: {text}"),
+                                     states=lambda: {name: record.state for name, record in records.items()})
+        outputs = [*outputs, *(Output(name, reporter, disposable=False) for name, reporter in self.unattended.outputs())]
+        rotation = rotation_policy(stack.logs)  # the supervisor's own files rotate like a service's default
+        self.journal = Journal(self.paths, self.state, self.clock, outputs,
+                               timeline=EventLog(self.paths.events, max_size=rotation.max_size, keep=rotation.keep))
         spawner = spawner or SubprocessSpawner()
         lifecycles = {name: ServiceLifecycle(service, records[name], journal=self.journal, clock=self.clock,
                                              spawner=spawner, paths=self.paths, run_token=self.run_token,
-                                             door=self.door)
+                                             door=self.door, log_policy=stack.log_policy(name))
                       for name, service in stack.services.items()}
         self.services = Services(stack, lifecycles, clock=self.clock, door=self.door, request_stop=self.request_stop)
         self.stop_requested = asyncio.Event()
@@ -118,6 +126,7 @@ class Supervisor:
         """
         self.lock.acquire(self.stack.name)
         try:
+            self.unattended.start()
             await self._control.start()
             failed_start = await self._bring_up_unless_stopped(on_ready)
             if failed_start is None and self.ready:
@@ -156,6 +165,7 @@ class Supervisor:
         self.state.phase = "running"
         self.journal.save()
         self.ready = True
+        self.unattended.ready()
         if on_ready is not None:
             on_ready()
         self.services.watch_all()
@@ -170,6 +180,7 @@ class Supervisor:
     async def _stop_everything(self) -> None:
         """Cancel what is in flight, stop every service dependents first (kill on a second signal)."""
         self._stopped = True
+        self.unattended.stopping(self.stop_reason)
         self.state.phase = "stopping"
         self.journal.save()
         unfinished = await self.services.cancel_work()
@@ -189,14 +200,43 @@ class Supervisor:
 
     async def restart_requested(self, name: str, with_dependents: bool) -> None:
         """`robostack restart NAME`: refused while starting or stopping; raises if NAME did not come back."""
-        if name not in self.services:
-            known = ", ".join(self.stack.services)
-            raise UsageError(f"unknown service {name!r}; this stack has: {known}")
+        await self.change_requested("restart", [name], with_dependents)
+
+    async def change_requested(self, command: str, names: list[str], with_dependents: bool) -> str:
+        """`robostack restart|stop|start NAME...`: refused while starting or stopping; raises if one did not
+        end as asked. Several services are taken in dependency order (stops dependents first)."""
+        self._known(names)
         if self.door.closed:
-            raise StackStopping(f"refused: the stack is stopping ({self.door.reason}); nothing is restarted")
+            raise StackStopping(f"refused: the stack is stopping ({self.door.reason}); nothing is {_DONE[command]}")
         if not self.ready:
-            raise ServiceFailed(name, "the stack is still starting; try again once it is up")
-        await self.services.restart_requested(name, with_dependents)
+            raise ServiceFailed(names[0], "the stack is still starting; try again once it is up")
+        order = self.stack.stop_order if command == "stop" else self.stack.start_order
+        done = []
+        for name in sorted(set(names), key=order.index):
+            if command == "restart":
+                await self.services.restart_requested(name, with_dependents)
+                done.append(f"{name} {_DONE[command]}")
+            elif command == "stop":
+                await self.services.stop_requested(name, with_dependents)
+                done.append(f"{name} halted")
+            elif await self.services.start_requested(name, with_dependents):
+                done.append(f"{name} {_DONE[command]}")
+            else:
+                done.append(f"{name} was already {self.services[name].state.value}")
+        return "; ".join(done)
+
+    async def wait_requested(self, names: list[str], timeout: float | None) -> str | None:
+        """`robostack wait [NAME...]`: None once they are all up, else why not (also while still starting)."""
+        self._known(names)
+        if self.door.closed:
+            raise StackStopping(f"the stack is stopping ({self.door.reason})")
+        return await self.services.wait_until_up(names or list(self.stack.start_order), timeout)
+
+    def _known(self, names: list[str]) -> None:
+        unknown = [name for name in names if name not in self.services]
+        if unknown:
+            known = ", ".join(self.stack.services)
+            raise UsageError(f"unknown service {unknown[0]!r}; this stack has: {known}")
 
     def status_reply(self) -> dict[str, Any]:
         """What `status` and `doctor` ask a live supervisor: its state in memory, and whether it can save it."""
@@ -216,9 +256,13 @@ class Supervisor:
         try:
             self.journal.emit("", "supervisor-stopped", self.stop_reason)
             self.journal.save()
+            await self.unattended.aclose()
         finally:
             self.journal.close()
             self.lock.release()
+
+
+_DONE = {"restart": "restarted", "stop": "stopped", "start": "started"}
 
 
 def _new_record(service, paths: StatePaths, run_id: str) -> ServiceRecord:
