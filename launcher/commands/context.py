@@ -1,16 +1,28 @@
-"""What every command needs: which stack file, its state directory, a console."""
+"""What every command needs: which stack file, its state directory, where and how to print.
+
+Cheap to create: nothing heavy is imported until a command asks for it (the stack
+model and its validation only for commands that load the stack file, rich only for
+commands that print with it), so `status`, `ps`, `logs`, `down`, `--help` start fast.
+"""
 
 from __future__ import annotations
 
 import os
+import shlex
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
+from launcher.output.term import Out, colour_wanted, terminal_width
 
-from launcher.stack.loader import find_stack_file, load_stack
-from launcher.stack.resolved import ResolvedStack
-from launcher.state.paths import StatePaths, state_dir_for
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from launcher.stack.resolved import ResolvedStack
+    from launcher.state.paths import StatePaths
+
+WIDE = 100_000  # a rich Console's width when the output is not a terminal: lines are never cut or wrapped
 
 
 @dataclass
@@ -18,19 +30,88 @@ class CommandContext:
     """Shared by all subcommands; created once by the CLI group."""
 
     file_option: str | None
-    console: Console = field(default_factory=Console)
-    error_console: Console = field(default_factory=lambda: Console(stderr=True))
+    no_color: bool = False
+    _consoles: dict = field(default_factory=dict, repr=False)
+    _outs: dict = field(default_factory=dict, repr=False)
+
+    # -- the stack file and its state ------------------------------------------------------------
 
     def stack_path(self) -> Path:
+        from launcher.stack.locate import find_stack_file
+
         return find_stack_file(self.file_option, os.environ, Path.cwd())
 
-    def load(self, symbols: list[str] | None = None) -> ResolvedStack:
+    def load(self, symbols: list[str] | None = None) -> "ResolvedStack":
+        from launcher.stack.loader import load_stack
+
         return load_stack(self.stack_path(), symbols=symbols, environ=os.environ)
 
-    def paths(self) -> StatePaths:
+    def paths(self) -> "StatePaths":
         """The state directory; needs only the file's path, so it works even if the file is now invalid.
 
         An existing folder that is not this user's alone is refused here (StateError, exit 6),
         before any command reads from it.
         """
+        from launcher.state.paths import state_dir_for
+
         return state_dir_for(self.stack_path()).verify()
+
+    def command(self, *words: str) -> str:
+        """A robostack command line to suggest, naming the stack file the way the user did (`-f` or
+        ROBOSTACK_FILE), so it acts on the same stack when pasted."""
+        chosen = self.file_option
+        prefix = ["robostack"] if not chosen else ["robostack", "-f", chosen]
+        return shlex.join([*prefix, *words])
+
+    # -- output -------------------------------------------------------------------------------------
+
+    @property
+    def out(self) -> Out:
+        """Plain lines to stdout (colours only when wanted)."""
+        return self._out(sys.stdout)
+
+    @property
+    def err(self) -> Out:
+        return self._out(sys.stderr)
+
+    def _out(self, stream) -> Out:
+        if stream not in self._outs:
+            self._outs[stream] = Out(stream, colour=colour_wanted(stream, self.no_color))
+        return self._outs[stream]
+
+    @property
+    def console(self) -> "Console":
+        """A rich Console on stdout, for the commands that render with rich (up, doctor, restart, config)."""
+        return self._console(stderr=False)
+
+    @property
+    def error_console(self) -> "Console":
+        return self._console(stderr=True)
+
+    def _console(self, *, stderr: bool) -> "Console":
+        if stderr not in self._consoles:
+            self._consoles[stderr] = make_console(sys.stderr if stderr else sys.stdout, no_color=self.no_color)
+        return self._consoles[stderr]
+
+
+def make_console(stream, *, no_color: bool) -> "Console":
+    """A rich Console that follows the output rules: colours only when wanted, full width when not a terminal,
+    and a closed pipe mutes it (the command goes on and exits with its own code)."""
+    from rich.console import Console
+
+    colour = colour_wanted(stream, no_color)
+    console = Console(file=stream, width=terminal_width(stream) or WIDE, no_color=not colour,
+                      color_system="auto" if colour else None, force_terminal=colour or None,
+                      highlight=False, stderr=stream is sys.stderr)
+    console.on_broken_pipe = lambda: _mute(console)  # type: ignore[method-assign]
+    return console
+
+
+def _mute(console: "Console") -> None:
+    console.quiet = True
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, console.file.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from launcher.hygiene.facts import ServiceFacts
 from launcher.hygiene.findings import short_command
 from launcher.logwriter.status import describe_failure
-from launcher.output.console import format_uptime
+from launcher.output.status import format_uptime
 from launcher.probes.base import format_seconds
 from launcher.probes.ib_messages import meaning_of
 
