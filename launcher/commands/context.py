@@ -10,12 +10,11 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from launcher.output.term import Out, colour_wanted, terminal_width
 
+TYPE_CHECKING = False  # typing itself costs every command its import
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -25,14 +24,15 @@ if TYPE_CHECKING:
 WIDE = 100_000  # a rich Console's width when the output is not a terminal: lines are never cut or wrapped
 
 
-@dataclass
 class CommandContext:
-    """Shared by all subcommands; created once by the CLI group."""
+    """Shared by all subcommands; created once by the CLI (a plain class: dataclasses costs every command inspect)."""
 
-    file_option: str | None
-    no_color: bool = False
-    _consoles: dict = field(default_factory=dict, repr=False)
-    _outs: dict = field(default_factory=dict, repr=False)
+    def __init__(self, file_option: str | None, *, no_color: bool = False, file_from_environment: bool = False):
+        self.file_option = file_option
+        self.no_color = no_color
+        self.file_from_environment = file_from_environment  # the stack file came from ROBOSTACK_FILE, not -f
+        self._consoles: dict = {}
+        self._outs: dict = {}
 
     # -- the stack file and its state ------------------------------------------------------------
 
@@ -59,9 +59,21 @@ class CommandContext:
     def command(self, *words: str) -> str:
         """A robostack command line to suggest, naming the stack file the way the user did (`-f` or
         ROBOSTACK_FILE), so it acts on the same stack when pasted."""
-        chosen = self.file_option
-        prefix = ["robostack"] if not chosen else ["robostack", "-f", chosen]
-        return shlex.join([*prefix, *words])
+        return shlex.join(["robostack", *words]).replace("robostack", self._invocation(), 1)
+
+    def suggest(self, text: str) -> str:
+        """`text` with every suggested `` `robostack ...` `` command naming the stack file as the user did."""
+        invocation = self._invocation()
+        if invocation == "robostack":
+            return text
+        return text.replace("`robostack ", f"`{invocation} ").replace(f"`{invocation} -f ", "`robostack -f ")
+
+    def _invocation(self) -> str:
+        if not self.file_option:
+            return "robostack"
+        if self.file_from_environment:
+            return f"ROBOSTACK_FILE={shlex.quote(self.file_option)} robostack"
+        return f"robostack -f {shlex.quote(self.file_option)}"
 
     # -- output -------------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from launcher.commands.context import CommandContext
 from launcher.errors import EXIT_NOT_RUNNING, EXIT_OK, EXIT_SERVICE_FAILED, NotRunningError
-from launcher.output.status import describe_now, status_lines, status_problems
+from launcher.output.status import current_probe, describe_now, status_lines, status_problems
 from launcher.state.interpret import effective_state, live_supervisor
 from launcher.state.paths import StatePaths
 from launcher.state.store import RunState, StackLock, read_run_state
@@ -105,7 +105,7 @@ def status_json(view: StatusView) -> dict:
         record = state.services[name]
         running = parse_state(record.state) in RUNNING
         services.append({"name": name, "state": record.state, "pid": record.pid,
-                         "health": record.probe if view.probing else None, "restarts": record.restarts,
+                         "health": current_probe(record, view.probing), "restarts": record.restarts,
                          "log": record.log, "reason": record.reason,
                          "detail": describe_now(record, probing=view.probing),
                          "uptime": (time.time() - record.started_at) if record.started_at and running else None,
@@ -128,7 +128,7 @@ def run_status(ctx: CommandContext, as_json: bool) -> int:
         for line in status_lines(view.state, supervisor=_supervisor_label(view), probing=view.probing, out=out):
             out.line(line)
         for line in view.problems() + status_problems(view.state, view.log_failures, probing=view.probing):
-            out.line(line, "red")
+            out.line(ctx.suggest(line), "red")
     if not view.alive:
         return EXIT_NOT_RUNNING
     if view.problems() or view.log_failures:

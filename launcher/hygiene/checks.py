@@ -45,6 +45,9 @@ def build_checks(f: ServiceFacts) -> list[Check]:
         checks.append(_sockets(f))
     if not f.external:  # robostack neither stops nor logs an external service
         checks.extend([_stale(f), _log(f)])
+    warnings = list(f.record.warnings) if f.record is not None and f.managed_alive else []
+    if warnings:  # what the running service itself says is wrong (an unknown symbol)
+        checks.append(Check("warnings", "warn", "; ".join(warnings), {"warnings": warnings}))
     return checks
 
 

@@ -14,11 +14,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from launcher.logwriter import files
 from launcher.state import files as state_files
 from launcher.logwriter.format import parse_stamp
+
+TYPE_CHECKING = False  # typing itself costs every command its import
+if TYPE_CHECKING:
+    from typing import Callable, Iterator
 
 BLOCK = 64 * 1024
 _LINEAR_WINDOW = 16 * 1024  # below this, bisection hands over to a forward scan

@@ -13,18 +13,21 @@ Output is plain text written as it is, never cut to a terminal's width. Colours
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, TextIO
 
 from launcher.logwriter import reader
 from launcher.logwriter.format import LAUNCHER_MARK, PREFIX_LENGTH, STAMP_LENGTH, parse_stamp
 from launcher.output.term import colour_wanted  # noqa: F401  (the rule every command follows)
+
+TYPE_CHECKING = False  # typing itself costs every command its import
+if TYPE_CHECKING:
+    from typing import Callable, Iterable, Iterator, TextIO
+    import asyncio
 
 FOLLOW_INTERVAL = 0.2  # how often -f looks for new bytes; tail -F uses 1s
 DEFAULT_LINES = 20
@@ -140,6 +143,8 @@ async def follow(followers: dict[str, reader.Follower], emit: Callable[[Entry], 
                  stop: asyncio.Event | None = None, flush: Callable[[], None] | None = None) -> None:
     """Emit every service's new lines as they arrive, merged by time per look, until `stop` is set (or forever);
     the lines written before the stop are emitted too."""
+    import asyncio  # here: `logs` without -f never needs an event loop
+
     stop = stop or asyncio.Event()
     while True:
         batch = [list(entries(name, follower.read_new())) for name, follower in followers.items()]

@@ -9,7 +9,6 @@ only for the state it belongs to. Plain text (no rich): `status` must start fast
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from pathlib import Path
 
 from launcher.output.term import Out, table
@@ -67,7 +66,7 @@ def describe_now(record, *, probing: bool, now: float | None = None) -> str:
         else ""
     if state == "restarting" and record.next_try_at:
         wait = max(0.0, record.next_try_at - now)
-        when = datetime.fromtimestamp(record.next_try_at).strftime("%H:%M:%S")
+        when = time.strftime("%H:%M:%S", time.localtime(record.next_try_at))
         return f"{record.reason or 'restarting'}; next try in {wait:.1f}s (at {when})"
     if state in ("healthy", "external"):
         since = f"up {format_uptime(now - record.healthy_at)}" if record.healthy_at and state == "healthy" else ""

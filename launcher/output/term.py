@@ -15,8 +15,10 @@ through :func:`launcher.commands.context.CommandContext.console` too):
 from __future__ import annotations
 
 import os
-import shutil
-from typing import Mapping, TextIO
+
+TYPE_CHECKING = False  # typing itself costs every command its import
+if TYPE_CHECKING:
+    from typing import Mapping, TextIO
 
 # The few styles robostack uses, as SGR codes (the names are rich's, so one style table serves both).
 _SGR = {"green": "32", "yellow": "33", "red": "31", "bold red": "1;31", "dim": "2", "cyan": "36", "magenta": "35",
@@ -42,7 +44,13 @@ def terminal_width(output: TextIO) -> int | None:
     """The terminal's columns, or None (no limit) when `output` is not a terminal."""
     if not is_terminal(output):
         return None
-    return shutil.get_terminal_size((100, 24)).columns
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        return os.get_terminal_size(output.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 100
 
 
 class Out:

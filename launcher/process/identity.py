@@ -19,7 +19,6 @@ real uid is not the current user's is left alone. :func:`signal_process` and
 from __future__ import annotations
 
 import os
-import signal
 from dataclasses import dataclass
 
 # A create time is the kernel's start time in clock ticks (1/100 s, /proc/PID/stat) plus the
@@ -71,7 +70,7 @@ def is_alive(identity: ProcessIdentity) -> bool:
     return found is not None and found[0] != "Z" and same_create_time(found[1], identity.create_time)
 
 
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _stat(pid: int) -> tuple[str, float] | None:
@@ -83,12 +82,12 @@ def _stat(pid: int) -> tuple[str, float] | None:
         return None
     fields = data[data.rfind(b")") + 2:].split()  # after "pid (comm) ": comm may hold spaces and parentheses
     try:
-        return fields[0].decode(), int(fields[19]) / _CLOCK_TICKS + _boot_time()
+        return fields[0].decode(), int(fields[19]) / CLOCK_TICKS + boot_time()
     except (IndexError, ValueError):
         return None
 
 
-def _boot_time() -> float:
+def boot_time() -> float:
     """The boot time in epoch seconds (/proc/stat btime), read each time like psutil does."""
     with open("/proc/stat", "rb") as handle:
         for line in handle:
@@ -98,7 +97,10 @@ def _boot_time() -> float:
 
 
 def pidfds_supported() -> bool:
-    """True if this Python and kernel offer pidfd_open and pidfd_send_signal."""
+    """True if this Python and kernel offer pidfd_open and pidfd_send_signal (found out once, on first use)."""
+    global _PIDFDS_SUPPORTED
+    if _PIDFDS_SUPPORTED is None:
+        _PIDFDS_SUPPORTED = _probe_pidfds()
     return _PIDFDS_SUPPORTED
 
 
@@ -109,7 +111,7 @@ def open_verified_pidfd(identity: ProcessIdentity) -> int | None:
     descriptor was opened on the recorded process, because a process reusing the pid
     would be younger. The caller closes the descriptor.
     """
-    if not _PIDFDS_SUPPORTED:
+    if not pidfds_supported():
         return None
     try:
         descriptor = os.pidfd_open(identity.pid)
@@ -142,13 +144,15 @@ def signal_process(identity: ProcessIdentity, signal_number: int) -> bool:
     Never raises for a process that is gone or belongs to someone else: those are
     simply not signalled (checked here, not left to the kernel: root may signal anyone).
     """
-    if _PIDFDS_SUPPORTED:
+    if pidfds_supported():
         descriptor = open_verified_pidfd(identity)
         if descriptor is None:
             return False
         try:
             if not is_mine(identity.pid):  # checked with the pidfd open: the pid cannot name a newcomer
                 return False
+            import signal  # here: `status` and `down` of a stopped stack never signal
+
             signal.pidfd_send_signal(descriptor, signal_number)
             return True
         except OSError:  # ESRCH (exited meanwhile), EPERM (another user's process)
@@ -204,6 +208,8 @@ def _group_is_mine(pgid: int) -> bool:
 
 def _probe_pidfds() -> bool:
     """Whether pidfds work here: the functions exist and the kernel accepts them (Linux 5.3+)."""
+    import signal
+
     if not (hasattr(os, "pidfd_open") and hasattr(signal, "pidfd_send_signal")):
         return False
     try:
@@ -219,4 +225,4 @@ def _probe_pidfds() -> bool:
         os.close(descriptor)
 
 
-_PIDFDS_SUPPORTED = _probe_pidfds()
+_PIDFDS_SUPPORTED: bool | None = None

@@ -13,10 +13,13 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
 from launcher.errors import UsageError
 from launcher.process.identity import ProcessIdentity
+
+TYPE_CHECKING = False  # typing itself costs every command its import
+if TYPE_CHECKING:
+    from typing import Iterable, Mapping, Sequence
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,12 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Mapping
 
 from launcher.errors import StackFileError
+
+TYPE_CHECKING = False  # typing itself costs every command its import
+if TYPE_CHECKING:
+    from typing import Mapping
 
 DEFAULT_FILE_NAME = "stack.yaml"
 FILE_VARIABLE = "ROBOSTACK_FILE"

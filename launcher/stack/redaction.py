@@ -24,10 +24,12 @@ shell and desktop variables (PWD, SSH_AUTH_SOCK, XDG_SESSION_ID...) name no secr
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
+TYPE_CHECKING = False  # typing itself costs every command its import
 if TYPE_CHECKING:
+    from typing import Any, Iterable, Sequence
     from launcher.stack.resolved import ResolvedStack
 
 MASK = "***"

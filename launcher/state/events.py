@@ -17,13 +17,14 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
 
 from launcher.logwriter.files import DEFAULT_KEEP, DEFAULT_MAX_SIZE
 from launcher.state import files
 from launcher.state.rotation import RotatingFile
 
+TYPE_CHECKING = False  # typing itself costs every command its import
 if TYPE_CHECKING:
+    from typing import Any, Iterator
     from launcher.logwriter.reader import Follower
 
 @dataclass(frozen=True)

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
 
 from launcher.logwriter import files as naming
 from launcher.logwriter.files import DEFAULT_KEEP, DEFAULT_MAX_SIZE
 from launcher.state import files
+
+TYPE_CHECKING = False  # typing itself costs every command its import
+if TYPE_CHECKING:
+    from typing import Sequence
 
 
 def suffix_of(path: Path | str) -> str:

@@ -13,12 +13,15 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from launcher.errors import AlreadyRunningError, StateError
 from launcher.state import files
 from launcher.process.identity import ProcessIdentity, identify, is_alive
 from launcher.state.paths import StatePaths
+
+TYPE_CHECKING = False  # typing itself costs every command its import
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @dataclass

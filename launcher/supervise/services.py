@@ -341,7 +341,8 @@ def _settled(lifecycle: ServiceLifecycle) -> bool:
     state = lifecycle.state
     if state in (ServiceState.FAILED, ServiceState.BLOCKED, ServiceState.HALTED):
         return True
-    return state is ServiceState.STOPPED and not lifecycle.busy.locked()
+    return state is ServiceState.STOPPED and lifecycle.process is not None and not lifecycle.running \
+        and not lifecycle.busy.locked()  # it ran and ended, and nothing is about to restart it
 
 
 def _describe(lifecycle: ServiceLifecycle) -> str:
