@@ -26,14 +26,17 @@ PROBED = ("healthy", "waiting", "unhealthy", "external", "starting")  # states w
 
 
 def format_uptime(seconds: float | None) -> str:
+    """3s, 4m12s, 2h05m, 3d04h ("-" for none): short enough for a table cell or a graph node."""
     if seconds is None or seconds < 0:
         return "-"
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    if whole < 86400:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"  # a stack supervised for weeks
 
 
 def _ago(seconds: float) -> str:
