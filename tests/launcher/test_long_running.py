@@ -22,12 +22,18 @@ def event(number: int) -> Event:
     return Event(START + timedelta(seconds=number), "trader", "restarted", f"restart number {number}", {"n": number})
 
 
-def test_the_timeline_rotates_between_whole_lines_and_keeps_only_the_newest_parts(tmp_path):
+def timeline(tmp_path, count: int, *, max_size: int, keep: int):
+    """events.jsonl with `count` events written through a rotating EventLog."""
     path = tmp_path / "events.jsonl"
-    log = EventLog(path, max_size=4000, keep=3)
-    for number in range(200):
+    log = EventLog(path, max_size=max_size, keep=keep)
+    for number in range(count):
         log.append(event(number))
     log.close()
+    return path
+
+
+def test_the_timeline_rotates_between_whole_lines_and_keeps_only_the_newest_parts(tmp_path):
+    path = timeline(tmp_path, 200, max_size=4000, keep=3)
     kept = all_files(path)
     assert [file.name for file in kept[:-1]] == [part.name for part in parts(path)] and len(kept) == 4
     assert kept[-1] == path and all(os.path.getsize(file) <= 4000 for file in kept)
@@ -41,11 +47,7 @@ def test_the_timeline_rotates_between_whole_lines_and_keeps_only_the_newest_part
 
 
 def test_since_finds_the_first_event_by_bisection_across_parts(tmp_path):
-    path = tmp_path / "events.jsonl"
-    log = EventLog(path, max_size=20_000, keep=100)
-    for number in range(1000):
-        log.append(event(number))
-    log.close()
+    path = timeline(tmp_path, 1000, max_size=20_000, keep=100)
     assert len(parts(path)) > 5
     for first in (0, 1, 377, 998, 999):
         since = (START + timedelta(seconds=first)).timestamp()
