@@ -35,6 +35,11 @@ def robostack_script() -> list[str]:
     return [str(script)] if script.exists() else [PYTHON, "-m", "launcher"]
 
 
+def as_a_user(env: dict[str, str]) -> dict[str, str]:
+    """`env` as a user's shell has it: compiled bytecode written and read (a test runner may turn that off)."""
+    return {key: value for key, value in env.items() if key != "PYTHONDONTWRITEBYTECODE"}
+
+
 def timed(argv: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
     subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -61,19 +66,22 @@ def run(settings: Settings, ledger: Ledger) -> Section:
     except BenchError as error:
         print(f"  supervisord: {error}", flush=True)
         supervisorctl = None
-    env = ledger.env({"COLUMNS": "200", "ROBOSTACK_STATE_DIR": str(running.state_dir)})
-    stopped_env = ledger.env({"COLUMNS": "200", "ROBOSTACK_STATE_DIR": str(stopped.state_dir)})
+    env = as_a_user(ledger.env({"COLUMNS": "200", "ROBOSTACK_STATE_DIR": str(running.state_dir)}))
+    stopped_env = as_a_user(ledger.env({"COLUMNS": "200", "ROBOSTACK_STATE_DIR": str(stopped.state_dir)}))
     robostack = robostack_script()
     measured: dict[str, list[float]] = {"floor": [], "supervisorctl": [], "down (stopped stack)": []}
     for command in COMMANDS:
         measured[" ".join(command)] = []
-    for _ in range(runs):  # round-robin
-        measured["floor"].append(timed([PYTHON, "-c", "pass"], env))
+    for number in range(runs + 1):  # round-robin; the first round only warms up
+        round_ = {"floor": timed([PYTHON, "-c", "pass"], env)}
         for command in COMMANDS:
-            measured[" ".join(command)].append(timed([*robostack, "-f", str(running.stack_file), *command], env))
-        measured["down (stopped stack)"].append(timed([*robostack, "-f", str(stopped.stack_file), "down"], stopped_env))
+            round_[" ".join(command)] = timed([*robostack, "-f", str(running.stack_file), *command], env)
+        round_["down (stopped stack)"] = timed([*robostack, "-f", str(stopped.stack_file), "down"], stopped_env)
         if supervisorctl is not None:
-            measured["supervisorctl"].append(timed(supervisorctl, env))
+            round_["supervisorctl"] = timed(supervisorctl, env)
+        if number:
+            for name, value in round_.items():
+                measured[name].append(value)
     running.stop(60)
     if supervisorctl is not None:
         supervisord.stop(30)

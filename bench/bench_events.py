@@ -23,6 +23,7 @@ from pathlib import Path
 
 from bench.core import PYTHON, Section, Settings, median, notes, ratio, runs_note, seconds, spread
 from bench.ledger import Ledger
+from bench.bench_cli import as_a_user
 from bench.managers import BenchError, Robostack, ServiceSpec
 
 OLD_READER = "import sys; from pathlib import Path; from launcher.state.events import read_events; " \
@@ -72,8 +73,8 @@ def run(settings: Settings, ledger: Ledger) -> Section:
         document["logs"] = {"max_size": "1GB"}
         stack.stack_file.write_text(json.dumps(document))
     timeline = big.state_dir / "events.jsonl"
-    env = ledger.env({"ROBOSTACK_STATE_DIR": str(big.state_dir)})
-    small_env = ledger.env({"ROBOSTACK_STATE_DIR": str(small.state_dir)})
+    env = as_a_user(ledger.env({"ROBOSTACK_STATE_DIR": str(big.state_dir)}))
+    small_env = as_a_user(ledger.env({"ROBOSTACK_STATE_DIR": str(small.state_dir)}))
     results: dict[str, list[tuple[float, int]]] = {key: [] for key in ("down", "empty", "old", "tail", "since", "all")}
     for number in range(runs):
         big.up()
