@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime, timezone
 
 from ib_async import IB, Forex, Stock
 
@@ -135,8 +136,10 @@ async def test_current_time_and_historical_bars(gateway_sim):
         server_time = await ib.reqCurrentTimeAsync()
         assert abs(server_time.timestamp() - time.time()) < 3600
         [aapl] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
-        bars = await ib.reqHistoricalDataAsync(aapl, "", "60 S", "5 secs", "TRADES", False)
-        # Bars are aligned to 5-second boundaries, so 60 s ending now spans 12 or 13 of them.
+        # A fixed moment inside NYSE's extended hours: "now" has no TRADES bars outside them (nights, weekends).
+        end = datetime(2025, 11, 24, 20, 0, 2, tzinfo=timezone.utc)  # Monday 15:00:02 New York
+        bars = await ib.reqHistoricalDataAsync(aapl, end, "60 S", "5 secs", "TRADES", False)
+        # Bars are aligned to 5-second boundaries, so 60 s ending mid-bar spans 12 or 13 of them.
         assert len(bars) in (12, 13)
         assert all(b.date.second % 5 == 0 for b in bars)
         assert all(b.low <= min(b.open, b.close) and b.high >= max(b.open, b.close) for b in bars)
