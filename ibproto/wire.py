@@ -17,6 +17,7 @@ The format (V100+, what IB Gateway and TWS speak since API 9.72):
 
 from __future__ import annotations
 
+import enum
 import re
 import struct
 from dataclasses import dataclass
@@ -42,12 +43,15 @@ _VERSION_RANGE = re.compile(r"v([0-9]{1,9})(?:\.\.([0-9]{1,9}))?(?: (.*))?", re.
 def encode_field(value: object) -> str:
     """Render one value the way the TWS API expects it on the wire.
 
-    ``None`` is the empty field, booleans are ``1``/``0``; everything else is ``str()``.
+    ``None`` is the empty field, booleans are ``1``/``0``, an enum member is its value (``str()`` of an
+    IntEnum member is its name on Python 3.10); everything else is ``str()``.
     """
     if value is None:
         return ""
     if isinstance(value, bool):
         return "1" if value else "0"
+    if isinstance(value, enum.Enum):
+        value = value.value
     return str(value)
 
 

@@ -207,7 +207,9 @@ async def test_none_of_the_calls_a_trading_program_makes_hangs(gateway_sim):
             "real-time bars": ib.reqRealTimeBars(contract, 5, "MIDPOINT", False),
             "PnL": ib.reqPnL(account),
         }
-        bars = await ib.reqHistoricalDataAsync(contract, "", "1800 S", "1 min", "MIDPOINT", False,
+        # ib_async drops updates to an empty bar list, and 1800 S ending at night or on a weekend has no
+        # bars (the market is closed): five days always reach back into a session, holidays included.
+        bars = await ib.reqHistoricalDataAsync(contract, "", "5 D", "5 mins", "MIDPOINT", False,
                                                keepUpToDate=True)
         updates = []
         bars.updateEvent += lambda bar_list, has_new_bar: updates.append(has_new_bar)

@@ -54,10 +54,13 @@ async def test_a_full_disk_drops_and_counts_lines_without_blocking_the_service(s
     written = int(report.read_text())
     lines = log_lines(log)
     notices = [line for line in lines if "lines lost" in line]
-    assert len(notices) == 1
-    lost = int(re.fullmatch(r"--- robostack: (\d+) lines lost: No space left on device", notices[0]).group(1))
+    # Usually one notice; two when a retry's short notice fitted in the file's last page while the disk
+    # was still full and the next block failed again: each notice counts the lines lost since the last.
+    assert 1 <= len(notices) <= 3
+    lost = sum(int(re.fullmatch(r"--- robostack: (\d+) lines lost: No space left on device", notice).group(1))
+               for notice in notices)
     numbered = [line for line in lines if line.startswith("line ")]
     assert len(numbered) + 1 + lost == written  # every line is either in the file or counted as lost
-    assert lines[-1] == "the last line" and lines[-2] == notices[0]
+    assert lines[-1] == "the last line" and lines[-2] == notices[-1]
     final = read_writer_status(status_file)
     assert final["state"] == "stopped" and final["lost"] == lost and final["dropping"] == 0
