@@ -61,7 +61,9 @@ def test_when_nothing_answers_it_says_so_and_exits_5(tmp_path):
     port = free_port()
     result = robostack(write_stack(tmp_path, f"http: {{port: {port}}}\n"), "dashboard", state=tmp_path / "state")
     assert result.returncode == 5, result.stderr
-    assert f"nothing answers at http://127.0.0.1:{port}/" in result.stderr and "robostack up" in result.stderr
+    # The suggested command names the stack file as the user did (`robostack -f FILE up`).
+    assert f"nothing answers at http://127.0.0.1:{port}/" in result.stderr and re.search(r"`robostack (-f \S+ )?up`",
+                                                                                         result.stderr)
     assert result.stdout == ""
 
 
