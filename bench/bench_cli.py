@@ -14,12 +14,11 @@ The target (issue 14) is at most 3 times the floor for status, ps, logs -n, down
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from pathlib import Path
 
-from bench.core import PYTHON, Section, Settings, median, notes, ratio, runs_note, seconds, spread
+from bench.core import PYTHON, Section, Settings, median, notes, ratio, run_measured, runs_note, seconds, spread
 from bench.ledger import Ledger
 from bench.managers import BenchError, Robostack, ServiceSpec, Supervisord
 
@@ -41,10 +40,7 @@ def as_a_user(env: dict[str, str]) -> dict[str, str]:
 
 
 def timed(argv: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   timeout=60)
-    return time.perf_counter() - started
+    return run_measured(argv, env)[0]
 
 
 def run(settings: Settings, ledger: Ledger) -> Section:

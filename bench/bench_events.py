@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bench.core import PYTHON, Section, Settings, median, notes, ratio, runs_note, seconds, spread
+from bench.core import PYTHON, Section, Settings, median, notes, ratio, run_measured, runs_note, seconds, spread
 from bench.ledger import Ledger
 from bench.bench_cli import as_a_user
 from bench.managers import BenchError, Robostack, ServiceSpec
@@ -44,16 +42,6 @@ def write_timeline(path: Path, size: int) -> int:
             line["time"] = (start + timedelta(minutes=number)).isoformat(timespec="milliseconds")
             handle.write(json.dumps(line) + "\n")
     return count
-
-
-def measured(argv: list[str], env: dict[str, str]) -> tuple[float, int, int]:
-    """(wall seconds, peak RSS in bytes, exit code) of one command."""
-    started = time.perf_counter()
-    process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return time.perf_counter() - started, usage.ru_maxrss * 1024, process.returncode
 
 
 def mib(value: float) -> str:
@@ -82,12 +70,12 @@ def run(settings: Settings, ledger: Ledger) -> Section:
         if number == 0:
             count = write_timeline(timeline, size)
             print(f"  wrote {count:,} events ({os.path.getsize(timeline) / 2 ** 20:.0f} MiB)", flush=True)
-        results["old"].append(_ok(measured([PYTHON, "-c", OLD_READER, str(timeline)], env)))
-        results["down"].append(_ok(measured([*big.command("down")], env)))
-        results["empty"].append(_ok(measured([*small.command("down")], small_env)))
-        results["tail"].append(_ok(measured([*big.command("events", "-n", "20")], env)))
-        results["since"].append(_ok(measured([*big.command("events", "--since", "1m")], env)))
-    results["all"].append(_ok(measured([*big.command("events", "--json")], env)))
+        results["old"].append(_ok(run_measured([PYTHON, "-c", OLD_READER, str(timeline)], env)))
+        results["down"].append(_ok(run_measured([*big.command("down")], env)))
+        results["empty"].append(_ok(run_measured([*small.command("down")], small_env)))
+        results["tail"].append(_ok(run_measured([*big.command("events", "-n", "20")], env)))
+        results["since"].append(_ok(run_measured([*big.command("events", "--since", "1m")], env)))
+    results["all"].append(_ok(run_measured([*big.command("events", "--json")], env)))
 
     def figure(key: str) -> tuple[float, float, list[float]]:
         walls = [wall for wall, _ in results[key]]
