@@ -15,6 +15,7 @@ from ibproto.messages import ClientMessage, ServerMessage
 from ibproto.wire import encode_message
 
 START_API_VERSION = 2
+REQ_CURRENT_TIME_VERSION = 1
 
 CodeMeaning = Code  # what older callers called a code's meaning
 
@@ -41,6 +42,12 @@ def encode_start_api(client_id: int, capabilities: str = "") -> bytes:
     return encode_message(ClientMessage.START_API, START_API_VERSION, client_id, capabilities)
 
 
+def encode_req_current_time() -> bytes:
+    """The framed reqCurrentTime request ``49, 1``: the cheapest request every Gateway answers
+    (with currentTime), so an answer proves the API layer is alive, not just the socket."""
+    return encode_message(ClientMessage.REQ_CURRENT_TIME, REQ_CURRENT_TIME_VERSION)
+
+
 def parse_error_record(fields: list[str], server_version: int) -> ErrorRecord:
     """Decode ``4, version, reqId, code, message[, advancedOrderRejectJson]``.
 
@@ -63,6 +70,8 @@ class SessionTranscript:
     errors: list[ErrorRecord] = field(default_factory=list)
     malformed: list[str] = field(default_factory=list)
     messages: int = 0
+    current_times: int = 0  # currentTime answers received (one per reqCurrentTime, in order)
+    last_current_time: int | None = None  # the Gateway's clock, seconds since the epoch
 
     def absorb(self, fields: list[str]) -> None:
         """Take in one message's fields; a malformed message is noted, never raised."""
@@ -75,6 +84,9 @@ class SessionTranscript:
                 self.accounts = [account for account in fields[2].split(",") if account]
             elif message_id == ServerMessage.ERR_MSG:
                 self.errors.append(parse_error_record(fields, self.server_version))
+            elif message_id == ServerMessage.CURRENT_TIME:
+                self.last_current_time = parse_int(fields[2], "time")
+                self.current_times += 1
         except (ProtocolError, IndexError):
             self.malformed.append(",".join(fields)[:80])
 

@@ -28,8 +28,8 @@ class Code:
     severity: Severity = "warning"
 
     def say(self, *values: object) -> str:
-        """The Gateway's text with its blanks filled (``{}`` placeholders, in order)."""
-        return self.text.format(*values) if values else self.text
+        """The Gateway's text with its blanks filled (``{}`` placeholders, in order; none given: left out)."""
+        return self.text.format(*values) if values else self.text.replace("{}", "")
 
 
 def _table(*codes: Code) -> dict[int, Code]:
@@ -80,7 +80,7 @@ CODES: dict[int, Code] = _table(
          "connectivity between the Gateway and IB's servers is lost", "fatal"),
     Code(1101, "Connectivity between IB and Trader Workstation has been restored - data lost.",
          "connectivity restored, market data lost: subscriptions must be renewed"),
-    Code(1102, "Connectivity between IB and Trader Workstation has been restored - data maintained.",
+    Code(1102, "Connectivity between IB and Trader Workstation has been restored - data maintained.{}",
          "connectivity restored, data maintained", "info"),
     Code(1300, "TWS socket port has been reset and this connection is being dropped. Please reconnect "
                "on the new port - {}", "the Gateway's socket port was reset; reconnect on the new port", "fatal"),

@@ -292,8 +292,9 @@ def _doctor_arguments(doctor: argparse.ArgumentParser) -> None:
 def _dashboard_arguments(dashboard: argparse.ArgumentParser) -> None:
     dashboard.add_argument("--serve", action="store_true", help="Serve the dashboard and the HTTP API from this "
                                                                 "process, reading the state directory, until Ctrl-C.")
-    dashboard.add_argument("--port", type=_port, metavar="N", help="Port to use instead of the stack file's "
-                                                                  "http.port (with --serve, 0 picks a free one).")
+    dashboard.add_argument("--port", type=_port, metavar="N",
+                           help="Port to use instead of the one the running supervisor serves on (with --serve, "
+                                "instead of the stack file's http.port; 0 picks a free one).")
     dashboard.add_argument("--no-browser", action="store_true", help="Only print the URL.")
 
 
@@ -388,7 +389,9 @@ COMMANDS: dict[str, tuple] = {
                exit_codes(c0="every service is ok", c1="a service needs attention, or the supervisor does",
                           c2="bad stack file, or an unknown service", **STATE), _doctor_arguments, _doctor),
     "dashboard": ("Open the stack's dashboard in a browser (or print its URL when there is no browser).", "",
-                  exit_codes(c0="", c1="the server could not start", c2="bad stack file or option", **STATE),
+                  exit_codes(c0="", c1="the server could not start", c2="bad stack file or option",
+                             c4="--serve: the port is in use", c5="the stack is not running (nothing serves its "
+                             "dashboard), or its supervisor serves none", **STATE),
                   _dashboard_arguments, _dashboard),
     "config": ("Print the resolved stack (substituted, defaults filled in, secrets masked).", "",
                exit_codes(c0="", c2="bad stack file or symbols"), _symbols_argument, _config),

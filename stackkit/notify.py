@@ -83,7 +83,10 @@ class Notifier:
         message = format_message(*assignments)
         try:
             if self._socket is None:
-                self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                # Non-blocking: a supervisor that stops reading (Linux queues only 10 datagrams by default) must
+                # never freeze the service's event loop; the datagram is dropped instead.
+                self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC |
+                                             socket.SOCK_NONBLOCK)
             self._socket.sendto(message, self.address)
         except OSError as err:
             if not self._warned:

@@ -53,7 +53,7 @@ FIXED_PORTS_LOCK = Path(os.environ.get("ROBOSTACK_FIXED_PORTS_LOCK", "/tmp/robos
 
 @contextlib.contextmanager
 def fixed_ports_held(timeout: float = 900.0):
-    """Hold the machine-wide lock on the default stack's fixed ports (4002, 8765).
+    """Hold the machine-wide lock on the default stack's fixed ports (4002, 8765, 7462, and 8790: its dashboard).
 
     Two checkouts running their suites on one machine would otherwise race for
     those ports, and one stack's pre-flight would stop the other's services as

@@ -13,7 +13,8 @@ SERVICE_ENTRY_POINTS = ("services.gateway_sim.__main__", "services.websocket_ser
                         "services.runner_async.__main__")
 
 
-@pytest.mark.parametrize("module", [*SERVICE_ENTRY_POINTS, "ibproto.wire", "stackkit.clock", "stackkit.symbols", "stackkit.notify"])
+@pytest.mark.parametrize("module", [*SERVICE_ENTRY_POINTS, "ibproto.wire", "stackkit.clock", "stackkit.symbols",
+                                    "stackkit.durations", "stackkit.times", "stackkit.notify"])
 def test_module_does_not_import_the_launcher(module):
     code = (f"import importlib, sys; importlib.import_module({module!r}); "
             "bad = sorted(m for m in sys.modules if m == 'launcher' or m.startswith('launcher.')); "

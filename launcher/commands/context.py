@@ -18,6 +18,7 @@ TYPE_CHECKING = False  # typing itself costs every command its import
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from launcher.stack.redaction import Redactor
     from launcher.stack.resolved import ResolvedStack
     from launcher.state.paths import StatePaths
 
@@ -74,6 +75,26 @@ class CommandContext:
         if self.file_from_environment:
             return f"ROBOSTACK_FILE={shlex.quote(self.file_option)} robostack"
         return f"robostack -f {shlex.quote(self.file_option)}"
+
+    def redactor(self, *, with_stack: bool = True) -> "Redactor":
+        """The masking rule for what a command shows: secrets of the environment, and the stack's own
+        when its file still loads (`status`, `events` and `down` must work while it is broken).
+
+        `with_stack=False` for the commands typed many times a day (`status`, `ps`, `events`): loading
+        the stack file costs more than their whole run, and what they show was written by the
+        supervisor, which masks everything with the stack's secrets already; the environment's
+        secrets and the shapes (`--password x`, a DSN's password, a Bearer token) are still masked.
+        """
+        from launcher.errors import RobostackError
+        from launcher.stack.redaction import Redactor
+
+        known = Redactor.from_environment(os.environ)
+        if not with_stack:
+            return known
+        try:
+            return known.with_secrets(self.load().secret_values)
+        except RobostackError:
+            return known
 
     # -- output -------------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """`robostack dashboard`: open the stack's dashboard in a browser, or print its URL.
 
+The URL is the one the running supervisor recorded in run.json when it bound its port.
 `--serve` serves the dashboard and the HTTP API from this process instead, reading the
 state directory (like `status` and `events`), until Ctrl-C: for a stack whose supervisor
 does not serve them (no `http:` section), or to look at a stack from a second port.
@@ -8,7 +9,6 @@ does not serve them (no `http:` section), or to look at a stack from a second po
 from __future__ import annotations
 
 import asyncio
-import errno
 import json
 import logging
 import os
@@ -20,24 +20,34 @@ import webbrowser
 from typing import Mapping
 
 from launcher.commands.context import CommandContext
-from launcher.errors import EXIT_OK, NotRunningError, PreflightRefused, UsageError
+from launcher.errors import EXIT_OK, NotRunningError, UsageError
 from launcher.stack.model import HttpSettings
 from launcher.stack.resolved import ResolvedStack
-from launcher.web.server import HttpServer, http_url
+from launcher.state.interpret import live_supervisor
+from launcher.state.paths import StatePaths
+from launcher.state.store import read_run_state
+from launcher.web.server import HttpServer, http_url, listen
 from launcher.web.statedir import StateDirView
 
 REACH_TIMEOUT = 2.0
 
 
-def configured_url(stack: ResolvedStack) -> str:
-    """The URL the supervisor serves the dashboard at, from the stack file's `http:` section."""
+def served_url(stack: ResolvedStack, paths: StatePaths) -> str:
+    """The URL the stack's live supervisor serves the dashboard at, as it recorded it in run.json
+    (the port it bound: also right with `http.port: 0`)."""
+    state = read_run_state(paths)
+    alive = state is not None and live_supervisor(paths, state) is not None
+    if alive and state.http_url:
+        return state.http_url
     if stack.http is None:
         raise UsageError("this stack serves no dashboard: add `http: {port: 8790}` to the stack file "
                          "(then restart the stack), or run `robostack dashboard --serve`")
-    if stack.http.port == 0:
-        raise UsageError("http.port is 0 (any free port): the dashboard's URL is only known to the running "
-                         "supervisor; give http.port a fixed port, or run `robostack dashboard --serve`")
-    return http_url(stack.http.host, stack.http.port)
+    if not alive:
+        raise NotRunningError(f"stack '{stack.name}' is not running, so nothing serves its dashboard: start it "
+                              "with `robostack up` (or show its last state with `robostack dashboard --serve`)")
+    raise NotRunningError(f"the running supervisor (pid {state.supervisor_pid}) serves no dashboard: it was started "
+                          "before the stack file had `http:`; restart the stack (`robostack down`, `robostack up`) "
+                          "or run `robostack dashboard --serve`")
 
 
 def has_browser(environ: Mapping[str, str]) -> bool:
@@ -57,7 +67,7 @@ def run_dashboard(ctx: CommandContext, *, serve: bool, port: int | None, open_br
     stack = ctx.load()
     if serve:
         return _serve(ctx, stack, port, open_browser)
-    url = configured_url(stack) if port is None else http_url((stack.http or HttpSettings()).host, port)
+    url = served_url(stack, ctx.paths()) if port is None else http_url((stack.http or HttpSettings()).host, port)
     _check_answers(url)
     show(url, open_browser=open_browser)
     return EXIT_OK
@@ -83,13 +93,7 @@ def _serve(ctx: CommandContext, stack: ResolvedStack, port: int | None, open_bro
     async def main() -> None:
         view = StateDirView(stack, ctx.paths())
         server = HttpServer(view, settings.host, chosen)
-        try:
-            await server.start()
-        except OSError as err:
-            if err.errno == errno.EADDRINUSE:
-                raise PreflightRefused(f"port {chosen} on {settings.host} is already in use; "
-                                       "serve on another with `robostack dashboard --serve --port N` (0: any)") from err
-            raise UsageError(f"cannot listen on {settings.host}:{chosen}: {err.strerror}") from err
+        await listen(server, "serve on another with `robostack dashboard --serve --port N` (0: any)")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

@@ -26,13 +26,14 @@ def run_down(ctx: CommandContext) -> int:
         return EXIT_OK
     import asyncio
 
-    result, held = asyncio.run(_down(paths, ctx.out.line))
+    mask = ctx.redactor().mask  # its messages quote commands and the timeline's reasons
+    result, held = asyncio.run(_down(paths, lambda text: ctx.out.line(mask(text))))
     if result.state is None:
         raise NotRunningError("nothing to stop")
     if held:
-        raise ServiceFailed("stack", "stopped, but these ports are still held: " + "; ".join(held))
+        raise ServiceFailed("stack", mask("stopped, but these ports are still held: " + "; ".join(held)))
     for warning in result.warnings:
-        ctx.err.line(f"warning: {warning}")
+        ctx.err.line(f"warning: {mask(warning)}")
     ctx.out.line(f"stack '{result.state.stack}' is down")
     return EXIT_OK
 

@@ -9,6 +9,7 @@ while the disk is full. A supervisor whose pid lives but does not answer is show
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,10 @@ from launcher.state.interpret import effective_state, live_supervisor
 from launcher.state.paths import StatePaths
 from launcher.state.store import RunState, StackLock, read_run_state
 from launcher.state.transitions import RUNNING, ServiceState, parse_state
+
+TYPE_CHECKING = False  # typing itself costs every command its import
+if TYPE_CHECKING:
+    from launcher.stack.redaction import Redactor
 
 STATUS_DEADLINE = 1.0  # a live supervisor answers from memory in milliseconds; the rest is slack for a loaded machine
 FINE = (ServiceState.HEALTHY, ServiceState.EXTERNAL, ServiceState.DONE, ServiceState.HALTED)
@@ -74,14 +79,48 @@ def supervisor_view(paths: StatePaths) -> StatusView | None:
     state = read_run_state(paths)
     if state is None:
         return None
-    alive = live_supervisor(paths, state) is not None
-    reply = ask_status(paths, STATUS_DEADLINE) if alive else None
-    view = StatusView(state, alive, reply is not None)
-    if reply is not None:
-        view.state = RunState.from_json(reply["state"])
-        view.write_error = reply.get("write_error")
-    effective_state(view.state, supervisor_alive=alive)
-    return view
+    supervisor = live_supervisor(paths, state)
+    alive = supervisor is not None
+    reply = ask_status(paths, STATUS_DEADLINE, supervisor.pid) if supervisor else None
+    view = reply_view(reply)
+    if view is not None:
+        return view
+    return StatusView(effective_state(state, supervisor_alive=alive), alive, False)
+
+
+def reply_view(reply: dict | None) -> StatusView | None:
+    """A live supervisor's answer (`Supervisor.status_reply`) as `status` shows it: what the control socket
+    brings to `status`, and what the supervisor's own HTTP API serves, so both show the same.
+    None if there is no answer or it does not read as a run state."""
+    answered = _answered_state(reply)
+    if answered is None:
+        return None
+    write_error = reply.get("write_error") if isinstance(reply.get("write_error"), str) else None
+    return StatusView(effective_state(answered, supervisor_alive=True), alive=True, responding=True,
+                      write_error=write_error)
+
+
+def _answered_state(reply: dict | None) -> RunState | None:
+    """The state a (verified) supervisor answered with; None if there is none or it does not read as one."""
+    if reply is None:
+        return None
+    try:
+        return RunState.from_json(reply["state"])
+    except ValueError:
+        return None
+
+
+def masked_view(view: StatusView, redactor: Redactor) -> StatusView:
+    """The view as shown to a person: its texts masked (a run state an older robostack wrote is not)."""
+    state = copy.deepcopy(view.state)
+    for record in state.services.values():
+        record.reason = record.reason and redactor.mask(record.reason)
+        record.exit = record.exit and redactor.mask(record.exit)
+        for detail, key in ((record.probe, "detail"), (record.last_event, "reason")):
+            if detail and isinstance(detail.get(key), str):
+                detail[key] = redactor.mask(detail[key])
+    return StatusView(state, view.alive, view.responding, view.write_error and redactor.mask(view.write_error),
+                      view.log_failures)
 
 
 def log_failures(state: RunState) -> dict[str, str]:
@@ -120,10 +159,11 @@ def status_json(view: StatusView) -> dict:
 
 
 def run_status(ctx: CommandContext, as_json: bool) -> int:
-    view = load_status(ctx)
+    redactor = ctx.redactor(with_stack=False)  # what the supervisor wrote is masked with the stack's secrets
+    view = masked_view(load_status(ctx), redactor)
     out = ctx.out
     if as_json:
-        out.line(json.dumps(status_json(view), indent=2))
+        out.line(json.dumps(redactor.mask_data(status_json(view)), indent=2))
     else:
         for line in status_lines(view.state, supervisor=_supervisor_label(view), probing=view.probing, out=out):
             out.line(line)

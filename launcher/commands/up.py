@@ -15,7 +15,6 @@ import os
 import signal
 import sys
 import traceback
-from pathlib import Path
 from typing import Iterator
 
 from rich.console import Console
@@ -27,6 +26,7 @@ from launcher.hygiene.preflight import run_preflight
 from launcher.output.console import ConsoleReporter
 from launcher.state.paths import StatePaths
 from launcher.state.rotation import RotatingFile
+from launcher.state.store import read_run_state
 from launcher.supervise.journal import Output
 from launcher.supervise.reporter import PipeReporter, render_message
 from launcher.supervise.supervisor import Supervisor
@@ -87,7 +87,8 @@ def run_foreground(ctx: CommandContext, symbols: list[str] | None, *, ignore_zom
                                 preflight=make_preflight(ignore_zombies))
 
         def ready() -> None:
-            supervisor.journal.note(up_message(supervisor) + "; Ctrl-C stops it, a second Ctrl-C kills it")
+            dashboard = f"; dashboard {supervisor.state.http_url}" if supervisor.state.http_url else ""
+            supervisor.journal.note(f"{up_message(supervisor)}{dashboard}; Ctrl-C stops it, a second Ctrl-C kills it")
 
         async def main() -> None:
             supervisor.install_signal_handlers()
@@ -147,7 +148,8 @@ def _flush_quietly(printer) -> None:
 def supervisor_log(paths: StatePaths, stack) -> Iterator[Output]:
     """supervisor.log as an output that outlives the terminal, rotated like the timeline (the stack's `logs:`);
     a line a full disk refuses is lost, never fatal."""
-    log = RotatingFile(paths.supervisor_log, **supervisor_files_rotation(stack))
+    log = RotatingFile(paths.supervisor_log, root=paths.root, **supervisor_files_rotation(stack))
+    log.open()  # now: a link or someone else's file there refuses `up` (StateError) before anything starts
     try:
         yield Output("supervisor.log", log_reporter(log, list(stack.services)), disposable=False)
     finally:
@@ -226,7 +228,7 @@ def run_detached(ctx: CommandContext, symbols: list[str] | None, *, ignore_zombi
     reporter = ConsoleReporter(ctx.console)
     reporter.set_names(list(stack.services))
     try:
-        return _relay(ctx, reporter, read_end, child, paths.supervisor_log)
+        return _relay(ctx, reporter, read_end, child, paths)
     except KeyboardInterrupt:
         ctx.error_console.print("interrupted: stopping the background supervisor and its services")
         child.send_signal(signal.SIGTERM)
@@ -257,10 +259,14 @@ def _become_supervisor(stack, paths, report_fd: int, ignore_zombies: bool) -> in
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     pipe = PipeReporter(report_fd)
+    # stdout and stderr are supervisor.log (a stray traceback lands there too), also after each rotation.
+    log_file = RotatingFile(paths.supervisor_log, also=(1, 2), root=paths.root, **supervisor_files_rotation(stack))
     try:
-        # stdout and stderr are supervisor.log (a stray traceback lands there too), also after each rotation.
-        log_file = RotatingFile(paths.supervisor_log, also=(1, 2), **supervisor_files_rotation(stack))
-        log_file.open()
+        log_file.open()  # opened like every state file: no link followed, yours alone
+    except RobostackError as error:
+        pipe.finish(ok=False, message=str(error), exit_code=error.exit_code)
+        return error.exit_code
+    try:
         log = Output("supervisor.log", log_reporter(log_file, list(stack.services)), disposable=False)
         supervisor = Supervisor(stack, paths, detached=True, preflight=make_preflight(ignore_zombies),
                                 outputs=[Output("the `up --detach` pipe", pipe), log])
@@ -287,13 +293,14 @@ def _become_supervisor(stack, paths, report_fd: int, ignore_zombies: bool) -> in
         sys.stderr.flush()
 
 
-def _relay(ctx: CommandContext, reporter: ConsoleReporter, read_end: int, child, log: Path) -> int:
+def _relay(ctx: CommandContext, reporter: ConsoleReporter, read_end: int, child, paths: StatePaths) -> int:
     """Show the background supervisor's progress until it says the stack is up (0) or could not be.
 
     A reader of our output that went away (`up -d | head -3`) changes nothing but the
     output: the progress is still read to the end and the exit code still says whether
     the stack came up.
     """
+    log = paths.supervisor_log
     muted = False
 
     def show(action) -> None:
@@ -309,8 +316,10 @@ def _relay(ctx: CommandContext, reporter: ConsoleReporter, read_end: int, child,
             if message["ok"]:
                 text = message.get("message") or "stack is up"
                 style = "bold yellow" if " warning(s): " in text else "bold green"
+                state = read_run_state(paths)  # saved before the supervisor said it is up
+                dashboard = f"; dashboard {escape(state.http_url)}" if state is not None and state.http_url else ""
                 show(lambda: ctx.console.print(
-                    f"[{style}]{escape(text)}[/] (supervisor pid {child.pid}); `robostack status`, "
+                    f"[{style}]{escape(text)}[/] (supervisor pid {child.pid}){dashboard}; `robostack status`, "
                     "`robostack logs -f`, `robostack down`", highlight=False, soft_wrap=True))
                 return EXIT_OK
             show(lambda: print_log_tail(ctx, message.get("service") or "the failed service", message.get("log_tail", [])))

@@ -37,11 +37,14 @@ def build_checks(f: ServiceFacts) -> list[Check]:
     """Every check for the service, in the order a person would run them."""
     checks = [_process(f)]
     checks.extend(_port(f, port) for port in f.ports)
+    checks.extend(_remote_port(f, port) for port in f.remote_ports)
     if f.ib_api is not None:
         checks.extend([_api(f), _session(f)])
     elif f.probe is not None or f.probe_skipped:
         checks.append(_probe(f))
-    if f.ports:
+    if f.gateway is not None:
+        checks.append(_gateway(f))
+    if f.ports or f.remote:
         checks.append(_sockets(f))
     if not f.external:  # robostack neither stops nor logs an external service
         checks.extend([_stale(f), _log(f)])
@@ -52,6 +55,9 @@ def build_checks(f: ServiceFacts) -> list[Check]:
 
 
 def _process(f: ServiceFacts) -> Check:
+    if f.remote:
+        return Check("process", "info", f"not checked: '{f.name}' runs on {f.host}; robostack sees only this "
+                                        "machine's processes", {"host": f.host})
     if f.external:
         holders = [h for port in f.ports for h in f.listeners.get(port, [])]
         if not holders:
@@ -97,6 +103,26 @@ def _port(f: ServiceFacts, port: int) -> Check:
         timing = f"; TCP connect failed: {connect.error}"
     served = f"; {f.served[port]} connection(s) open" if f.served.get(port) else ""
     return Check(f"port {port}", "fail" if foreign else "ok", f"listening: {who}{timing}{served}", data)
+
+
+def _remote_port(f: ServiceFacts, port: int) -> Check:
+    connect = f.tcp.get(port)
+    data = {"port": port, "host": f.host, "tcp_connect_seconds": connect.seconds if connect else None,
+            "connect_error": connect.error if connect else None}
+    if connect is None:
+        return Check(f"port {port}", "info", f"on {f.host}: not tried", data)
+    if connect.error:
+        return Check(f"port {port}", "fail", f"on {f.host}: {connect.error}", data)
+    return Check(f"port {port}", "ok", f"on {f.host}: TCP connect {format_seconds(connect.seconds)} (who listens "
+                                       f"there is not visible from here)", data)
+
+
+def _gateway(f: ServiceFacts) -> Check:
+    condition = f.gateway
+    status = "ok" if condition.state == "ready" else ("info" if condition.expected_absence else "fail")
+    if condition.state in ("unknown", "down", "unresponsive"):
+        status = "info"  # said better by the process, port and api rows
+    return Check("gateway", status, f"{condition.state}: {condition.detail}", condition.to_dict())
 
 
 def _api(f: ServiceFacts) -> Check:
@@ -147,6 +173,9 @@ def _probe(f: ServiceFacts) -> Check:
 
 
 def _sockets(f: ServiceFacts) -> Check:
+    if f.remote:
+        return Check("sockets", "info", f"not checked: CLOSE_WAIT and FIN_WAIT_2 sockets of {f.host} are not visible "
+                                        "from this machine", {"zombies": []})
     data = [{"port": z.port, "pid": z.owner.pid, "command": z.owner.command, "close_wait": z.close_wait,
              "fin_wait_2": z.fin_wait_2, "kind": z.kind} for z in f.zombies]
     if not f.zombies:

@@ -14,11 +14,15 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from launcher.hygiene.connect import TcpConnect, tcp_connect
-from launcher.hygiene.findings import Holder, ZombieFinding, classify_zombies, owner_label, watched_ports
+from launcher.hygiene.findings import (Holder, ZombieFinding, classify_zombies, is_remote, owner_label, probe_host,
+                                       remote_ports, watched_ports)
+from launcher.hygiene.gateway_facts import gateway_condition
 from launcher.hygiene.scan import (PortScan, external_holder_pids, find_stale, live_groups, process_ages,
                                    settled_scan)
+from launcher.gateway.condition import GatewayCondition
 from launcher.logwriter.files import status_path
 from launcher.logwriter.format import split_stamp
 from launcher.logwriter.status import read_writer_status
@@ -66,6 +70,12 @@ class ServiceFacts:
     log_path: str | None = None
     log_errors: list[str] = field(default_factory=list)
     log_writer: dict | None = None  # the log writer's status record (launcher.logwriter.status)
+    host: str = "127.0.0.1"  # where its probe connects
+    remote: bool = False  # an external service on another machine: no local socket or process checks
+    remote_ports: list[int] = field(default_factory=list)  # its ports there (connected to, never scanned)
+    gateway: GatewayCondition | None = None  # a TWS API service's condition (login phase, notices, maintenance)
+    ibc_address: str | None = None  # IBC's command server, when the stack declares one
+    second_factor_timeout: float = 180.0
 
     @property
     def managed_alive(self) -> bool:
@@ -83,7 +93,8 @@ async def collect_facts(stack: ResolvedStack, paths: StatePaths, names: list[str
     groups = {name: pids for name, _, pids in live_groups(state)}
     facts = [_initial_facts(stack.services[name], state, running, groups.get(name, [])) for name in names]
     # Bare connects first and on their own, so their timing is not inflated by probes sharing the loop.
-    await asyncio.gather(*(_connect(f, port, _timeout(stack.services[f.name])) for f in facts for port in f.ports))
+    await asyncio.gather(*(_connect(f, port, _timeout(stack.services[f.name])) for f in facts
+                           for port in f.ports + f.remote_ports))
     await asyncio.gather(*(_run_probe(stack.services[f.name], f, paths) for f in facts))
     # After the probes, so the table shows what the services hold, not our own connections.
     ports = sorted({port for service in stack.services.values() for port in watched_ports(service)})
@@ -93,9 +104,15 @@ async def collect_facts(stack: ResolvedStack, paths: StatePaths, names: list[str
     stale = find_stale(stack, exclude_pids=spared)
     zombies = classify_zombies(stack, scan.zombie_counts(), managed_pids=managed)
     for service_facts in facts:
+        service = stack.services[service_facts.name]
         _add_table_facts(service_facts, scan, zombies, stale)
-        service_facts.log_path, service_facts.log_errors = _log_errors(paths, stack.services[service_facts.name])
+        service_facts.log_path, service_facts.log_errors = _log_errors(paths, service)
         service_facts.log_writer = _log_writer(service_facts.log_path)
+        if service_facts.label == "Gateway":
+            log_path = Path(service_facts.log_path) if service_facts.log_path else None
+            service_facts.gateway = gateway_condition(service, service_facts.ib_api, log_path=log_path,
+                                                      process_running=None if service.external
+                                                      else service_facts.managed_alive)
     return facts
 
 
@@ -107,11 +124,17 @@ def _initial_facts(service: ResolvedService, state: RunState | None, running: bo
                    managed_pids: list[int]) -> ServiceFacts:
     health = service.health
     record = state.services.get(service.name) if state is not None else None
+    host = probe_host(service)
+    remote = is_remote(service)
+    ibc = service.spec.ibc
     return ServiceFacts(name=service.name, external=service.external, probe_kind=health.kind if health else None,
                         ports=watched_ports(service), label=owner_label(service), stack_running=running,
                         has_run_state=state is not None, record=record,
                         managed_pids=[] if service.external else managed_pids,
-                        probe_timeout=health.timeout if health else 0.0)
+                        probe_timeout=health.timeout if health else 0.0, host=host, remote=remote,
+                        remote_ports=remote_ports(service) if remote else [],
+                        ibc_address=f"{ibc.host}:{ibc.command_port}" if ibc else None,
+                        second_factor_timeout=ibc.second_factor_timeout if ibc else 180.0)
 
 
 def _timeout(service: ResolvedService) -> float:
@@ -139,7 +162,7 @@ async def _diagnose(facts: ServiceFacts, host: str, port: int, timeout: float, c
 
 
 async def _connect(facts: ServiceFacts, port: int, timeout: float) -> None:
-    facts.tcp[port] = await tcp_connect("127.0.0.1", port, timeout=timeout)
+    facts.tcp[port] = await tcp_connect(facts.host, port, timeout=timeout)
 
 
 async def _run_configured_probe(service: ResolvedService, facts: ServiceFacts, paths: StatePaths) -> None:

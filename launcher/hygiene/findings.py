@@ -14,6 +14,7 @@ from typing import Iterable, Literal, Mapping
 
 from launcher.process.sockets import ZombieCount
 from launcher.stack.resolved import ResolvedService, ResolvedStack
+from stackkit.loopback import is_loopback_host
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 COMMAND_WIDTH = 80  # commands are shortened to this many characters in one-line messages
@@ -132,12 +133,47 @@ def _base_name(word: str) -> str:
     return word.rsplit("/", 1)[-1] if word.startswith("/") and not word.endswith("/") else word
 
 
+def probe_host(service: ResolvedService) -> str:
+    """Where a service's tcp or ib_api check connects (its `host:`), else this machine."""
+    health = service.health
+    if health is not None and health.kind in ("tcp", "ib_api"):
+        return health.check.host
+    return service.spec.host or "127.0.0.1"
+
+
+def is_remote(service: ResolvedService) -> bool:
+    """An external service on another machine: its sockets and processes are not this machine's to see."""
+    return service.external and not is_loopback_host(probe_host(service))
+
+
+def remote_ports(service: ResolvedService) -> list[int]:
+    """A remote service's ports: its check's port, then any it declares."""
+    health = service.health
+    ports = [health.check.port] if health is not None and health.kind in ("tcp", "ib_api") else []
+    return ports + [port for port in service.ports if port not in ports]
+
+
+def remote_notes(stack: ResolvedStack) -> list[str]:
+    """What pre-flight cannot check for a service on another machine, said plainly (one line each)."""
+    notes = []
+    for name, service in stack.services.items():
+        if is_remote(service):
+            host, ports = probe_host(service), ", ".join(map(str, remote_ports(service))) or "none declared"
+            notes.append(f"'{name}' runs on {host}: its ports ({ports}) and processes are on that machine, so "
+                         f"foreign port holders, zombie sockets and stale processes cannot be checked from here; "
+                         f"only its probe connects to {host}")
+    return notes
+
+
 def watched_ports(service: ResolvedService) -> list[int]:
     """The ports pre-flight and doctor look at for a service.
 
     Its declared `ports`; for an external service also the port of its tcp or ib_api
     check on this machine (a hand-started Gateway is often declared only by its check).
+    None for a service on another machine: its ports are not on this one.
     """
+    if is_remote(service):
+        return []
     ports = list(service.ports)
     health = service.health
     if service.external and health is not None and health.kind in ("tcp", "ib_api"):
@@ -176,14 +212,19 @@ def find_port_conflicts(stack: ResolvedStack, listeners: Mapping[int, Iterable[H
     ports are expected to be held by someone else and never conflict.
     """
     spared = set(spared_pids)
+    return [conflict for service in stack.services.values() if not service.external
+            for conflict in service_port_conflicts(service, listeners, spared_pids=spared)]
+
+
+def service_port_conflicts(service: ResolvedService, listeners: Mapping[int, Iterable[Holder]], *,
+                           spared_pids: Iterable[int] = ()) -> list[PortConflict]:
+    """One service's declared ports held by processes other than `spared_pids` (pre-flight, and after a start)."""
+    spared = set(spared_pids)
     conflicts = []
-    for name, service in stack.services.items():
-        if service.external:
-            continue
-        for port in service.ports:
-            foreign = _unique(holder for holder in listeners.get(port, ()) if holder.pid not in spared)
-            if foreign:
-                conflicts.append(PortConflict(name, port, foreign))
+    for port in service.ports:
+        foreign = _unique(holder for holder in listeners.get(port, ()) if holder.pid not in spared)
+        if foreign:
+            conflicts.append(PortConflict(service.name, port, foreign))
     return conflicts
 
 
@@ -231,6 +272,7 @@ def assess(stack: ResolvedStack, listeners: Mapping[int, Iterable[Holder]], zomb
     result.conflicts = find_port_conflicts(stack, listeners, spared_pids=spared)
     result.refusals.extend(conflict.describe() for conflict in result.conflicts)
     result.zombies = classify_zombies(stack, zombie_counts, stopping_pids=stopping_pids)
+    result.notes.extend(remote_notes(stack))
     for finding in result.zombies:
         if not finding.blocks_up:
             result.notes.append(finding.describe())

@@ -12,12 +12,12 @@ import time
 from dataclasses import dataclass
 from typing import Iterable
 
-from launcher.hygiene.findings import Holder, external_ports
+from launcher.hygiene.findings import Holder, PortConflict, external_ports, service_port_conflicts
 from launcher.process.identity import identify
 from launcher.process.membership import GroupTarget, select_group_members, snapshot_processes
 from launcher.process.search import MatchedProcess, find_matching_processes
 from launcher.process.sockets import ESTABLISHED, LISTEN, SocketRecord, ZombieCount, sockets_on_ports, summarise_zombies
-from launcher.stack.resolved import ResolvedStack
+from launcher.stack.resolved import ResolvedService, ResolvedStack
 from launcher.state.store import RunState
 from launcher.state.interpret import recorded_groups
 
@@ -98,6 +98,22 @@ def _key(record: SocketRecord) -> SocketKey:
 def _zombie_keys(scan: PortScan) -> set[SocketKey]:
     """Zombie-looking sockets with an owner: only those can make pre-flight refuse or doctor blame a process."""
     return {_key(record) for record in scan.records if record.is_zombie and record.pid is not None}
+
+
+def foreign_port_holders(service: ResolvedService, own: GroupTarget) -> list[PortConflict]:
+    """After a (re)start: the service's declared ports held by a process outside its own tree.
+
+    A squatter that took the port while the service was down (SO_REUSEADDR) answers its
+    probe as well as the service would; only who holds the socket tells them apart.
+    Judged by pre-flight's own rule (:func:`~launcher.hygiene.findings.service_port_conflicts`).
+    """
+    if not service.ports:
+        return []
+    listeners = scan_ports(service.ports).listeners()
+    if not listeners:
+        return []
+    members = select_group_members(snapshot_processes(), own).everyone
+    return service_port_conflicts(service, listeners, spared_pids=members)
 
 
 def external_holder_pids(stack: ResolvedStack, scan: PortScan) -> set[int]:

@@ -12,7 +12,6 @@ the list of what it matched; nothing is signalled. Judging is pure
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -21,6 +20,7 @@ import psutil
 from launcher.hygiene.findings import short_command
 from launcher.process.search import ancestors_of_self
 from launcher.stack.problems import Problem
+from launcher.stack.stale import SlowPattern, StaleRegex
 from launcher.stack.source import format_field_path
 from launcher.stack.resolved import ResolvedStack
 
@@ -64,8 +64,12 @@ def stale_pattern_problems(stack: ResolvedStack, rows: Iterable[ProcessRow], *, 
         if service.external:
             continue
         for index, pattern in enumerate(service.spec.stale):
-            regex = re.compile(pattern)
-            matched = [row for row in table if regex.search(row.command)]
+            stale = StaleRegex(pattern)
+            try:
+                matched = [row for row in table if stale.search(row.command)]
+            except SlowPattern as slow:
+                problems.append((("services", name, "stale", index), f"{slow}; nothing was stopped"))
+                continue
             reason = _reason(matched, protected)
             if reason:
                 problems.append((("services", name, "stale", index), f'"{pattern}" {reason}; a stale pattern must '

@@ -7,7 +7,11 @@ whether our own service works) and what a person should fix first.
 
 Verdict codes (``doctor --json``): ok, not-running, not-listening, port-held-by-other,
 api-silent, close-wait, client-id-in-use, version-mismatch, stale-processes,
-session-failed, protocol-error, unhealthy, orphaned, log-not-written.
+session-failed, protocol-error, unhealthy, orphaned, log-not-written, unreachable (a service
+on another machine); for a Gateway also its condition (:mod:`launcher.hygiene.gateway_verdicts`):
+starting, logging-in, awaiting-second-factor, existing-session, api-initialising,
+restarting, maintenance, login-failed, farms-broken, connectivity-lost,
+competing-session, read-only.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from launcher.hygiene import gateway_verdicts
 from launcher.hygiene.facts import ServiceFacts
 from launcher.hygiene.findings import Holder, restart_advice, short_command
 from launcher.logwriter.status import describe_failure
 from launcher.output.status import format_uptime
 from launcher.probes import ib_api
 from launcher.probes.base import format_seconds
+from launcher.stack.durations import format_duration
 
 OK = "ok"
 NOT_RUNNING = "not-running"
@@ -37,6 +43,7 @@ PROTOCOL_ERROR = "protocol-error"
 UNHEALTHY = "unhealthy"
 ORPHANED = "orphaned"
 LOG_NOT_WRITTEN = "log-not-written"
+UNREACHABLE = "unreachable"
 
 # A Gateway younger than this may still be logging in or initialising its API layer
 # (the API answers 30-60 s after login, and login itself can take a while with 2FA).
@@ -253,6 +260,42 @@ def _probe_failed(f: ServiceFacts) -> Verdict | None:
     return Verdict(UNHEALTHY, detail, fix)
 
 
+def _gateway_login_failed(f: ServiceFacts) -> Verdict | None:
+    return _found(gateway_verdicts.login_failed(f.gateway, f.name, f.external,
+                                                format_duration(f.second_factor_timeout)))
+
+
+def _gateway_away(f: ServiceFacts) -> Verdict | None:
+    return _found(gateway_verdicts.away(f.gateway, f.name, f.external))
+
+
+def _gateway_degraded(f: ServiceFacts) -> Verdict | None:
+    return _found(gateway_verdicts.degraded(f.gateway, f.ibc_address))
+
+
+def _found(finding: tuple[str, str, str] | None) -> Verdict | None:
+    return Verdict(*finding) if finding is not None else None
+
+
+def _remote_unreachable(f: ServiceFacts) -> Verdict | None:
+    """A service on another machine that does not take TCP: say so, and what cannot be seen from here."""
+    if not f.remote:
+        return None
+    for port in f.remote_ports:
+        connect = f.tcp.get(port)
+        if connect is not None and connect.error:
+            detail = (f"{connect.error}; {f.host} is another machine: robostack cannot see its processes or sockets "
+                      "from here")
+            if f.label == "Gateway":
+                fix = (f"start IB Gateway on {f.host} and log in; check that its API port is {port}, that "
+                       f"{f.host}'s firewall lets this machine in, and that this machine's address is in Trusted "
+                       f"IPs ({GATEWAY_SETTINGS})")
+            else:
+                fix = f"start '{f.name}' on {f.host} and check that it listens on {port}"
+            return Verdict(UNREACHABLE, detail, fix)
+    return None
+
+
 def _orphaned(f: ServiceFacts) -> Verdict | None:
     if f.managed_alive and not f.stack_running:
         return Verdict(ORPHANED, f"pid {f.managed_pid} runs without a supervisor (it died or was killed)",
@@ -271,9 +314,11 @@ def _log_not_written(f: ServiceFacts) -> Verdict | None:
                    "how many lines were lost")
 
 
-MANAGED_RULES: tuple[Rule, ...] = (_port_held_by_other, _stale_when_down, _not_running, _not_listening, _close_wait,
-                                   _ib_api, _probe_failed, _stale, _orphaned, _log_not_written)
-EXTERNAL_RULES: tuple[Rule, ...] = (_not_listening, _close_wait, _ib_api, _probe_failed)
+MANAGED_RULES: tuple[Rule, ...] = (_port_held_by_other, _stale_when_down, _gateway_login_failed, _not_running,
+                                   _gateway_away, _not_listening, _close_wait, _gateway_degraded, _ib_api,
+                                   _probe_failed, _stale, _orphaned, _log_not_written)
+EXTERNAL_RULES: tuple[Rule, ...] = (_gateway_login_failed, _gateway_away, _remote_unreachable, _not_listening,
+                                    _close_wait, _gateway_degraded, _ib_api, _probe_failed)
 
 
 # -- wording helpers ----------------------------------------------------------------------
@@ -284,6 +329,8 @@ def _ok(f: ServiceFacts) -> Verdict:
     if f.managed_pid is not None:
         age = f.ages.get(f.managed_pid)
         parts.append(f"pid {f.managed_pid}" + (f", up {format_uptime(age)}" if age is not None else ""))
+    elif f.remote:
+        parts.append(f"external, on {f.host} (its processes and sockets are not visible from here)")
     elif f.external:
         holders = [h for port in f.ports for h in f.listeners.get(port, []) if h.pid is not None]
         parts.append(f"external, pid {holders[0].pid}" if holders else "external")

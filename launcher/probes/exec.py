@@ -115,6 +115,9 @@ async def probe_exec(check: ExecCheck, timeout: float, context: ProbeContext) ->
         await _wait(protocol.exited, _DRAIN_GRACE)
         await _wait(protocol.output_closed, _DRAIN_GRACE)
         code = transport.get_returncode() if finished else None
+    except asyncio.CancelledError:  # the gate's startup_timeout ran out first: the command goes all the same
+        _kill_group(transport.get_pid())
+        raise
     finally:
         transport.close()
     return _result(argv, code, last_line(protocol.output()), timeout, time.monotonic() - started)

@@ -128,8 +128,9 @@ def _judge_session(d: IbApiDiagnosis, transcript: SessionTranscript, timeout: fl
                             f"within {format_seconds(timeout)} of startApi (client id {d.client_id})")
 
 
-class _Conversation:
-    """One probe connection: the bytes received so far and what they meant."""
+class ApiConversation:
+    """One API connection: the bytes received so far and what they meant (the probe's, or the monitor's
+    session while it holds it)."""
 
     def __init__(self, sock: socket.socket, diagnosis: IbApiDiagnosis, session: bool) -> None:
         self.loop = asyncio.get_running_loop()
@@ -143,10 +144,11 @@ class _Conversation:
         self.peer_closed = False  # EOF or reset seen, whoever closed first
         self.closing = False  # we sent our FIN: an EOF now is the answer to it, not the Gateway's doing
 
-    async def receive(self, until: float) -> bytes | None:
-        """Bytes from the Gateway, ``b""`` once it closed or reset, ``None`` at the deadline."""
+    async def receive(self, until: float | None) -> bytes | None:
+        """Bytes from the Gateway, ``b""`` once it closed or reset, ``None`` at the deadline (``None``: no deadline)."""
         try:
-            data = await asyncio.wait_for(self.loop.sock_recv(self.sock, _RECEIVE_SIZE), until - time.monotonic())
+            wait = None if until is None else until - time.monotonic()
+            data = await asyncio.wait_for(self.loop.sock_recv(self.sock, _RECEIVE_SIZE), wait)
         except asyncio.TimeoutError:
             return None
         except OSError:  # reset, or the connection broke some other way: it is over either way
@@ -283,18 +285,41 @@ async def diagnose_ib_api(host: str, port: int, *, timeout: float, session: bool
     :data:`CLOSE_GRACE` more. ``client_id`` is only used with ``session`` and must
     never be the trader's (the Gateway would refuse one of the two with 326).
     """
+    diagnosis, _ = await _converse(host, port, timeout, session, client_id, keep=False)
+    return diagnosis
+
+
+async def open_ib_session(host: str, port: int, *, timeout: float,
+                          client_id: int) -> tuple[IbApiDiagnosis, ApiConversation | None]:
+    """Start an API session and keep it: the diagnosis, and the open conversation when it is ``ok``.
+
+    For the Gateway monitor (one long-lived session instead of a connection per probe).
+    A session that is not ok is closed exactly as the probe closes its own.
+    """
+    return await _converse(host, port, timeout, True, client_id, keep=True)
+
+
+async def _converse(host: str, port: int, timeout: float, session: bool, client_id: int,
+                    keep: bool) -> tuple[IbApiDiagnosis, ApiConversation | None]:
     started = time.monotonic()
     deadline = started + timeout
     diagnosis = IbApiDiagnosis(host, port, session, client_id)
-    conversation: _Conversation | None = None
+    conversation: ApiConversation | None = None
+    kept = False
     sock = await _connect(diagnosis, deadline, timeout)
     if sock is not None:
-        conversation = _Conversation(sock, diagnosis, session)
+        conversation = ApiConversation(sock, diagnosis, session)
         try:
             await conversation.run(deadline, client_id)
-            await conversation.close()
+            transcript = conversation.transcript
+            # A complete session is worth keeping even with a 1100 in its greeting: IB being unreachable is
+            # exactly what the monitor is there to hear end (1101/1102).
+            kept = keep and transcript is not None and transcript.complete and not transcript.client_id_refused \
+                and not conversation.peer_closed
+            if not kept:
+                await conversation.close()
         finally:
-            if sock.fileno() != -1:  # cancelled or failed mid-way
+            if not kept and sock.fileno() != -1:  # cancelled or failed mid-way
                 reset_and_close(sock)
     transcript = conversation.transcript if conversation else None
     if transcript is not None:
@@ -302,7 +327,7 @@ async def diagnose_ib_api(host: str, port: int, *, timeout: float, session: bool
         diagnosis.errors = [(e.code, e.message, e.meaning) for e in transcript.errors]
     diagnosis.total_seconds = time.monotonic() - started
     diagnosis.verdict, diagnosis.failure = judge(diagnosis, transcript if session else None, timeout)
-    return diagnosis
+    return diagnosis, conversation if kept else None
 
 
 @bounded_probe("ib_api")

@@ -5,17 +5,19 @@ narrow: a process is a candidate only if it belongs to the current user, matches
 the service's own regular expressions on its full command line (arguments joined with
 spaces), and is neither this process, one of its ancestors (the shell, the terminal,
 `robostack up` itself) nor anything the caller excludes (the managed services, external
-ones). There is no matching by process name, ever.
+ones). There is no matching by process name, ever. Matching has a time limit
+(:class:`launcher.stack.stale.StaleRegex`): a pattern too slow on a long command line is
+refused, never left to run.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 
 from launcher.errors import UsageError
 from launcher.process.identity import ProcessIdentity
+from launcher.stack.stale import SlowPattern, StaleRegex
 
 TYPE_CHECKING = False  # typing itself costs every command its import
 if TYPE_CHECKING:
@@ -40,10 +42,11 @@ def find_matching_processes(patterns: Mapping[str, Sequence[str]], *,
                             exclude_pids: Iterable[int] = ()) -> list[MatchedProcess]:
     """Processes of the current user whose command line matches a service's patterns.
 
-    `patterns` maps a service name to regular expressions searched (``re.search``) in
+    `patterns` maps a service name to regular expressions searched (``search``, with a time limit) in
     the command line. A process matching several services is listed once per service,
     with the first pattern that matched. Sorted by service, then pid. An invalid regular
-    expression raises UsageError naming the service and the pattern.
+    expression, or one too slow to search a command line, raises UsageError naming the
+    service and the pattern.
     """
     import psutil  # here, not at the top: `status` imports this module and needs psutil only to search
 
@@ -61,35 +64,45 @@ def find_matching_processes(patterns: Mapping[str, Sequence[str]], *,
             continue
         command = " ".join(info["cmdline"])
         identity = ProcessIdentity(process.pid, info["create_time"])
-        matches.extend(match_command(compiled, command, identity))
+        try:
+            matches.extend(match_command(compiled, command, identity))
+        except SlowPattern as slow:
+            raise UsageError(str(slow)) from None
     matches.sort(key=lambda match: (match.service, match.pid))
     return matches
 
 
-def match_command(compiled: Mapping[str, Sequence[re.Pattern[str]]], command: str,
+def match_command(compiled: Mapping[str, Sequence[StaleRegex]], command: str,
                   identity: ProcessIdentity) -> list[MatchedProcess]:
-    """One MatchedProcess per service with a pattern found in `command` (pure)."""
+    """One MatchedProcess per service with a pattern found in `command` (pure).
+
+    SlowPattern (its message starting with the service's field) if a pattern runs out of time.
+    """
     found = []
     for service, regexes in compiled.items():
-        for regex in regexes:
-            if regex.search(command):
-                found.append(MatchedProcess(service, regex.pattern, identity, command))
+        for stale in regexes:
+            try:
+                hit = stale.search(command)
+            except SlowPattern as slow:
+                raise SlowPattern(f"services.{service}.stale: {slow}") from None
+            if hit:
+                found.append(MatchedProcess(service, stale.pattern, identity, command))
                 break
     return found
 
 
-def compile_patterns(patterns: Mapping[str, Sequence[str]]) -> dict[str, list[re.Pattern[str]]]:
+def compile_patterns(patterns: Mapping[str, Sequence[str]]) -> dict[str, list[StaleRegex]]:
     """Compile every service's patterns, refusing an empty or invalid one with a one-line error."""
-    compiled: dict[str, list[re.Pattern[str]]] = {}
+    compiled: dict[str, list[StaleRegex]] = {}
     for service, texts in patterns.items():
         compiled[service] = []
         for text in texts:
             if not text:
                 raise UsageError(f"services.{service}.stale: an empty pattern would match every process")
             try:
-                compiled[service].append(re.compile(text))
-            except re.error as error:
-                raise UsageError(f"services.{service}.stale: invalid regular expression {text!r}: {error}") from error
+                compiled[service].append(StaleRegex(text))
+            except ValueError as error:
+                raise UsageError(f"services.{service}.stale: {error}") from error
     return compiled
 
 

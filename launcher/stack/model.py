@@ -10,50 +10,27 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 from typing import Annotated, Literal, Union
 
-import regex
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, field_validator, model_validator
 
-from launcher.stack.durations import at_least, parse_duration
+from launcher.stack.fieldtypes import (Duration, Host, Pattern, Port, PositiveDuration, ProbeDuration,  # noqa: F401
+                                       Strict as _Strict, compiles, count_per_duration)
+from launcher.stack.gateway_fields import (DEFAULT_LOGIN_BUDGET, GATEWAY_FIELDS, Budget, IbcSettings, LoginBudget,
+                                           LoginPatterns, MaintenanceWindow, parse_login_budget)
 from launcher.stack.stale import check_stale_pattern
-from launcher.stack.urls import check_host, check_url
+from launcher.stack.urls import check_url
 from stackkit.loopback import is_loopback_host
+from launcher.stack.signals import parse_stop_signal
 from launcher.stack.sizes import parse_size
 from stackkit.symbols import validate_symbols
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-# Zero makes no sense for these: a timeout of 0 fails every probe, an interval of 0 spins.
-PositiveDuration = Annotated[float, BeforeValidator(parse_duration), AfterValidator(at_least(0.001))]
-ProbeDuration = Annotated[float, BeforeValidator(parse_duration), AfterValidator(at_least(0.01))]
-Port = Annotated[int, Field(ge=1, le=65535, strict=True)]
 Command = Union[str, list[str]]
 
+DEFAULT_MONITOR_CLIENT_ID = 998  # the Gateway monitor's session; the probe and doctor use 999, the trader 10
 PROBE_KINDS = ("ib_api", "tcp", "http", "websocket", "log", "exec", "notify")
 _MAX_RESTARTS = re.compile(r"\s*(\d{1,9})\s+within\s+(\S+)\s*")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-# Signals that cannot stop a service: uncatchable SIGKILL is what follows stop_grace anyway,
-# the job-control ones freeze or resume it, SIGCHLD is ignored by default.
-_NOT_STOP_SIGNALS = {
-    signal.SIGKILL: "SIGKILL is what robostack sends after stop_grace; to kill at once, set stop_grace: 0s",
-    signal.SIGSTOP: "SIGSTOP freezes a process, it never ends it",
-    signal.SIGTSTP: "SIGTSTP suspends a process by default, it does not end it",
-    signal.SIGTTIN: "SIGTTIN suspends a process by default, it does not end it",
-    signal.SIGTTOU: "SIGTTOU suspends a process by default, it does not end it",
-    signal.SIGCONT: "SIGCONT resumes a process, it never ends it",
-    signal.SIGCHLD: "SIGCHLD is ignored by default, it never ends a process",
-}
-
-
-def _compiles(pattern: str) -> str:
-    # Both engines: stale patterns run on `re`, log patterns on `regex` (it can time out).
-    try:
-        re.compile(pattern)
-        regex.compile(pattern)
-    except (re.error, regex.error) as err:
-        raise ValueError(f'"{pattern}" is not a valid regular expression: {err}') from err
-    return pattern
 
 
 def _is_a_name(name: str) -> str:
@@ -87,16 +64,10 @@ def _has_no_nul(value: str) -> str:
 
 
 # Validated per item (not per list or dict) so an error points at the offending line.
-Pattern = Annotated[str, AfterValidator(_compiles)]
-StalePattern = Annotated[str, AfterValidator(_compiles), AfterValidator(check_stale_pattern)]
-Host = Annotated[str, AfterValidator(check_host)]
+StalePattern = Annotated[str, AfterValidator(compiles), AfterValidator(check_stale_pattern)]
 Name = Annotated[str, AfterValidator(_is_a_name)]
 EnvName = Annotated[str, AfterValidator(_is_a_variable_name)]
 EnvValue = Annotated[str, AfterValidator(_has_no_nul)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class TcpCheck(_Strict):
@@ -124,13 +95,35 @@ class IbApiCheck(_Strict):
 
     With `session`, the probe also sends startApi with its own `client_id` and
     waits for nextValidId and managedAccounts. The probe's client id must never
-    be the trader's, or the probe would kick it off (error 326).
+    be the trader's, or the probe would kick it off (error 326). Doctor uses it too.
+
+    With `monitor` (the default), liveness is one long-lived API session on
+    `monitor_client_id` (:mod:`launcher.probes.gateway_monitor`) that heartbeats and
+    hears the farm and connectivity notices; the probe above is its fallback.
     """
 
     port: Port
     host: Host = "127.0.0.1"
     session: bool = False
     client_id: int = Field(default=999, ge=0, le=2**31 - 1)
+    monitor: bool = True
+    monitor_client_id: int = Field(default=DEFAULT_MONITOR_CLIENT_ID, ge=0, le=2**31 - 1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_monitor_id_avoids_the_probes(cls, data: object) -> object:
+        # A stack that gave the probe 998 before the monitor existed keeps working: its monitor takes 997.
+        if isinstance(data, dict) and "monitor_client_id" not in data and data.get("client_id") == \
+                DEFAULT_MONITOR_CLIENT_ID:
+            return {**data, "monitor_client_id": DEFAULT_MONITOR_CLIENT_ID - 1}
+        return data
+
+    @model_validator(mode="after")
+    def _monitor_has_its_own_client_id(self) -> "IbApiCheck":
+        if self.monitor and self.monitor_client_id == self.client_id:
+            raise ValueError(f"monitor_client_id {self.monitor_client_id} is also client_id (the probe's and doctor's):"
+                             " the Gateway would refuse one of the two sessions (error 326); give the monitor its own")
+        return self
 
 
 class LogCheck(_Strict):
@@ -211,45 +204,7 @@ class RestartLimit(_Strict):
     window: PositiveDuration = 600.0
 
 
-def _count_per_duration(word: str, pattern: re.Pattern[str], example: str):
-    """A parser accepting ``N <word> DURATION`` (like `example`), a plain count, or a mapping.
-
-    The window is left as written: the model's duration type checks it (finite, bounded).
-    """
-    def parse(value: object) -> object:
-        if isinstance(value, bool):
-            raise ValueError(f'expected "N {word} DURATION", got {value!r}')
-        if isinstance(value, int):
-            return {"count": value}
-        if isinstance(value, str):
-            match = pattern.fullmatch(value)
-            if not match:
-                shown = value if len(value) <= 40 else value[:40] + "..."
-                raise ValueError(f'expected "N {word} DURATION" (like "{example}"), got "{shown}"')
-            return {"count": int(match.group(1)), "window": match.group(2)}
-        return value
-
-    return parse
-
-
-_parse_restart_limit = _count_per_duration("within", _MAX_RESTARTS, "5 within 10m")
-
-
-def _parse_signal(value: object) -> str:
-    """A real signal's name (``SIGTERM``, ``term``, ``sigint``) that can end a process.
-
-    Only members of :class:`signal.Signals` count: ``SIG_BLOCK``, ``SIG_SETMASK``,
-    ``SIG_DFL`` and friends are constants of the signal module, not signals.
-    """
-    text = value.upper() if isinstance(value, str) else ""
-    name = text if text.startswith("SIG") else "SIG" + text
-    if not re.fullmatch(r"SIG[A-Z0-9]{2,12}", name) or name not in signal.Signals.__members__:
-        shown = str(value) if len(str(value)) <= 40 else str(value)[:40] + "..."
-        raise ValueError(f'unknown signal "{shown}" (expected a signal name like SIGTERM, SIGINT or SIGQUIT)')
-    number = signal.Signals[name]
-    if number in _NOT_STOP_SIGNALS:
-        raise ValueError(f"{name} cannot be a stop signal: {_NOT_STOP_SIGNALS[number]}")
-    return number.name
+_parse_restart_limit = count_per_duration("within", _MAX_RESTARTS, "5 within 10m")
 
 
 def _yaml_no_is_the_word_no(value: object) -> object:
@@ -280,7 +235,7 @@ class AlertRateLimit(_Strict):
     window: PositiveDuration = 3600.0
 
 
-_parse_rate_limit = _count_per_duration("per", _RATE_LIMIT, "10 per 1h")  # a plain count is per hour
+_parse_rate_limit = count_per_duration("per", _RATE_LIMIT, "10 per 1h")  # a plain count is per hour
 
 
 class Alerts(_Strict):
@@ -322,7 +277,7 @@ class Service(_Strict):
     depends_on: list[str] = Field(default_factory=list)
     health: Health | None = None
     startup_timeout: PositiveDuration = 120.0
-    stop_signal: Annotated[str, BeforeValidator(_parse_signal)] = "SIGTERM"
+    stop_signal: Annotated[str, BeforeValidator(parse_stop_signal)] = "SIGTERM"
     stop_grace: Duration = 10.0
     stale: list[StalePattern] = Field(default_factory=list)
     external: bool = False
@@ -334,6 +289,39 @@ class Service(_Strict):
     on_dependency_restart: Literal["wait", "restart"] = "wait"
     dependency_grace: Duration = 30.0
     logs: LogSettings = Field(default_factory=LogSettings)
+    # An external service on another machine: its probes connect there (see launcher.stack.gateway_fields
+    # for the Gateway's own fields below).
+    host: Host | None = None
+    ibc: IbcSettings | None = None
+    login_patterns: LoginPatterns | None = None
+    maintenance: Annotated[list[MaintenanceWindow], Field(max_length=50)] = Field(default_factory=list)
+    login_budget: Budget | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _host_is_where_probes_go(cls, data: object) -> object:
+        # `host:` is said once; the tcp/ib_api check and IBC's command server connect there unless told otherwise.
+        if not isinstance(data, dict) or not isinstance(data.get("host"), str):
+            return data
+        data = dict(data)
+        if data.get("ibc", False) is None:
+            data["ibc"] = {}
+        for kind, parent in (("ib_api", "health"), ("tcp", "health"), ("ibc", None)):
+            holder = data.get(parent) if parent else data
+            block = holder.get(kind) if isinstance(holder, dict) else None
+            if isinstance(block, dict) and "host" not in block:
+                block = {**block, "host": data["host"]}
+                holder = {**holder, kind: block}
+                if parent:
+                    data[parent] = holder
+                else:
+                    data = holder
+        return data
+
+    @field_validator("ibc", mode="before")
+    @classmethod
+    def _bare_ibc_means_defaults(cls, value: object) -> object:
+        return {} if value is None else value
 
     @field_validator("env", mode="before")
     @classmethod
@@ -352,7 +340,17 @@ class Service(_Strict):
             raise ValueError(f"an external service cannot use a {self.health.kind} probe (robostack does not run it)")
         if self.oneshot:
             _check_oneshot(self)
+        problems = gateway_field_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def effective_login_budget(self) -> LoginBudget | None:
+        """The login budget: its own, else the default for an IBC-managed Gateway, else none."""
+        if self.login_budget is not None or self.ibc is None:
+            return self.login_budget
+        return LoginBudget.model_validate(parse_login_budget(DEFAULT_LOGIN_BUDGET))
 
 
 def _check_oneshot(service: Service) -> None:
@@ -363,6 +361,26 @@ def _check_oneshot(service: Service) -> None:
         raise ValueError("a oneshot service has no health probe: it is done when it exits 0")
     if service.restart == "always":
         raise ValueError('a oneshot service cannot use restart: always (it exits by design); use "no" or "on-failure"')
+
+
+def gateway_field_problems(service: Service) -> list[str]:
+    """Every misuse of the Gateway's fields, each in plain words (they go into one line, joined by ';')."""
+    problems = []
+    is_gateway = service.health is not None and service.health.kind == "ib_api"
+    given = [name for name in GATEWAY_FIELDS if name in service.model_fields_set and getattr(service, name)]
+    if given and not is_gateway:
+        problems.append(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} an ib_api health check: only a "
+                        "TWS API service (IB Gateway) logs in, restarts itself and answers IBC's commands")
+    if service.host is not None and not service.external:
+        problems.append(f'host "{service.host}" is only for an external service (external: true): robostack starts '
+                        "its own services on this machine")
+    check = service.health.check if service.health is not None and service.health.kind in ("ib_api", "tcp") else None
+    if service.host is not None and check is not None and check.host != service.host:
+        problems.append(f'health.{service.health.kind}.host "{check.host}" differs from host "{service.host}": '
+                        "give the host once, as host")
+    if service.external and service.ibc is not None and service.login_budget is not None:
+        problems.append("login_budget is for a Gateway robostack starts: an external one is never restarted by it")
+    return problems
 
 
 def _scalar_text(value: object) -> str:

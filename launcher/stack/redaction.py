@@ -23,6 +23,7 @@ shell and desktop variables (PWD, SSH_AUTH_SOCK, XDG_SESSION_ID...) name no secr
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ _COLON_PAIR = re.compile(r"(?P<head>(?<![\w.-])(?P<name>[A-Z_][A-Z0-9_]*):[ \t]+
 _BY_NAME = (_OPTION, _ASSIGNMENT, _JSON_PAIR, _COLON_PAIR)
 
 
+@functools.lru_cache(maxsize=4096)  # pure; asked for the same few keys on every masked document
 def looks_secret(name: str) -> bool:
     """True if a variable or option name looks like it holds a password, token, key or credential."""
     if name.upper() in _KNOWN_HARMLESS:

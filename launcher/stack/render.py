@@ -18,6 +18,7 @@ from pydantic.fields import FieldInfo
 
 from launcher.stack.durations import format_duration, parse_duration
 from launcher.logwriter.policy import RotationPolicy, rotation_policy
+from launcher.stack.gateway_fields import LoginBudget
 from launcher.stack.model import Health, PROBE_KINDS, RestartLimit
 from launcher.stack.redaction import NO_SECRETS, Redactor
 from launcher.stack.sizes import format_size, parse_size
@@ -81,6 +82,8 @@ def _settings(model: BaseModel) -> dict[str, Any]:
 def _plain(value: Any, info: FieldInfo) -> Any:
     if isinstance(value, RestartLimit):
         return f"{value.count} within {format_duration(value.window)}"
+    if isinstance(value, LoginBudget):
+        return f"{value.count} per {format_duration(value.window)}"
     if isinstance(value, BaseModel):
         return _settings(value)
     if isinstance(value, float) and _is_duration(info):
@@ -88,7 +91,7 @@ def _plain(value: Any, info: FieldInfo) -> Any:
     if isinstance(value, int) and _parsed_by(info, parse_size):
         return format_size(value)
     if isinstance(value, list):
-        return list(value)
+        return [_settings(item) if isinstance(item, BaseModel) else item for item in value]
     if isinstance(value, dict):
         return dict(value)
     return value

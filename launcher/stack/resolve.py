@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from launcher.errors import UsageError
+from launcher.stack.client_ids import client_id_problems
 from launcher.stack.envfile import parse_env_file
 from launcher.stack.model import Service, StackFile
 from stackkit.symbols import validate_symbols
@@ -89,6 +90,8 @@ def resolve_stack(
         name: _resolve_service(name, spec, root, file_values, substituter)
         for name, spec in stack_file.services.items()
     }
+    for field_path, message in client_id_problems(services):
+        problems.add(field_path, message)
     _check_http(stack_file, problems)
     alerts = _resolve_alerts(stack_file, substituter)
     problems.raise_if_any()

@@ -37,6 +37,7 @@ from launcher.errors import StateError
 
 TYPE_CHECKING = False  # typing itself costs every command its import
 if TYPE_CHECKING:
+    import socket
     from typing import BinaryIO, Iterator
 
 PRIVATE_DIR_MODE = 0o700
@@ -328,6 +329,82 @@ def read_link_inside(link: Path, *, root: Path | None = None) -> Path | None:
         raise StateError(f"{link} points outside the state folder ({target}); robostack never made that link: "
                          "remove it")
     return Path(link).parent / target
+
+
+# -- Unix sockets in the state folder ---------------------------------------------------------------
+#
+# A socket's path is limited to 108 bytes (sun_path), and state folders can be deeper than that. So
+# sockets are bound and reached through the checked folder's descriptor: /proc/self/fd/<N>/<name>
+# (about 30 bytes) names the very folder that was opened without following links and checked, so the
+# path cannot be swapped between the check and the bind or connect, whatever its length.
+
+
+def _through_descriptor(folder: int, name: str) -> str:
+    return f"/proc/self/fd/{folder}/{name}"
+
+
+def _existing_socket(folder: int, name: str, path: Path | str) -> os.stat_result | None:
+    """The socket already named `name` (not followed), checked to be this user's; None if there is none."""
+    try:
+        status = os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise StateError(f"cannot look at {path}: {err.strerror}") from err
+    if not stat.S_ISSOCK(status.st_mode):
+        raise StateError(f"{path} is {_kind(status.st_mode)}, not robostack's control socket; remove it")
+    check_owned(path, status, "control socket")
+    return status
+
+
+def bind_private_socket(path: Path, *, root: Path | None = None) -> tuple[socket.socket, tuple[int, int]]:
+    """A listening Unix stream socket at `path` (mode 0600) and its file's (device, inode).
+
+    It is bound under a random name and renamed over `path`, so a socket file a killed
+    supervisor left there is replaced in one step, never followed or half-replaced;
+    anything else found at `path` (a file, a link, a folder) is refused (StateError).
+    """
+    import socket  # here, not above: the socket module would cost every command its import
+
+    with _parent_descriptor(path, root, False) as (folder, name):
+        _existing_socket(folder, name, path)
+        temporary = f".{name}.{_random_tag()}"
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(_through_descriptor(folder, temporary))
+            os.chmod(temporary, PRIVATE_FILE_MODE, dir_fd=folder)
+            listener.listen(64)
+            os.rename(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
+            status = os.stat(name, dir_fd=folder, follow_symlinks=False)
+        except OSError as err:
+            listener.close()
+            _unlink_quietly(temporary, folder)
+            raise StateError(f"cannot create the control socket {path}: {err.strerror or err}") from err
+    return listener, (status.st_dev, status.st_ino)
+
+
+@contextmanager
+def socket_address(path: Path, *, root: Path | None = None) -> Iterator[str]:
+    """A short address to connect to the socket `path`, valid inside the block.
+
+    The folders on the way are checked like every state folder, and the socket must be
+    this user's (StateError otherwise); FileNotFoundError if there is no socket.
+    """
+    with _parent_descriptor(path, root, False) as (folder, name):
+        if _existing_socket(folder, name, path) is None:
+            raise FileNotFoundError(errno.ENOENT, "no socket", str(path))
+        yield _through_descriptor(folder, name)
+
+
+def remove_socket(path: Path, identity: tuple[int, int], *, root: Path | None = None) -> None:
+    """Remove the socket file `path` if it is still the one bound (`identity`); quietly, when closing."""
+    try:
+        with _parent_descriptor(path, root, False) as (folder, name):
+            status = os.stat(name, dir_fd=folder, follow_symlinks=False)
+            if (status.st_dev, status.st_ino) == identity:
+                os.unlink(name, dir_fd=folder)
+    except (OSError, StateError):
+        pass
 
 
 def _unlink_quietly(name: str, folder: int) -> None:

@@ -72,12 +72,14 @@ def reconcile_pending(state: RunState) -> list[str]:
     Returns the names completed. The leader is the process heading its own process
     group (every service runs in its own session); failing that, the oldest found.
     """
-    from launcher.process.search import find_processes_with_environment  # here: only a dead supervisor's state needs it
+    pending = [name for name, record in state.services.items() if is_pending_spawn(record)]
+    if not pending or not state.run_token:
+        return []
+    from launcher.process.search import find_processes_with_environment  # here: only a pending spawn needs it
 
     completed = []
-    for name, record in state.services.items():
-        if not is_pending_spawn(record) or not state.run_token:
-            continue
+    for name in pending:
+        record = state.services[name]
         found = find_processes_with_environment({RUN_TOKEN_VARIABLE: state.run_token, SERVICE_VARIABLE: name})
         leader = _group_leader(found)
         if leader is not None:

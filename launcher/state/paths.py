@@ -30,6 +30,11 @@ class StatePaths:
         return self.root / "lock"
 
     @property
+    def control_socket(self) -> Path:
+        """The supervisor's control socket (only this user can reach it: the folder is theirs alone)."""
+        return self.root / "control.sock"
+
+    @property
     def run_state(self) -> Path:
         return self.root / "run.json"
 

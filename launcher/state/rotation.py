@@ -67,8 +67,9 @@ class RotatingFile:
     """
 
     def __init__(self, path: Path, *, max_size: int = DEFAULT_MAX_SIZE, keep: int = DEFAULT_KEEP,
-                 also: Sequence[int] = ()):
+                 also: Sequence[int] = (), root: Path | None = None):
         self.path = Path(path)
+        self.root = root  # the state folder: every folder from it down is checked on opening
         self.max_size = max_size
         self.keep = keep
         self.also = tuple(also)
@@ -78,7 +79,7 @@ class RotatingFile:
     def open(self) -> int:
         """Open (or create) the current file now; the descriptor."""
         if self.fd is None:
-            self.fd = files.open_file(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            self.fd = files.open_file(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, root=self.root)
             self.size = os.fstat(self.fd).st_size
             for target in self.also:
                 os.dup2(self.fd, target)

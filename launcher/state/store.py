@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from launcher.errors import AlreadyRunningError, StateError
 from launcher.state import files
+from launcher.state.checked import MAX_PID, check_run_state
 from launcher.process.identity import ProcessIdentity, identify, is_alive
 from launcher.state.paths import StatePaths
 
@@ -64,18 +66,33 @@ class RunState:
     phase: str = "starting"  # starting | running | stopping | stopped
     stop_order: list[str] = field(default_factory=list)  # dependents before their dependencies
     run_token: str = ""  # random; in every service's environment as ROBOSTACK_RUN
+    http_url: str | None = None  # where the supervisor serves the dashboard and HTTP API (the port it bound)
     services: dict[str, ServiceRecord] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """A deep copy as plain JSON values (what run.json holds, and what a live supervisor answers
+        `status` with). Written out rather than `dataclasses.asdict`, which costs several times as much:
+        the supervisor's HTTP API computes it on every change a page is shown."""
+        data = {name: _copy(getattr(self, name)) for name in self.__dataclass_fields__ if name != "services"}
+        data["services"] = {name: {key: _copy(getattr(record, key)) for key in record.__dataclass_fields__}
+                            for name, record in self.services.items()}
+        return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "RunState":
-        fields = ServiceRecord.__dataclass_fields__
-        services = {name: ServiceRecord(**{k: v for k, v in record.items() if k in fields})
-                    for name, record in data.get("services", {}).items()}
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "services"}
-        return cls(services=services, **known)
+    def from_json(cls, data: Any) -> "RunState":
+        """The run state in decoded JSON, every field checked (launcher.state.checked); ValueError if damaged."""
+        checked = check_run_state(data)
+        services = {name: ServiceRecord(**record) for name, record in checked.pop("services").items()}
+        return cls(services=services, **checked)
+
+
+def _copy(value: Any) -> Any:
+    """A copy of JSON-like data (dicts, lists and tuples copied; strings, numbers and None shared)."""
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_copy(item) for item in value]
+    return value
 
 
 def write_json_atomically(path: Path, data: Any) -> None:
@@ -94,8 +111,9 @@ def read_run_state(paths: StatePaths) -> RunState | None:
         return None
     try:
         return RunState.from_json(json.loads(data))
-    except (ValueError, TypeError, AttributeError) as err:  # [] or "x" instead of an object
-        raise StateError(f"{paths.run_state} is not a valid run state ({err}); remove it to start afresh") from err
+    except (ValueError, RecursionError) as err:  # not JSON, [] instead of an object, a string pid, NaN...
+        raise StateError(f"{paths.run_state} is damaged ({err}); robostack acts on nothing it names: stop "
+                         "what still runs by hand, then remove it to start afresh") from err
 
 
 class StackLock:
@@ -131,19 +149,23 @@ class StackLock:
         held, text = self._peek()
         if not held:
             return None
-        words = text.split()
-        return int(words[0]) if words and words[0].isascii() and words[0].isdigit() else -1
+        pid = _lock_pid(text.split())
+        return -1 if pid is None else pid
 
     def holder_identity(self) -> ProcessIdentity | None:
         """The process holding the lock, if it is held and has written who it is (and is still that process)."""
         held, text = self._peek()
         words = text.split()
-        if not held or len(words) != 2 or not (words[0].isascii() and words[0].isdigit()):
+        pid = _lock_pid(words)
+        if not held or len(words) != 2 or pid is None:
             return None
         try:
-            identity = ProcessIdentity(int(words[0]), float(words[1]))
+            create_time = float(words[1])
         except ValueError:
             return None
+        if not math.isfinite(create_time):
+            return None
+        identity = ProcessIdentity(pid, create_time)
         return identity if is_alive(identity) else None  # a previous holder's words, not yet overwritten
 
     def _peek(self) -> tuple[bool, str]:
@@ -164,3 +186,11 @@ class StackLock:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _lock_pid(words: list[str]) -> int | None:
+    """The pid written first in the lock file, if it is one a kernel can have."""
+    if not words or not (words[0].isascii() and words[0].isdigit()) or len(words[0]) > 7:
+        return None
+    pid = int(words[0])
+    return pid if 0 < pid <= MAX_PID else None

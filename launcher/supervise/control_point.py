@@ -13,7 +13,7 @@ import _socket  # the socket module's own core: `socket` adds enums and selector
 import struct
 import time
 
-from launcher.state.paths import StatePaths, sha256_hex
+from launcher.state.paths import StatePaths
 
 TYPE_CHECKING = False  # typing itself costs every command its import
 if TYPE_CHECKING:
@@ -23,36 +23,48 @@ _PEER_CREDENTIALS = struct.Struct("3i")  # pid, uid, gid
 
 
 def control_address(paths: StatePaths) -> str:
-    digest = sha256_hex(str(paths.root))[:16]
-    return f"\0robostack-control-{digest}"
+    """Where the control socket lives (a file in the state folder; reached through its descriptor)."""
+    return str(paths.control_socket)
 
 
-def ask_status(paths: StatePaths, timeout: float) -> dict[str, Any] | None:
+def ask_status(paths: StatePaths, timeout: float, supervisor_pid: int | None = None) -> dict[str, Any] | None:
     """The live supervisor's answer to `status`, or None if it does not answer within `timeout` (hung,
-    stopped with SIGSTOP, or gone meanwhile), or is not this user's.
+    stopped with SIGSTOP, or gone meanwhile) or is not the stack's supervisor: this user's process holding
+    the stack's lock (and `supervisor_pid`, the one run.json names, when the caller read it).
 
     Blocking, on a plain socket: `status` is typed many times a day and needs no event loop.
     """
+    from launcher.errors import RobostackError
+    from launcher.state import files
+    from launcher.state.store import StackLock
+
+    holder = StackLock(paths).holder_identity()
+    if holder is None or supervisor_pid not in (None, holder.pid):
+        return None
     try:
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
         try:
-            reply = _exchange(sock, paths, timeout)
+            with files.socket_address(paths.control_socket, root=paths.root) as address:
+                reply = _exchange(sock, address, holder.pid, timeout)
         finally:
             sock.close()
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError, RobostackError):
         return None
-    return reply if isinstance(reply, dict) and reply.get("ok") else None
+    if isinstance(reply, dict) and reply.get("ok") is True and isinstance(reply.get("state"), dict):
+        return reply
+    return None
 
 
-def _exchange(sock, paths: StatePaths, timeout: float) -> dict | None:
-    """Connect, check the server is this user's (SO_PEERCRED), ask, read the one answer line (all by the deadline)."""
+def _exchange(sock, address: str, supervisor_pid: int, timeout: float) -> Any:
+    """Connect, check the server is the supervisor (SO_PEERCRED: its pid, this user), ask, read the one answer
+    line (all by the deadline); None if it is someone else (nothing is sent to an impostor)."""
     deadline = time.monotonic() + timeout
     sock.settimeout(timeout)
-    sock.connect(control_address(paths))
-    _, uid, _ = _PEER_CREDENTIALS.unpack(sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED,
-                                                         _PEER_CREDENTIALS.size))
-    if uid != os.getuid():
-        return None  # not the supervisor's socket: someone else's, an impostor
+    sock.connect(address)
+    pid, uid, _ = _PEER_CREDENTIALS.unpack(sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED,
+                                                           _PEER_CREDENTIALS.size))
+    if uid != os.getuid() or pid != supervisor_pid:
+        return None
     sock.sendall(b'{"command": "status"}\n')
     data = b""
     while not data.endswith(b"\n"):

@@ -10,7 +10,8 @@ process exits or sends READY=1, instead of waiting for the next probe.
 The gate ends, whichever comes first, when:
 * the probe passes (healthy);
 * the process exits (failed, with its exit status);
-* `startup_timeout` passes (failed, with the last probe's detail);
+* `startup_timeout` passes (failed, with the last probe's detail); a probe still running
+  then is cancelled (an exec probe's command killed): the deadline bounds the whole gate;
 * `start_period` is set and, after it, `retries` probes in a row have failed.
 """
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from launcher.supervise.lifecycle import ServiceLifecycle
 
 FIRST_PROBE_DELAY = 0.05
+PROBE_CANCEL_TIMEOUT = 5.0  # for a cancelled probe to clean up (an exec probe's command is killed)
 STARTUP_PROBE_INTERVAL = 0.1
 
 
@@ -42,9 +44,15 @@ async def wait_until_healthy(runtime: "ServiceLifecycle", reporter: Reporter) ->
     deadline = start + spec.startup_timeout
     delay = min(FIRST_PROBE_DELAY, health.interval)
     failures_counted = 0
+    last: ProbeResult | None = None
     while True:
         _fail_if_exited(runtime)
-        result = await run_probe(health, runtime.probe_context())
+        result = await _probe_before(runtime, deadline - clock.monotonic())
+        if result is None:
+            said = f"{health.kind} probe: {last.detail}; the next one" if last else f"its {health.kind} probe"
+            raise ServiceFailed(runtime.name, f"not healthy after {format_duration(spec.startup_timeout)} "
+                                f"(startup_timeout): {said} was still running then, and was stopped")
+        last = result
         runtime.remember_probe(result)
         now = clock.monotonic()
         reporter.probe(runtime.name, result, now - start)
@@ -77,6 +85,18 @@ async def wait_until_done(runtime: "ServiceLifecycle") -> None:
                             f"{format_duration(spec.startup_timeout)} (startup_timeout)")
     if process.returncode != 0:
         raise ServiceFailed(runtime.name, f"one-shot service {runtime.record.exit or 'failed'}")
+
+
+async def _probe_before(runtime: "ServiceLifecycle", seconds: float) -> ProbeResult | None:
+    """One probe, if it finishes within `seconds`; else None, once it is cancelled (within a bound)."""
+    probe = asyncio.ensure_future(run_probe(runtime.service.health, runtime.probe_context()))
+    try:
+        done, _ = await asyncio.wait([probe], timeout=max(0.0, seconds))
+    finally:
+        if not probe.done():
+            probe.cancel()
+            await asyncio.wait([probe], timeout=PROBE_CANCEL_TIMEOUT)
+    return probe.result() if probe in done else None
 
 
 def _fail_if_exited(runtime: "ServiceLifecycle") -> None:

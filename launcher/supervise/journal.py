@@ -4,7 +4,11 @@
 timeline event, each free-text note (pre-flight findings, stop summaries), each
 probe-progress line, whoever receives it (the timeline file, the terminal or the
 `up --detach` pipe, supervisor.log, `robostack restart` clients). Whatever must be
-done to every line (masking secrets) belongs in that one function.
+done to every line belongs in that one function: it masks secrets
+(:class:`~launcher.stack.redaction.Redactor`: the stack's secret values and every
+secret-shaped text), so nothing any receiver gets or any file holds shows one.
+:meth:`Journal.mask` is the same rule for what is recorded without being published
+(a service's reason, its last probe's detail).
 
 :meth:`Journal.save` is the single path to run.json. A write that fails (a full
 disk: ENOSPC, EIO) never stops supervision: the state stays in memory, the failure
@@ -21,15 +25,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator, Union
 
 from stackkit.clock import Clock
 from launcher.errors import StateError
 from launcher.probes.base import ProbeResult
+from launcher.stack.redaction import Redactor
 from launcher.state.events import Event, EventLog
 from launcher.state.paths import StatePaths
 from launcher.state.store import RunState, write_run_state
+from launcher.supervise.primitives import Changes
 from launcher.supervise.reporter import Reporter
 
 STATE_WRITE_RETRY = 2.0  # seconds between attempts while run.json cannot be written (only then)
@@ -67,21 +73,40 @@ class Output:
 class Journal:
     """The supervisor's run state in memory, the timeline, and everyone listening. Also a Reporter."""
 
-    def __init__(self, paths: StatePaths, state: RunState, clock: Clock, outputs: list[Output], *,
-                 timeline: EventLog | None = None):
+    def __init__(self, paths: StatePaths, state: RunState, clock: Clock, outputs: list[Output],
+                 redactor: Redactor | None = None, *, timeline: EventLog | None = None):
         self.paths = paths
+        self.redactor = redactor or Redactor()  # shapes only, unless the stack's secrets are given
         self.state = state
         self.clock = clock
         self.outputs = list(outputs)
         self.timeline = timeline or EventLog(paths.events)  # rotated past a size (the stack's `logs:`)
         self.write_error: str | None = None  # "cannot write state: No space left on device", while it lasts
         self.saving = False  # run.json is written only once the supervisor owns it (after the leftovers)
+        self.write_failures = 0  # state and timeline writes that failed, retries included (a metric)
+        # Bumped by every message published and every save (and by a probe result kept in memory): whoever
+        # shows the state live (the supervisor's HTTP API) sleeps on it instead of polling.
+        self.changes = Changes()
         self._retry: asyncio.TimerHandle | None = None
 
     # -- the one emit path -------------------------------------------------------------------
 
     def publish(self, message: Message) -> None:
-        """Send one message everywhere it goes: the timeline (events) and every output."""
+        """Send one message, secrets masked, everywhere it goes: the timeline (events) and every output."""
+        self._send(self._masked(message))
+
+    def mask(self, text: str) -> str:
+        """`text` with every secret hidden (the same rule as every published line)."""
+        return self.redactor.mask(text)
+
+    def _masked(self, message: Message) -> Message:
+        if isinstance(message, Event):
+            return replace(message, reason=self.mask(message.reason), data=self.redactor.mask_data(message.data))
+        if isinstance(message, Note):
+            return Note(self.mask(message.text))
+        return replace(message, result=replace(message.result, detail=self.mask(message.result.detail)))
+
+    def _send(self, message: Message) -> None:
         if isinstance(message, Event):
             self._append_to_timeline(message)
         for output in list(self.outputs):
@@ -89,14 +114,15 @@ class Journal:
                 _deliver(output.reporter, message)
             except OSError as err:
                 self._output_failed(output, err)
+        self.changes.bump()
 
     def emit(self, service: str, event: str, reason: str = "", **data: object) -> Event:
         """Record a timeline event (on the service's record too) and tell every output."""
-        entry = Event(self.clock.now(), service, event, reason, dict(data))
+        entry = self._masked(Event(self.clock.now(), service, event, reason, dict(data)))
         record = self.state.services.get(service)
         if record is not None:
-            record.last_event = {"time": entry.time.timestamp(), "event": event, "reason": reason}
-        self.publish(entry)
+            record.last_event = {"time": entry.time.timestamp(), "event": event, "reason": entry.reason}
+        self._send(entry)
         return entry
 
     # Reporter protocol: pre-flight and the gate report through the journal like everything else.
@@ -131,6 +157,7 @@ class Journal:
 
     def save(self) -> None:
         """Write the run state now; on failure keep it in memory, say so once, and retry."""
+        self.changes.bump()  # the state in memory changed, whether or not it can be written
         if not self.saving:
             return
         try:
@@ -153,6 +180,7 @@ class Journal:
         cause = err.__cause__ if isinstance(err, StateError) and isinstance(err.__cause__, OSError) else err
         reason = getattr(cause, "strerror", None) or str(cause)
         first = self.write_error is None
+        self.write_failures += 1
         self.write_error = f"cannot write state: {reason}"
         self._schedule_retry()
         if first:

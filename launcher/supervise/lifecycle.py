@@ -16,11 +16,13 @@ environment, or a complete one.
 from __future__ import annotations
 
 import asyncio
+import shlex
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stackkit.clock import Clock
+from launcher.hygiene.scan import foreign_port_holders
 from launcher.logwriter.policy import RotationPolicy
 from launcher.logwriter.status import WRITING, describe_failure
 from launcher.probes.base import ProbeContext, ProbeResult
@@ -28,7 +30,7 @@ from launcher.probes.notify_listener import NotifyListener, NotifyState
 from launcher.process.spawn import ServiceProcess, Spawner
 from launcher.process.stop import StopReport, kill_group_now, stop_group
 from launcher.stack.resolved import ResolvedService
-from launcher.errors import StateError
+from launcher.errors import ServiceFailed, StateError
 from launcher.state.interpret import RUN_TOKEN_VARIABLE, SERVICE_VARIABLE
 from launcher.state.paths import StatePaths, point_current_log
 from launcher.state.store import ServiceRecord
@@ -107,7 +109,7 @@ class ServiceLifecycle:
         was_up = self.up
         record = self.record
         record.state = step.state.value
-        record.reason = (reason or None) if step.state in SHOWS_REASON else None
+        record.reason = (self.journal.mask(reason) or None) if step.state in SHOWS_REASON else None
         if step.state is not ServiceState.RESTARTING:
             record.next_try_at = None
         if self.up and not was_up:
@@ -142,7 +144,8 @@ class ServiceLifecycle:
             return
         self.record.pid = self.record.pgid = self.record.create_time = None
         self.record.started_at = self.clock.now().timestamp()
-        self.fire(Trigger.START, " ".join(self.service.argv or ()))  # saved before the fork: a pending record
+        command = shlex.join(self.journal.redactor.mask_argv(self.service.argv or ()))
+        self.fire(Trigger.START, command)  # saved before the fork: a pending record
         process = await self._spawn()
         self.fire(Trigger.SPAWNED, f"pid {process.pid}", pid=process.pid)
         if self.service.spec.oneshot:
@@ -151,7 +154,19 @@ class ServiceLifecycle:
             self.fire(Trigger.FINISHED, self.record.exit or "exited with code 0", seconds=self.uptime())
             return
         result = await wait_until_healthy(self, self.journal)
+        await self._refuse_foreign_port_holders()
         self.fire(Trigger.PROBE_PASSED, result.detail, seconds_to_healthy=self.uptime())
+
+    async def _refuse_foreign_port_holders(self) -> None:
+        """Healthy only if its own tree holds its ports: a squatter answering the probe is a failure."""
+        if not self.service.ports or self.process is None:
+            return
+        conflicts = await asyncio.to_thread(foreign_port_holders, self.service, self.process.target)
+        if conflicts:
+            detail = "; ".join(conflict.describe() for conflict in conflicts)
+            kind = self.service.health.kind if self.service.health else "port"
+            self.remember_probe(ProbeResult(False, kind, f"answered by a foreign holder: {detail}", 0.0))
+            raise ServiceFailed(self.name, detail)
 
     async def _spawn(self) -> ServiceProcess:
         service = self.service
@@ -273,8 +288,9 @@ class ServiceLifecycle:
 
     def remember_probe(self, result: ProbeResult) -> None:
         """Keep the latest probe outcome in memory (status asks the supervisor; run.json gets it with the next save)."""
-        self.record.probe = {"ok": result.ok, "detail": result.detail, "latency": round(result.latency, 6),
+        self.record.probe = {"ok": result.ok, "detail": self.journal.mask(result.detail), "latency": round(result.latency, 6),
                              "at": self.clock.now().timestamp()}
+        self.journal.changes.bump()  # not saved (run.json is written on state changes), but shown live
 
     def check_log_writer(self) -> None:
         """Read its log writer's status record; on a change, emit `log-disk-full` or `log-disk-writable`.

@@ -25,13 +25,14 @@ import asyncio
 import os
 import secrets
 import signal
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from stackkit.clock import Clock, SystemClock
-from launcher.errors import Interrupted, ServiceFailed, StackStopping, UsageError
+from launcher.errors import Interrupted, RobostackError, ServiceFailed, StackStopping, UsageError
 from launcher.logwriter.policy import rotation_policy
 from launcher.process.identity import identify
 from launcher.process.spawn import Spawner, SubprocessSpawner
+from launcher.stack.redaction import Redactor
 from launcher.stack.resolved import ResolvedStack
 from launcher.state.events import EventLog
 from launcher.state.paths import StatePaths, new_run_id
@@ -44,7 +45,11 @@ from launcher.supervise.services import Services
 from launcher.supervise.teardown import stop_escaped, stop_recorded_services
 from launcher.supervise.unattended import Unattended
 
+if TYPE_CHECKING:
+    from launcher.web.server import HttpServer
+
 Preflight = Callable[["Supervisor"], Awaitable[None]]
+HTTP_CLOSE_GRACE = 1.0  # seconds open pages get to receive the final state before the server closes
 
 
 class Supervisor:
@@ -72,7 +77,7 @@ class Supervisor:
                                      states=lambda: {name: record.state for name, record in records.items()})
         outputs = [*outputs, *(Output(name, reporter, disposable=False) for name, reporter in self.unattended.outputs())]
         rotation = rotation_policy(stack.logs)  # the supervisor's own files rotate like a service's default
-        self.journal = Journal(self.paths, self.state, self.clock, outputs,
+        self.journal = Journal(self.paths, self.state, self.clock, outputs, Redactor.for_stack(stack),
                                timeline=EventLog(self.paths.events, max_size=rotation.max_size, keep=rotation.keep))
         spawner = spawner or SubprocessSpawner()
         lifecycles = {name: ServiceLifecycle(service, records[name], journal=self.journal, clock=self.clock,
@@ -86,6 +91,7 @@ class Supervisor:
         self.failure: ServiceFailed | None = None  # set when a failed service takes the stack down
         self.ready = False
         self._control = ControlServer(self)
+        self._http: HttpServer | None = None  # the dashboard and HTTP API (launcher.web), when the stack file has `http:`
         self._stopped = False
         self._closed = False
 
@@ -126,16 +132,21 @@ class Supervisor:
         """
         self.lock.acquire(self.stack.name)
         try:
-            self.unattended.start()
             await self._control.start()
+        except BaseException:
+            self.lock.release()  # nothing was started: no stop to run, no state to write
+            raise
+        try:
+            self.unattended.start()  # closed by _close, whatever happens from here on
+            await self._serve_http()  # a port in use refuses here: the finally below closes the control socket
             failed_start = await self._bring_up_unless_stopped(on_ready)
             if failed_start is None and self.ready:
                 await self.stop_requested.wait()
             await self._stop_everything()
             if failed_start is not None:
-                raise failed_start
+                raise self._masked(failed_start)
             if self.failure is not None:
-                raise self.failure
+                raise self._masked(self.failure)
             if not self.ready:
                 raise Interrupted(f"interrupted while starting ({self.stop_reason}); everything started was stopped")
         finally:
@@ -170,6 +181,16 @@ class Supervisor:
             on_ready()
         self.services.watch_all()
 
+    async def _serve_http(self) -> None:
+        """Serve the dashboard and the read-only HTTP API before anything starts: a port in use refuses `up`."""
+        if self.stack.http is None:
+            return
+        from launcher.web.live import serve_supervisor  # the web package only for stacks that serve it
+
+        self._http = await serve_supervisor(self)
+        self.state.http_url = self._http.url
+        self.journal.note(f"dashboard and HTTP API: {self._http.url}")
+
     async def _stop_leftovers(self) -> None:
         """Stop whatever an earlier run of this stack left running (its supervisor was killed)."""
         previous = read_run_state(self.paths)
@@ -195,6 +216,17 @@ class Supervisor:
         await stop_escaped(self.run_token, self.journal.note)
         self.state.phase = "stopped"
         self.journal.save()
+
+    def _masked(self, error: BaseException) -> BaseException:
+        """The error as it leaves the supervisor (to a terminal, the `up --detach` pipe): secrets masked."""
+        if isinstance(error, ServiceFailed):
+            masked = ServiceFailed(error.service, self.journal.mask(error.detail),
+                                   log_tail=[self.journal.mask(line) for line in error.log_tail])
+            masked.__cause__ = error.__cause__
+            return masked
+        if isinstance(error, RobostackError) and len(error.args) == 1 and isinstance(error.args[0], str):
+            error.args = (self.journal.mask(error.args[0]),)
+        return error
 
     # -- control requests (the control socket calls these) -------------------------------------
 
@@ -254,9 +286,12 @@ class Supervisor:
         for lifecycle in self.services.in_start_order():
             lifecycle.close()
         try:
-            self.journal.emit("", "supervisor-stopped", self.stop_reason)
-            self.journal.save()
+            if self.journal.saving:  # it announced itself (`supervisor-started`): a refusal before that writes nothing
+                self.journal.emit("", "supervisor-stopped", self.stop_reason)
+                self.journal.save()
             await self.unattended.aclose()
+            if self._http is not None:  # last: open pages have seen every service stop
+                await self._http.close(grace=HTTP_CLOSE_GRACE)
         finally:
             self.journal.close()
             self.lock.release()

@@ -1,8 +1,8 @@
 """`GET /metrics`: the stack as Prometheus samples, and the text exposition format (0.0.4).
 
 Pure: samples are built from the status document (what `status --json` prints), the
-socket records of `launcher.process.sockets` and log sizes; rendering is a function
-of the samples. A view adds or replaces samples without touching the format.
+socket records of `launcher.process.sockets` and the log writers' figures; rendering is
+a function of the samples. A view adds samples without touching the format.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import math
 from typing import Any, Iterable, Mapping
 
 from launcher.process.sockets import SocketRecord, summarise_zombies
+from launcher.state.transitions import ServiceState
 from launcher.web.provider import Sample
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -28,19 +29,29 @@ METRICS: dict[str, tuple[str, str]] = {
     "robostack_gateway_condition": ("gauge", "1 for the Gateway's current condition ('unknown' until one is reported)"),
     "robostack_close_wait_sockets": ("gauge", "CLOSE_WAIT sockets on the service side of a declared port"),
     "robostack_fin_wait_2_sockets": ("gauge", "FIN_WAIT_2 sockets on the client side of a declared port"),
-    "robostack_log_bytes": ("gauge", "size of the service's current log file in bytes"),
+    "robostack_log_bytes": ("gauge", "bytes in the log files of the service's current run (current file and "
+                                     "rotated parts still kept)"),
+    "robostack_log_lines_lost_total": ("counter", "lines of the service's current run its log writer could not "
+                                                  "write (a full disk)"),
+    "robostack_state_write_failing": ("gauge", "1 while the supervisor cannot write its state (run.json, the "
+                                               "timeline): it keeps it in memory and retries"),
+    "robostack_state_write_errors_total": ("counter", "state writes that failed since the supervisor started "
+                                                      "(retries included)"),
 }
 
-# The states a service can be in (launcher.state.store.ServiceRecord, plus status's corrections).
-SERVICE_STATES = ("starting", "healthy", "unhealthy", "waiting", "restarting", "stopped", "failed",
-                  "external", "orphaned")
-HEALTHY_STATES = ("healthy", "external")
+# Every state a service can show (launcher.state.transitions, with status's `orphaned`).
+SERVICE_STATES = tuple(state.value for state in ServiceState)
+# What counts as ready: the same states `robostack status` counts as fine (a one-shot service is done).
+HEALTHY_STATES = (ServiceState.HEALTHY.value, ServiceState.EXTERNAL.value, ServiceState.DONE.value)
 UNKNOWN_CONDITION = "unknown"
 
 
 def status_samples(status: Mapping[str, Any], *, alive: bool, gateways: Iterable[str]) -> list[Sample]:
     """Samples from a status document; `gateways` names the services speaking the TWS API."""
     samples = [Sample("robostack_up", 1.0 if alive else 0.0)]
+    if alive:
+        failing = (status.get("supervisor") or {}).get("state_write_error")
+        samples.append(Sample("robostack_state_write_failing", 1.0 if failing else 0.0))
     gateway_names = set(gateways)
     for service in status.get("services", []):
         name = service["name"]
@@ -92,8 +103,11 @@ def socket_samples(records: Iterable[SocketRecord], ports_by_service: Mapping[st
     return samples
 
 
-def log_samples(sizes: Mapping[str, int]) -> list[Sample]:
-    return [Sample("robostack_log_bytes", float(size), {"service": name}) for name, size in sizes.items()]
+def log_samples(sizes: Mapping[str, int], lost: Mapping[str, int] | None = None) -> list[Sample]:
+    """Log bytes per service, and lines lost for those whose log writer reported a count."""
+    samples = [Sample("robostack_log_bytes", float(size), {"service": name}) for name, size in sizes.items()]
+    return samples + [Sample("robostack_log_lines_lost_total", float(count), {"service": name})
+                      for name, count in (lost or {}).items()]
 
 
 def render(samples: Iterable[Sample]) -> str:

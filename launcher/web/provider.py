@@ -1,8 +1,10 @@
 """The one interface between the HTTP API and whatever knows the stack's state.
 
-Wave 1 implements it by reading the state directory (:class:`launcher.web.statedir.StateDirView`);
-the supervisor can implement it from its in-memory state and serve the same routes.
-Everything a view returns is already masked (no secret value of the stack appears in it).
+Two implementations serve the same routes: the supervisor's own, from its state in memory
+(:class:`launcher.web.live.SupervisorView`, woken by the journal), and the state directory's
+(:class:`launcher.web.statedir.StateDirView`, for `robostack dashboard --serve`); what they share
+is in :mod:`launcher.web.views`. Everything a view returns is already masked (no secret value
+of the stack appears in it).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class StackView(Protocol):
         """Return a version number as soon as it differs from `version` (something may have
         changed: a state, a probe, a new event), or after `timeout` seconds with the current one."""
 
-    def samples(self) -> list[Sample]:
+    async def samples(self) -> list[Sample]:
         """Prometheus samples for `/metrics`."""
 
     def log_path(self, service: str) -> Path | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from dataclasses import dataclass
 from http import HTTPStatus
 from importlib import resources
@@ -154,9 +155,32 @@ async def _logs(request: Request, view: StackView, service: str) -> Response:
     if path is None:
         known = [name for name in view.stack.services if view.log_path(name) is not None]
         raise HttpError(HTTPStatus.NOT_FOUND, f"no log for {service[:40]!r}; services with logs: {', '.join(known)}")
+    return json_response({"service": service, "lines": await _masked_tail(view, path, count)})
+
+
+_tails: dict[tuple[str, int], tuple[tuple[int, int, int], list[str]]] = {}
+_TAILS_KEPT = 32
+
+
+async def _masked_tail(view: StackView, path, count: int) -> list[str]:
+    """The last `count` lines, cut and masked; an unchanged file is not read and masked again (open pages
+    ask for the same tail every few seconds, and masking 200 lines costs milliseconds)."""
+    try:
+        info = os.stat(path)
+        version = (info.st_ino, info.st_size, info.st_mtime_ns)
+    except OSError:
+        version = None
+    kept = _tails.get((str(path), count))
+    if version is not None and kept is not None and kept[0] == version:
+        return kept[1]
     lines = await asyncio.to_thread(last_lines, path, count)
     shown = Redactor.for_stack(view.stack).mask_data([line[:MAX_LOG_LINE_CHARS] for line in lines])
-    return json_response({"service": service, "lines": shown})
+    if version is not None:
+        _tails.pop((str(path), count), None)
+        _tails[(str(path), count)] = (version, shown)
+        while len(_tails) > _TAILS_KEPT:
+            _tails.pop(next(iter(_tails)))
+    return shown
 
 
 async def _page(request: Request, view: StackView) -> Response:

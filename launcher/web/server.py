@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 from http import HTTPStatus
 
-from launcher.errors import RobostackError
+from launcher.errors import PreflightRefused, RobostackError, UsageError
 from launcher.web.guard import check_request_source
 from launcher.web.http11 import HttpError, Request, Response, error_response, head_complete, parse_request, stream_head
 from launcher.web.provider import StackView
@@ -58,13 +59,19 @@ class HttpServer:
     def url(self) -> str:
         return http_url(self.host, self.port)
 
-    async def close(self) -> None:
-        """Stop listening, end every stream and connection; safe to call twice."""
+    async def close(self, grace: float = 0.0) -> None:
+        """Stop listening, end every stream and connection; safe to call twice.
+
+        With a `grace`, answers under way may finish first, and a stream woken by a last
+        change sends it before it ends (the supervisor's final state reaches open pages).
+        """
         self._closing.set()
         if self._server is not None:
             self._server.close()
             self._server = None
         tasks = list(self._connections)
+        if tasks and grace > 0:
+            await asyncio.wait(tasks, timeout=grace)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -138,6 +145,26 @@ class HttpServer:
             for task in (running, gone):
                 task.cancel()
             await asyncio.gather(running, gone, return_exceptions=True)
+
+
+async def listen(server: HttpServer, advice: str) -> int:
+    """Start `server`; a port in use is refused in one line naming the port, who holds it, and `advice`."""
+    try:
+        return await server.start()
+    except OSError as err:
+        where = f"port {server.port} on {server.host}"
+        if err.errno == errno.EADDRINUSE:
+            raise PreflightRefused(f"{where} is already in use by {port_holders(server.port)}; {advice}") from err
+        raise UsageError(f"cannot listen on {where}: {err.strerror or err}") from err
+
+
+def port_holders(port: int) -> str:
+    """Who listens on `port`, as pre-flight names a port's holder (``pid 4242 (python -m ...)``)."""
+    from launcher.hygiene.findings import Holder
+    from launcher.process.sockets import listeners_on_port
+
+    holders = dict.fromkeys(Holder(record.pid, record.command) for record in listeners_on_port(port))
+    return ", ".join(holder.describe() for holder in holders) or "another process"
 
 
 def http_url(host: str, port: int) -> str:

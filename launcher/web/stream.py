@@ -48,14 +48,24 @@ def status_key(document: dict[str, Any]) -> str:
     return json.dumps({**document, "services": services}, sort_keys=True)
 
 
+_last_message: tuple[dict[str, Any], str, bytes] | None = None  # the last document encoded, kept alive with it
+
+
 def status_message(view: StackView) -> tuple[str, bytes]:
-    """The current status as a message, and its comparison key."""
+    """The current status as a message, and its comparison key. Every stream woken by one change gets
+    the same document from the supervisor's view; it is encoded once for all of them."""
+    global _last_message
     try:
         document = view.status()
     except NotRunningError as err:
         document = {"error": str(err)}
         return status_key(document), sse_message("unavailable", document)
-    return status_key(document), sse_message("status", document)
+    last = _last_message
+    if last is not None and last[0] is document:
+        return last[1], last[2]
+    key, message = status_key(document), sse_message("status", document)
+    _last_message = (document, key, message)
+    return key, message
 
 
 class EventStream:

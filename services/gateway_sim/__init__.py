@@ -15,5 +15,11 @@ Layers, from pure to I/O:
   :mod:`.data_handlers` - the answers, plain functions of the session; :mod:`.gateway` - what all
   connections share, and the market step.
 * :mod:`.server` - the asyncio server, the tick loop, fault modes, per-connection limits, signals.
+* :mod:`.lifecycle` / :mod:`.conditions` - the Gateway's week under IBC as a pure state machine
+  (login phases, soft and daily restarts, IBC commands) and IB's data conditions, returning
+  :mod:`.actions` (log lines, API port states, notices, exit) as plain values.
+* :mod:`.driver`, :mod:`.ibc`, :mod:`.api_port` - the lifecycle's hands: its schedule and actions,
+  IBC's command server, an API port that refuses while the Gateway is down.
+* :mod:`.scenario` - the week's options and scenario files, one vocabulary for both.
 * :mod:`.config` - the command line (``python -m services.gateway_sim --help``).
 """

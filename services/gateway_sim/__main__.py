@@ -6,7 +6,7 @@ import asyncio
 import sys
 from typing import Sequence
 
-from services.errors import EXIT_FAILED, UsageError
+from services.errors import ServiceError, UsageError
 from services.gateway_sim.config import parse_arguments
 from services.gateway_sim.server import GatewayServer
 
@@ -23,9 +23,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = GatewayServer(config)
     try:
         return asyncio.run(server.run())
-    except OSError as problem:
-        sys.stderr.write(f"{PROG}: error: cannot listen on {config.host}:{config.port}: {problem.strerror or problem}\n")
-        return EXIT_FAILED
+    except ServiceError as problem:  # a port it cannot listen on
+        sys.stderr.write(f"{PROG}: error: {problem}\n")
+        return problem.exit_code
     except KeyboardInterrupt:
         return 0
 

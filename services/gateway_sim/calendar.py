@@ -9,7 +9,7 @@ are not modelled.
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -114,10 +114,22 @@ def trading_hours(now: float, days: int = 5, extended: bool = True) -> str:
     return ";".join(parts)
 
 
+_chosen_zone: list[str] = []  # --timezone, when given: the login's zone follows it
+
+
+def choose_login_zone(zone: tzinfo) -> None:
+    """Make ``zone`` (``--timezone``) the login's timezone: bar times and the daily restart agree."""
+    name = getattr(zone, "key", None)
+    if name and name != login_zone()[0]:
+        _chosen_zone[:] = [name]
+        login_zone.cache_clear()
+
+
 @lru_cache(maxsize=1)
 def login_zone() -> tuple[str, ZoneInfo]:
-    """The login's timezone, which a Gateway uses for bar times: ``TZ``, else the system's, else UTC."""
-    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    """The login's timezone, which a Gateway uses for bar times: ``--timezone``, else ``TZ``, else the
+    system's, else UTC."""
+    candidates = _chosen_zone + [os.environ.get("TZ", "").lstrip(":")]
     try:
         target = Path("/etc/localtime").resolve()
         candidates.append(str(target).split("zoneinfo/", 1)[-1] if "zoneinfo/" in str(target) else "")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from services.gateway_sim.account import DEFAULT_ACCOUNT
 from services.gateway_sim.gateway import DEFAULT_MARKET_DATA_LINES, DEFAULT_MAX_CLIENTS
+from services.gateway_sim.scenario import WeekConfig, add_week_options, week_config
 
 FAULT_KINDS = ("none", "silent", "close-wait", "crash-after", "hang-after", "no-next-valid-id")
 TIMED_FAULTS = ("crash-after", "hang-after")
@@ -61,6 +62,8 @@ class SimulatorConfig:
     state_file: Path | None = None
     handshake_timeout: float = 10.0
     idle_limit: float = 60.0
+    # --- the Gateway's week: login, IBC, restarts, data conditions (issue 12) ---
+    week: WeekConfig = field(default_factory=WeekConfig)
 
     def trusts(self, address: str) -> bool:
         """True if a client connecting from ``address`` may use the API."""
@@ -86,9 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m services.gateway_sim",
         description="A paper-trading IB Gateway stand-in speaking the TWS API socket protocol (server "
                     "versions 157..178): market data, historical data and orders filled against a seeded "
-                    "simulated market, with the field's failure modes.",
-        epilog="Readiness: prints 'listening on HOST:PORT' once the socket accepts connections. "
-               "SIGTERM/SIGINT close every client and exit 0.",
+                    "simulated market, with the field's failure modes and the Gateway's week under IBC.",
+        epilog="Readiness: prints 'listening on HOST:PORT' once the socket accepts connections (with a login, "
+               "once it completes); every change of the simulated Gateway is a 'state NAME: ...' or "
+               "'condition NAME: ...' line. SIGTERM/SIGINT close every client and exit 0.",
     )
     parser.add_argument("--port", type=int, required=True, help="TCP port to listen on (0 picks a free one)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -98,8 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fault", nargs="+", metavar="MODE", default=["none"],
                         help="silent | close-wait | crash-after S | hang-after S | no-next-valid-id "
                              "(default none)")
-    parser.add_argument("--api-delay", type=float, default=0.0, metavar="S",
-                        help="answer handshakes only S seconds after start (API initialisation after login)")
+    parser.add_argument("--api-delay", type=float, default=None, metavar="S",
+                        help="answer handshakes only S seconds after the API port opens (API initialisation "
+                             "after login; default 0)")
     parser.add_argument("--account", default=DEFAULT_ACCOUNT,
                         help=f"account id (default {DEFAULT_ACCOUNT}); U... looks like a live account, which a "
                              f"paper-only trader must refuse")
@@ -108,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--trusted-ips", default="127.0.0.1", metavar="LIST",
                         help="comma-separated addresses or networks allowed to connect (default 127.0.0.1)")
     add_trading_options(parser)
+    add_week_options(parser)
     return parser
 
 
@@ -193,6 +199,8 @@ def parse_arguments(argv: Sequence[str] | None = None) -> SimulatorConfig:
 
     state_file = None if args.state_file == "none" else (
         Path(args.state_file) if args.state_file else default_path(args.account, args.port))
+    week = week_config(args)
+    api_delay = args.api_delay if args.api_delay is not None else week.api_delay or 0.0
     return SimulatorConfig(
         orders=args.orders, read_only=args.read_only, pacing=args.pacing,
         market_data_lines=args.market_data_lines, state_file=state_file,
@@ -201,6 +209,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> SimulatorConfig:
         port=args.port, host=args.host, seed=args.seed,
         tick_interval=_seconds("--tick-interval", str(args.tick_interval), allow_zero=False),
         fault=parse_fault(args.fault),
-        api_delay=_seconds("--api-delay", str(args.api_delay), allow_zero=True),
+        api_delay=_seconds("--api-delay", str(api_delay), allow_zero=True),
         account=args.account, max_clients=args.max_clients, trusted_ips=parse_trusted_ips(args.trusted_ips),
+        week=week,
     )

@@ -1,13 +1,16 @@
 """The asyncio server: accepts connections, runs a session per client, streams ticks, plays faults.
 
-Everything protocol-shaped happens in :class:`~services.gateway_sim.session.Session`;
-this module only moves bytes, keeps time and applies the fault modes:
+Everything protocol-shaped happens in :class:`~services.gateway_sim.session.Session`,
+and the Gateway's login, restarts and IB's conditions in
+:class:`~services.gateway_sim.lifecycle.GatewayLife`; this module moves bytes,
+keeps time, carries out the lifecycle's actions (through its driver), serves
+IBC's command server, and applies the fault modes:
 
 * ``silent``: read the handshake, never answer; close when the client does.
 * ``close-wait``: the same, but never close our side, so the socket sits in CLOSE_WAIT.
 * ``crash-after S``: exit abruptly S seconds after start.
 * ``hang-after S``: after S seconds answer nothing and close nothing (TCP alive, API dead).
-* ``--api-delay S``: hold handshake answers until S seconds after start.
+* ``--api-delay S``: hold handshake answers until S seconds after the API port opened.
 """
 
 from __future__ import annotations
@@ -16,19 +19,26 @@ import asyncio
 import os
 import random
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from stackkit.clock import Clock, SystemClock
+from stackkit.clock import Clock, ScaledClock, SystemClock
 from ibproto.errors import ProtocolError
 from ibproto.wire import HandshakeDecoder
 from ibproto import versions
+from services.errors import ServiceError
 from services.gateway_sim.account import PaperAccount
+from services.gateway_sim.api_port import ApiPort, os_reason
+from services.gateway_sim.calendar import choose_login_zone
 from services.gateway_sim.config import SimulatorConfig
+from services.gateway_sim.driver import LifecycleDriver, first_of, market_data_ids
 from services.gateway_sim.gateway import Gateway, Policy
+from services.gateway_sim.ibc import CommandServer
+from services.gateway_sim.lifecycle import GatewayLife
 from services.gateway_sim.log import EventLog
 from services.gateway_sim.market import MarketModel
 from services.gateway_sim.orders import ExecutionEngine
 from services.gateway_sim.prices import PricePath
+from services.gateway_sim.scenario import simulated_start
 from services.gateway_sim.session import Phase, Session
 from services.gateway_sim.store import StateFile
 
@@ -45,6 +55,10 @@ SHUTDOWN_GRACE = 0.5
 FLOOD_FRAMES_PER_SECOND = 5000
 
 
+class CannotListen(ServiceError):
+    """A port the simulator must listen on is taken (or not ours to take)."""
+
+
 @dataclass
 class Connection:
     """One accepted client socket and its session."""
@@ -55,6 +69,8 @@ class Connection:
     writer: asyncio.StreamWriter
     session: Session
     dropping_ticks: bool = False
+    closed_by: str | None = None  # why the simulator closed it (soft restart, shutdown), if it did
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def closing(self) -> bool:
@@ -74,6 +90,17 @@ class GatewayServer:
         self.connections: dict[int, Connection] = {}
         self.hung = False
         self.port = config.port
+        week = config.week
+        choose_login_zone(week.timezone)
+        # The lifecycle's clock: real time, or a compressed day from a scenario's time_scale/start_time.
+        self.week_clock: Clock = self.clock
+        if week.time_scale != 1 or week.start_time is not None:
+            self.week_clock = ScaledClock(self.clock, week.time_scale, simulated_start(week, self.clock.now()))
+        self.life = GatewayLife(week, config.api_delay, self.week_clock)
+        self.driver: LifecycleDriver | None = None
+        self.commands: CommandServer | None = None
+        self._api_port = ApiPort(config.host, config.port, READ_CHUNK)
+        self._exit_status = 0
         self._started = self.clock.monotonic()
         self._count = 0
         self._stop: asyncio.Event | None = None
@@ -81,30 +108,50 @@ class GatewayServer:
 
     # --- lifecycle ------------------------------------------------------------------------
 
+    @property
+    def stopping(self) -> bool:
+        return self._stop is not None and self._stop.is_set()
+
+    def exit(self, status: int) -> None:
+        """End the run with ``status`` (STOP, a second factor that never came, a lost port)."""
+        if not self.stopping:
+            self._exit_status = status
+            self._stop.set()
+
     async def run(self) -> int:
-        """Serve until SIGTERM/SIGINT; return the exit status."""
+        """Serve until SIGTERM/SIGINT, STOP or an exit IBC would make; return the exit status."""
         self._stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        server = await asyncio.start_server(self._accept, self.config.host, self.config.port,
-                                            reuse_address=True, limit=READ_CHUNK)
-        self.port = server.sockets[0].getsockname()[1]
+        config, week = self.config, self.config.week
+        try:
+            self.port = self._api_port.reserve()
+        except OSError as problem:
+            raise CannotListen(f"cannot listen on {config.host}:{config.port}: {os_reason(problem)}") from problem
+        self.driver = LifecycleDriver(self, self.life, self._api_port, self.week_clock)
+        try:
+            if week.ibc_command_port is not None:
+                self.commands = CommandServer(week.ibc_command_port, self.log, self.life.command, self.driver.settle)
+                await self.commands.start()
+        except OSError as problem:
+            self._api_port.close()
+            raise CannotListen(f"cannot listen on 127.0.0.1:{week.ibc_command_port} (--ibc-command-port): "
+                               f"{os_reason(problem)}") from problem
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._request_stop, signal.Signals(signum).name)
         self._schedule_faults(loop)
-        ticker = asyncio.create_task(self._tick_loop())
-        config = self.config
-        self.log(f"listening on {config.host}:{self.port} (server versions {SERVER_MIN_VERSION}.."
-                 f"{SERVER_MAX_VERSION}, account {config.account}, seed {self.seed}, tick interval "
-                 f"{config.tick_interval:g}s, fault {config.fault.describe()}, api delay {config.api_delay:g}s, "
-                 f"max clients {config.max_clients}, orders {config.orders}"
-                 f"{', read-only' if config.read_only else ''}, pacing {config.pacing})")
+        if not week.plain:
+            self.log(f"gateway week: {week.describe()}")
+        tasks = [asyncio.create_task(self._tick_loop()), asyncio.create_task(self.driver.run())]
         await self._stop.wait()
-        server.close()
-        ticker.cancel()
+        for task in tasks:
+            task.cancel()
+        if self.commands is not None:
+            await self.commands.close()
+        self._api_port.close()
         await self._close_all()
         self.gateway.save_if_due(self.gateway.now(), force=True)
         self.log("stopped")
-        return 0
+        return self._exit_status
 
     def _request_stop(self, signal_name: str) -> None:
         if self._stop is not None and not self._stop.is_set():
@@ -117,14 +164,24 @@ class GatewayServer:
         Handlers must end rather than be cancelled: a cancelled stream handler
         makes asyncio print a traceback, which is noise in the service's log.
         """
-        for connection in list(self.connections.values()):
-            connection.writer.close()
+        self.drop_connections("shutting down")
         deadline = asyncio.get_running_loop().time() + SHUTDOWN_GRACE
         while self._handlers:
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 break
             await asyncio.wait(set(self._handlers), timeout=remaining)
+
+    def drop_connections(self, reason: str) -> int:
+        """The one way the simulator closes API connections (soft restart, stop, shutdown); returns how many."""
+        dropped = 0
+        for connection in list(self.connections.values()):
+            if connection.closed_by is None:
+                connection.closed_by = reason
+                dropped += 1
+            connection.writer.close()
+            connection.ended.set()
+        return dropped
 
     def _schedule_faults(self, loop: asyncio.AbstractEventLoop) -> None:
         fault = self.config.fault
@@ -148,7 +205,7 @@ class GatewayServer:
 
     # --- connections ----------------------------------------------------------------------
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         self._handlers.add(task)
         try:
@@ -201,8 +258,9 @@ class GatewayServer:
                 self.log(f"conn {number} hung API ignored {len(data)} bytes")
                 continue
             await self._hold_until_api_ready(connection)
-            if self.hung or self._stop.is_set():
+            if self.hung or self._stop.is_set() or connection.closed_by:
                 continue
+            started_before, subscribed_before = session.client_id is not None, set(market_data_ids(session))
             reaction = session.receive(data)
             while True:
                 if reaction.replies and not connection.closing:
@@ -213,6 +271,7 @@ class GatewayServer:
                 if reaction.close:
                     self.log(f"conn {number} closed by the simulator")
                     return
+                self.driver.after_requests(connection, started_before, subscribed_before)
                 if not reaction.more:
                     break
                 # Fair service: let every other client (and the market) run between batches, and
@@ -267,13 +326,13 @@ class GatewayServer:
             connection.writer.write(payload)
 
     async def _client_closed(self, connection: Connection) -> None:
-        if self._stop.is_set():
-            self.log(f"conn {connection.number} closed by the simulator (shutting down)")
+        if connection.closed_by:
+            self.log(f"conn {connection.number} closed by the simulator ({connection.closed_by})")
             return
         if self.hung:
             # A hung Gateway never processes the close: our side stays open (CLOSE_WAIT).
             self.log(f"conn {connection.number} closed by client; hung API keeps its side open")
-            await self._stop.wait()
+            await first_of([self._stop.wait(), connection.ended.wait()])
             return
         for line in connection.session.end_of_stream():
             self.log(f"conn {connection.number} {line}")
@@ -281,14 +340,15 @@ class GatewayServer:
                  f"{connection.session.client_id if connection.session.client_id is not None else 'none'})")
 
     async def _hold_until_api_ready(self, connection: Connection) -> None:
-        wait = self._remaining(self.config.api_delay)
-        if wait > 0:
-            self.log(f"conn {connection.number} API not ready yet: holding the answer {wait:.2f}s (--api-delay)")
-            try:
-                # The fault's delay itself; a shutdown ends it early.
-                await asyncio.wait_for(self._stop.wait(), wait)
-            except asyncio.TimeoutError:
-                pass
+        """While the API initialises, TCP is accepted and the handshake goes unanswered (the seeds' symptom)."""
+        driver = self.driver
+        if driver.api_ready.is_set():
+            return
+        left = driver.seconds_until_ready()
+        self.log(f"conn {connection.number} API not ready yet: holding the answer "
+                 f"({'?' if left is None else f'{left:.2f}'}s left, --api-delay)")
+        # The initialisation itself; a shutdown or the connection's end ends it early.
+        await first_of([driver.api_ready.wait(), self._stop.wait(), connection.ended.wait()])
 
     async def _serve_mute(self, connection: Connection) -> None:
         """silent / close-wait: read and log the handshake, answer nothing."""
@@ -310,13 +370,13 @@ class GatewayServer:
                 self.log(f"conn {number} handshake v{offer.low}..{offer.high} received; not answering "
                          f"(--fault {kind})")
                 decoder = None
-        if self._stop.is_set():
-            self.log(f"conn {number} closed by the simulator (shutting down)")
+        if connection.closed_by:
+            self.log(f"conn {number} closed by the simulator ({connection.closed_by})")
             return
         if kind == "close-wait":
             self.log(f"conn {number} closed by client; never closing our side (--fault close-wait): "
                      f"socket left in CLOSE_WAIT")
-            await self._stop.wait()
+            await first_of([self._stop.wait(), connection.ended.wait()])
             return
         self.log(f"conn {number} disconnected: closed by client")
 
@@ -334,7 +394,7 @@ class GatewayServer:
                 next_step = loop.time()  # fell behind: skip the missed steps rather than bursting them
             # Pacing, not synchronisation: the market moves once per interval.
             await asyncio.sleep(max(0.0, delay))
-            if not self.hung:
+            if not self.hung and self.life.conditions.data_flowing:
                 self._broadcast_step()
 
     def _broadcast_step(self) -> None:

@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds between checks that the Gateway still answers API requests (default 10)")
     parser.add_argument("--max-backoff", type=positive_float, default=30.0,
                         help="longest wait between reconnect attempts, in seconds (default 30)")
+    parser.add_argument("--data-timeout", type=positive_float, default=None, metavar="S",
+                        help="not ready (WATCHDOG=1 stops, STATUS= says why) when no tick arrives for S seconds while "
+                             "subscribed; ready again with the next tick (default: off, for markets that go quiet)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="none",
                         help="none: stream market data only (default); momentum: paper-trade the example strategy "
                              "(paper accounts, DU..., only)")
@@ -80,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         watchdog_interval=watchdog_interval(os.environ),
         backoff=Backoff(initial=min(0.5, args.max_backoff), maximum=args.max_backoff),
         strategy=args.strategy, risk=RiskLimits(args.max_position, args.max_orders_per_minute),
+        data_timeout=args.data_timeout,
     )
     try:
         asyncio.run(run_until_signalled(settings))

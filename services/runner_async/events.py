@@ -6,7 +6,11 @@ Every event is a JSON object with a ``type``:
                 has not sent (NaN, or IB's -1 marker) is ``null``; ``time`` is ISO 8601 UTC,
                 the moment the trader received the update.
 * ``status``:   ``{"type": "status", "state", "time", ...details}``; states: ``connecting``,
-                ``connected``, ``subscribed``, ``reconnecting``, ``gateway_notice``, ``stopping``.
+                ``connected``, ``subscribed``, ``reconnecting``, ``gateway_notice``, ``resubscribed``
+                (after a 1101), ``data_stalled`` / ``data_flowing`` (with ``--data-timeout``),
+                ``stopping``. ``gateway_notice``, ``data_stalled`` and ``data_flowing`` carry the
+                Gateway's state as the notices tell it: ``farms_broken`` (names), ``connectivity``
+                (``ok``/``lost``), ``competing_session`` and ``read_only`` (booleans).
 * ``position``: ``{"type": "position", "account", "symbol", "position", "avg_cost", "time"}``.
 
 With ``--strategy`` (paper accounts only), the trading events:

@@ -8,13 +8,19 @@ out a capped backoff and starts over, with the same process.
 
 Readiness goes to the supervisor through the notify protocol: ``READY=1`` once
 the Gateway session is subscribed and the WebSocket publisher is connected,
-``WATCHDOG=1`` heartbeats, ``STATUS=...`` on every state change.
+``WATCHDOG=1`` heartbeats, ``STATUS=...`` on every state change. The trader follows
+the Gateway: a 1101 (connectivity restored, market data lost) makes it subscribe
+again, a 1102 lets it carry on, and every farm and connectivity change is a
+``gateway_notice`` status event carrying what is broken. With ``data_timeout``, no
+tick for that long while subscribed stops the WATCHDOG=1 heartbeats until ticks
+flow again (:mod:`services.runner_async.dataflow`), and STATUS= says why.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,9 +28,11 @@ from typing import Any
 from ib_async import IB, Stock, Ticker
 from ib_async.objects import Position
 
+from ibproto.notices import classify
 from services.errors import ServiceError, UsageError
 from stackkit.notify import Notifier
 from services.runner_async.backoff import Backoff, RetrySchedule
+from services.runner_async.dataflow import FLOWING, STALLED, DataFlow
 from services.runner_async.events import position_event, status_event, tick_event
 from services.runner_async.publisher import EventPublisher
 from services.runner_async.strategy import RiskLimits
@@ -63,6 +71,7 @@ class TraderSettings:
     backoff: Backoff = field(default_factory=Backoff)
     strategy: str = "none"  # or "momentum": paper trading with hard risk limits
     risk: RiskLimits = field(default_factory=RiskLimits)
+    data_timeout: float | None = None  # no tick for this long while subscribed: not ready
 
 
 class Trader:
@@ -83,6 +92,7 @@ class Trader:
         self._last_error = ""
         self._subscribed = False
         self._ready_sent = False
+        self.flow = DataFlow(settings.data_timeout)
         self.ib.disconnectedEvent += self._on_disconnected
         self.ib.pendingTickersEvent += self._on_tickers
         self.ib.positionEvent += self._on_position
@@ -93,7 +103,7 @@ class Trader:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set (then shut down cleanly) or the symbols turn out to be unusable."""
         self.publisher.start()
-        heartbeat = asyncio.create_task(self._heartbeat(), name="watchdog")
+        heartbeat = asyncio.create_task(self._watch(), name="watchdog")
         session = asyncio.create_task(self._keep_session(), name="gateway-session")
         stopper = asyncio.create_task(stop.wait(), name="stop")
         try:
@@ -120,6 +130,7 @@ class Trader:
             except GatewayUnavailable as err:
                 reason = str(err)
             self._subscribed = False
+            self.flow.unsubscribed()
             self.tickers.clear()
             if self.trading is not None:
                 self.trading.stop()
@@ -164,6 +175,7 @@ class Trader:
         for contract in qualified:
             self.tickers[contract.symbol] = self.ib.reqMktData(contract)
         self._subscribed = True
+        self.flow.subscribed(time.monotonic())
         symbols = list(self.tickers)
         skipped = f" (skipped unknown: {','.join(self.skipped)})" if self.skipped else ""
         self._report("subscribed", f"subscribed to {','.join(symbols)}{skipped}", target="gateway",
@@ -224,16 +236,27 @@ class Trader:
         finally:
             connection.disconnected -= handler
 
-    async def _heartbeat(self) -> None:
-        if not self.notifier.enabled:
+    async def _watch(self) -> None:
+        """WATCHDOG=1 heartbeats while data flows (or while readiness does not depend on it)."""
+        if not self.notifier.enabled and self.flow.timeout is None:
             return
+        # Often enough to notice a stall within half the data timeout.
+        period = min(self.settings.watchdog_interval, (self.flow.timeout or math.inf) / 2)
         while True:
-            self.notifier.watchdog()
-            await asyncio.sleep(self.settings.watchdog_interval)  # the heartbeat's own period
+            now = time.monotonic()
+            if self.flow.check(now) == STALLED:
+                self._report(STALLED, f"not ready: {self.flow.reason(now)}", target="gateway",
+                             **self.flow.board.summary())
+            if not self.flow.stalled:
+                self.notifier.watchdog()
+            await asyncio.sleep(period)  # the heartbeat's own period
 
     # -- ib_async and publisher callbacks ---------------------------------------------------
 
     def _on_tickers(self, tickers: set[Ticker]) -> None:
+        if tickers and self.flow.tick(time.monotonic()) == FLOWING:
+            self._report(FLOWING, f"ready: ticks flowing again for {','.join(self.tickers)}", target="gateway",
+                         **self.flow.board.summary())
         for ticker in tickers:
             event = tick_event(ticker.contract.symbol, ticker.bid, ticker.ask, ticker.last, ticker.time)
             if event is not None:
@@ -251,12 +274,15 @@ class Trader:
             self._lost.set()
 
     def _on_error(self, request_id: int, code: int, message: str, contract: Any) -> None:
-        if code in QUIET_CODES:
+        notice = classify(code, message)
+        changed = notice is not None and self.flow.notice(notice, time.time())
+        if code in QUIET_CODES and not changed:
             return
         self._last_error = f"error {code}: {message}"
-        if code in CONNECTIVITY_NOTICES:
-            self._report("gateway_notice", f"gateway connectivity {CONNECTIVITY_NOTICES[code]} (error {code})",
-                         target="gateway", code=code, message=message)
+        if code in CONNECTIVITY_NOTICES or changed:
+            what = f"connectivity {CONNECTIVITY_NOTICES[code]}" if code in CONNECTIVITY_NOTICES else message
+            self._report("gateway_notice", f"gateway {what} (error {code})", target="gateway", code=code,
+                         message=message, **self.flow.board.summary())
             if code == 1101 and self._subscribed:
                 self._resubscribe()
         elif code != 200:  # unknown symbols are reported once, by _subscribe
@@ -266,7 +292,9 @@ class Trader:
         for symbol, ticker in list(self.tickers.items()):
             self.ib.cancelMktData(ticker.contract)
             self.tickers[symbol] = self.ib.reqMktData(ticker.contract)
-        log.info("resubscribed market data for %s", ",".join(self.tickers))
+        self.flow.subscribed(time.monotonic())
+        self._report("resubscribed", f"market data lost (1101): subscribed again to {','.join(self.tickers)}",
+                     target="gateway", symbols=list(self.tickers))
 
     def _publisher_changed(self, state: str, detail: str) -> None:
         self._report(state, f"websocket: {state} ({detail})", target="websocket", detail=detail)

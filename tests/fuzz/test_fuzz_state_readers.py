@@ -46,7 +46,7 @@ def test_run_state_reader(tmp_path, content):
 
 
 @given(state=st.builds(RunState, stack=st.text(max_size=10), stack_file=st.text(max_size=20),
-                       run_id=st.text(max_size=10), run_token=st.text(max_size=10),
+                       run_id=st.text(max_size=10), run_token=st.text("0123456789abcdef", max_size=24),
                        services=st.dictionaries(st.text(min_size=1, max_size=8),
                                                 st.builds(ServiceRecord, name=st.text(max_size=8),
                                                           pid=st.one_of(st.none(), st.integers(1, 2**22))),

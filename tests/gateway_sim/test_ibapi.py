@@ -26,8 +26,14 @@ def test_official_client_trades_and_streams(gateway_sim, release, offered, versi
     extra = [str(offered)] if offered else []
     result = subprocess.run([sys.executable, str(SCRIPT), str(sim.port), "41", *extra], capture_output=True,
                             text=True, env=env, timeout=120, cwd=REPO)
+    seen = json.loads(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else None
+    if release == "ibapi-10.51" and sys.version_info < (3, 11):
+        # ibapi-latest says it runs on 3.10, but it sends its message ids as str() of IntEnum members,
+        # which is "OUT.START_API" before 3.11: a real Gateway refuses that, and so does the simulator.
+        assert seen == {"ticks": 0, "bars": 0, "errors": [[-1, 321]], "statuses": [], "fills": 0,
+                        "server_version": version}, result.stdout + result.stderr[-3000:]
+        return
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
-    seen = json.loads(result.stdout.strip().splitlines()[-1])
     assert seen["server_version"] == version
     assert seen["ticks"] >= 5 and seen["bars"] >= 70 and seen["fills"] >= 1
     assert seen["statuses"][-1] == "Filled"

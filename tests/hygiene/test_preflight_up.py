@@ -90,8 +90,8 @@ def test_up_refuses_an_external_gateway_holding_close_wait_sockets(gateway_sim, 
   gateway:
     external: true
     ports: [{sim.port}]
-    health: {{ib_api: {{port: {sim.port}}}, timeout: 500ms}}
-    startup_timeout: 1s
+    health: {{ib_api: {{port: {sim.port}}}, timeout: 300ms}}
+    startup_timeout: 2s
   trader:
     command: {service_command('--name', 'trader', '--journal', str(journal))}
     depends_on: [gateway]

@@ -37,7 +37,8 @@ def test_state_directory_depends_on_the_stack_path_not_its_name(tmp_path):
 def test_run_state_round_trips(tmp_path):
     paths = StatePaths(tmp_path).ensure()
     state = RunState(stack="robo", stack_file="/x/stack.yaml", run_id="r1", symbols=["AAPL"], stop_order=["b", "a"],
-                     services={"a": ServiceRecord("a", state="healthy", pid=12, pgid=12, create_time=1.5, ports=[4002])})
+                     services={"a": ServiceRecord("a", state="healthy", pid=12, pgid=12, create_time=1.5, ports=[4002]),
+                               "b": ServiceRecord("b")})
     write_run_state(paths, state)
     loaded = read_run_state(paths)
     assert loaded == state
@@ -47,7 +48,7 @@ def test_run_state_round_trips(tmp_path):
 def test_a_damaged_run_state_is_a_clear_error(tmp_path):
     paths = StatePaths(tmp_path).ensure()
     paths.run_state.write_text("{not json")
-    with pytest.raises(StateError, match="run.json is not a valid run state"):
+    with pytest.raises(StateError, match="run.json is damaged"):
         read_run_state(paths)
 
 

@@ -20,9 +20,9 @@ from typing import Any, Callable
 
 import pytest
 
-from tests.launcher.conftest import SERVICE_PROGRAM, robostack  # noqa: F401 - re-exported fixture
+from tests.launcher.conftest import SERVICE_PROGRAM, harness, robostack  # noqa: F401 - re-exported fixtures
 
-__all__ = ["robostack", "SERVICE_PROGRAM"]
+__all__ = ["harness", "robostack", "SERVICE_PROGRAM"]
 
 
 @dataclass(frozen=True)
@@ -104,3 +104,13 @@ def run_as(user: UnixUser, function: Callable[..., Any], *args: Any, timeout: fl
 def start_as(processes, user: UnixUser, argv: list[str]) -> subprocess.Popen:
     """Start `argv` as `user` (its own session), tracked for cleanup by `processes`."""
     return processes.start(argv, user=user.uid, group=user.gid, extra_groups=[], cwd="/")
+
+
+def one_line(result, code: int, *words: str) -> str:
+    """A CLI result that is exit `code` with one line on stderr holding every word, and no traceback anywhere."""
+    message = result.stderr.strip()
+    assert result.returncode == code, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr and "\n" not in message, result.stdout + result.stderr
+    for word in words:
+        assert word in message, message
+    return message

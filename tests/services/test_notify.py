@@ -68,3 +68,14 @@ def test_datagrams_reach_a_path_socket_and_a_vanished_supervisor_is_not_fatal(tm
     os.unlink(path)
     assert notifier.status("still here") is False  # logged once, never raised
     notifier.close()
+
+
+def test_a_supervisor_that_stops_reading_never_blocks_the_service():
+    name = f"robostack-test-{uuid.uuid4().hex}"
+    with receiver("\0" + name) as listener:
+        notifier = Notifier.from_environment({"NOTIFY_SOCKET": "@" + name})
+        sent = [notifier.watchdog() for _ in range(200)]  # far past Linux's queue of 10; returns at once
+        assert sent[0] and not all(sent)
+        assert listener.recv(4096) == b"WATCHDOG=1"  # what was queued is still delivered
+        assert notifier.status("after the backlog")  # and room again means it gets through
+        notifier.close()

@@ -237,3 +237,68 @@ async def test_a_gateway_that_stops_answering_is_detected_and_left(gateway_sim, 
         assert "stopped answering API requests" in reconnecting["reason"]
     finally:
         await subscriber.close()
+
+
+async def test_the_trader_follows_a_connectivity_loss_with_data_lost_and_says_when_data_stops(
+        gateway_sim, websocket_server, processes):
+    sim = gateway_sim(*FAST_TICKS, "--connectivity-loss", "4:2:lost")
+    server = websocket_server()
+    notify = NotifyReceiver()
+    subscriber = await subscribed_subscriber(server)
+    drain = None
+    try:
+        start_trader(processes, sim, server, "--data-timeout", "0.5",
+                     env={"NOTIFY_SOCKET": notify.env_value, "WATCHDOG_USEC": "200000"})
+        await notify.wait_for("READY=1")
+        drain = asyncio.create_task(notify.wait_for("\0nothing", timeout=300))  # keeps reading, as a supervisor does
+
+        def resubscribed_then_ticks(seen: list[dict]) -> bool:
+            marks = [i for i, event in enumerate(seen) if event.get("state") == "resubscribed"]
+            return bool(marks) and any(event["type"] == "tick" for event in seen[marks[0]:])
+
+        events = await collect(subscriber, resubscribed_then_ticks)
+        states = [(event["state"], event.get("code")) for event in events if event["type"] == "status"]
+        assert ("gateway_notice", 1100) in states and ("gateway_notice", 1101) in states
+        assert states.index(("gateway_notice", 1101)) < states.index(("resubscribed", None))
+        lost = next(e for e in events if e.get("code") == 1100)
+        assert lost["connectivity"] == "lost" and lost["farms_broken"] == []
+
+        def said(needle: str):
+            async def check() -> int | None:
+                return next((i for i, message in enumerate(notify.messages) if needle in message), None)
+            return check
+
+        stalled = await eventually(said("STATUS=not ready: no ticks for "), what="the stall on STATUS=")
+        assert "(the Gateway says: IB unreachable since " in notify.messages[stalled]
+        flowing = await eventually(said("STATUS=ready: ticks flowing again"), what="the recovery on STATUS=")
+        between = notify.messages[stalled + 1:flowing]
+        assert not any("WATCHDOG=1" in message for message in between)  # not ready: no heartbeats meanwhile
+        await eventually(lambda: _watchdog_after(notify, flowing), what="heartbeats again")
+    finally:
+        if drain is not None:
+            drain.cancel()
+        await subscriber.close()
+        notify.close()
+
+
+async def _watchdog_after(notify: NotifyReceiver, index: int) -> bool:
+    return any("WATCHDOG=1" in message for message in notify.messages[index + 1:])
+
+
+async def test_the_trader_reports_broken_farms_in_its_status_events(gateway_sim, websocket_server, processes):
+    sim = gateway_sim(*FAST_TICKS, "--farm-outage", "3:1.5")
+    server = websocket_server()
+    subscriber = await subscribed_subscriber(server)
+    try:
+        start_trader(processes, sim, server, "--data-timeout", "0.5")
+        events = await collect(subscriber, has_status("data_flowing"))
+        notices = [event for event in events if event.get("state") == "gateway_notice"]
+        broken = next(event for event in notices if event["code"] == 2103)
+        assert broken["farms_broken"] == ["usfarm"] and broken["connectivity"] == "ok"
+        stalled = next(event for event in events if event.get("state") == "data_stalled")
+        assert stalled["farms_broken"] == ["secdefnj", "usfarm", "ushmds"]
+        restored = next(event for event in notices if event["code"] == 2104)
+        assert "usfarm" not in restored["farms_broken"]
+        assert events.index(stalled) < events.index(restored)
+    finally:
+        await subscriber.close()

@@ -72,7 +72,8 @@ def test_resolved_values_defaults_and_durations_are_shown(rendered, stack_files)
     gateway = document["services"]["gateway"]
     assert gateway["cwd"] == str(stack_files.root.resolve())
     assert gateway["health"] == {
-        "ib_api": {"port": 4002, "host": "127.0.0.1", "session": False, "client_id": 999},
+        "ib_api": {"port": 4002, "host": "127.0.0.1", "session": False, "client_id": 999, "monitor": True,
+                   "monitor_client_id": 998},
         "start_period": "1m",
         "interval": "250ms",
         "timeout": "2s",

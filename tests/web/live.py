@@ -1,8 +1,9 @@
-"""The real default stack on private ports, up through the real CLI, and its dashboard.
+"""The real default stack on private ports, up through the real CLI, served by its own supervisor.
 
-Wave 1: the dashboard is served by `robostack dashboard --serve` (a second process reading the
-state directory). Once the supervisor serves it itself (the stack file's `http:` section),
-`LiveStack.dashboard()` returns the supervisor's URL instead and the tests stay the same.
+stack.yaml is copied with every port it owns swapped for a free one (bench/default_stack.py's
+DefaultStack, the dashboard's `http.port` included), so the tests never touch the fixed ports.
+`robostack up --detach` prints the dashboard's URL; `robostack dashboard` prints it again
+(there is no browser: DISPLAY and BROWSER are removed from the environment).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,9 +18,9 @@ from pathlib import Path
 import yaml
 
 from bench.default_stack import DefaultStack
-from tests.helpers import REPO, kill_group, read_line_matching, wait_until
+from tests.helpers import REPO, kill_group, wait_until
 
-URL_LINE = r"^http://127\.0\.0\.1:(\d+)/$"
+UP_LINE = r"is up .*\(supervisor pid \d+\); dashboard (http://127\.0\.0\.1:\d+/);"
 
 
 class LiveStack:
@@ -32,22 +32,33 @@ class LiveStack:
         self.stack_file = folder / "stack.yaml"
         self.stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
         self.document = document
+        self.port: int = document["http"]["port"]
         self.state_dir = folder / "state"
-        self.env = dict(os.environ, ROBOSTACK_STATE_DIR=str(self.state_dir), COLUMNS="200", PYTHONUNBUFFERED="1")
-        self.env.pop("DISPLAY", None)
-        self.env.pop("BROWSER", None)
-        self.server: subprocess.Popen | None = None
-        self.port: int | None = None
+        self.env = dict(os.environ, ROBOSTACK_STATE_DIR=str(self.state_dir), COLUMNS="200", PYTHONUNBUFFERED="1",
+                        XDG_STATE_HOME=str(folder / "xdg-state"))
+        for variable in ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER"):
+            self.env.pop(variable, None)
+        self.printed_url: str | None = None
+        self.tokens: list[str] = []  # of every `up` so far: whatever carries one is this stack's
 
     def argv(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "launcher", "-f", str(self.stack_file), *args]
 
-    def cli(self, *args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run(self.argv(*args), capture_output=True, text=True, env=env or self.env, cwd=REPO,
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(self.argv(*args), capture_output=True, text=True, env=self.env, cwd=REPO,
                               timeout=timeout)
 
     def up(self) -> None:
+        """`robostack up --detach`; remembers the dashboard URL it printed."""
         result = self.cli("up", "--detach")
+        assert result.returncode == 0, result.stdout + result.stderr
+        found = re.search(UP_LINE, result.stdout)
+        assert found, result.stdout
+        self.printed_url = found[1]
+        self.tokens.append(json.loads((self.state_dir / "run.json").read_text())["run_token"])
+
+    def down(self) -> None:
+        result = self.cli("down")
         assert result.returncode == 0, result.stdout + result.stderr
 
     def status(self) -> dict:
@@ -63,36 +74,19 @@ class LiveStack:
 
         return wait_until(healthy, timeout=timeout, what="every service healthy", poll=0.2)
 
-    def serve(self, port: int = 0) -> int:
-        """Start `robostack dashboard --serve` and return its port (read from the URL it prints)."""
-        self.server = subprocess.Popen(self.argv("dashboard", "--serve", "--port", str(port), "--no-browser"),
-                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=self.env, cwd=REPO,
-                                       start_new_session=True)
-        self.port = int(re.match(URL_LINE, read_line_matching(self.server, URL_LINE))[1])
-        return self.port
-
-    def stop_serving(self) -> int:
-        """SIGTERM the server; return its exit status."""
-        server, self.server = self.server, None
-        server.send_signal(signal.SIGTERM)
-        code = server.wait(timeout=30)
-        server.stdout.close()
-        return code
-
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
     def close(self) -> None:
-        if self.server is not None:
-            kill_group(self.server.pid)
-            self.server.wait(timeout=10)
-            self.server.stdout.close()
-        try:
-            status = self.status()
-        except (ValueError, subprocess.TimeoutExpired):
-            status = {"services": []}
+        """`down`, then SIGKILL the group of anything still carrying one of this stack's run tokens (only ours)."""
+        from launcher.process.search import find_processes_carrying
+        from launcher.state.interpret import RUN_TOKEN_VARIABLE
+
         self.cli("down")
-        for record in status["services"]:
-            if record.get("pid"):
-                kill_group(record["pid"])
+        for token in self.tokens:
+            for identity in find_processes_carrying(RUN_TOKEN_VARIABLE, token):
+                try:
+                    kill_group(os.getpgid(identity.pid))
+                except ProcessLookupError:
+                    pass

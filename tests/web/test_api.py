@@ -119,6 +119,15 @@ def test_logs_are_tailed_and_secrets_masked(api, played):
     assert len(get(server.port, "/api/logs/trader").json()["lines"]) == 100
 
 
+def test_a_tail_asked_again_shows_what_was_written_since(api, played):
+    played.write_log("gateway", "first\n")
+    server = api()
+    assert get(server.port, "/api/logs/gateway?lines=2").json()["lines"] == ["first"]
+    assert get(server.port, "/api/logs/gateway?lines=2").json()["lines"] == ["first"]  # unchanged: kept
+    played.write_log("gateway", f"second --password {SECRET}\n")
+    assert get(server.port, "/api/logs/gateway?lines=2").json()["lines"] == ["first", "second --password ***"]
+
+
 def test_no_secret_in_any_answer(api, played):
     played.emit("trader", "starting", f"python -c pass --password {SECRET}")
     played.set("trader", "unhealthy", reason=f"login failed for password {SECRET}")
@@ -175,6 +184,9 @@ def test_a_client_closing_early_leaves_the_server_serving(api):
 
 def test_metrics_parse_and_count_log_bytes_and_close_wait_sockets(api, played, port):
     log = played.write_log("gateway", "x" * 1234)
+    rotated = log.with_name(log.stem + ".1.log")  # an earlier part of the same run, as the log writer rotates
+    rotated.write_bytes(b"y" * 500)
+    log.with_name(log.stem + ".status").write_text('{"state": "failing", "lost": 7}')  # the writer's record
     listener = socket.create_server(("127.0.0.1", port))  # the gateway's declared port
     client = socket.create_connection(("127.0.0.1", port))
     accepted, _ = listener.accept()
@@ -185,7 +197,8 @@ def test_metrics_parse_and_count_log_bytes_and_close_wait_sockets(api, played, p
         for family in text_string_to_metric_families(get(server.port, "/metrics").text):
             for sample in family.samples:
                 values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-        assert values[("robostack_log_bytes", (("service", "gateway"),))] == log.stat().st_size
+        assert values[("robostack_log_bytes", (("service", "gateway"),))] == log.stat().st_size + 500
+        assert values[("robostack_log_lines_lost_total", (("service", "gateway"),))] == 7
         assert values[("robostack_close_wait_sockets", (("port", str(port)), ("service", "gateway")))] == 1
         assert values[("robostack_service_healthy", (("service", "trader"),))] == 1
         assert values[("robostack_gateway_condition", (("condition", "unknown"), ("service", "gateway")))] == 1

@@ -1,8 +1,10 @@
 """The API and the dashboard against the real default stack (private ports), in a real headless Chromium.
 
-The stack is brought up through the real CLI with the real services (Gateway simulator,
-WebSocket server, ib_async trader); the page is driven by Debian's chromium through Selenium.
-Screenshots are saved under the pytest temporary directory (its path is printed at the end).
+The stack is brought up through the real CLI (`robostack up --detach`) with the real services
+(Gateway simulator, WebSocket server, ib_async trader), and its own supervisor serves the page
+and the API; the page is driven by Debian's chromium through Selenium. One stack and one browser
+serve the whole module (CI runs it on four Pythons). Screenshots are saved under the pytest
+temporary directory (its path is printed at the end).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.browser import Browser, missing
-from tests.helpers import REPO, port_accepts, wait_for_port_free, wait_until
+from tests.helpers import REPO, port_accepts, wait_until
 from tests.web.client import get
 from tests.web.conftest import save_screenshot
 from tests.web.live import LiveStack
@@ -30,7 +32,6 @@ def live(tmp_path_factory):
     stack = LiveStack(tmp_path_factory.mktemp("live-stack"))
     try:
         stack.up()
-        stack.serve()
         yield stack
     finally:
         stack.close()
@@ -46,6 +47,18 @@ def browser(live):
     chromium = Browser()
     yield chromium
     chromium.close()
+
+
+@pytest.fixture(scope="module")
+def trading_tab(browser, live):
+    """A second tab left on the page from the first page test on, so the example strategy's orders (it needs
+    a window of ticks and a move) gather while the other tests run; returns to the first tab."""
+    first = browser.driver.current_window_handle
+    browser.driver.switch_to.new_window("tab")
+    browser.driver.get(live.url)
+    handle = browser.driver.current_window_handle
+    browser.driver.switch_to.window(first)
+    return handle
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +88,15 @@ def open_page(browser: Browser, live: LiveStack) -> None:
                what="the page's first live status")
 
 
-# -- the API through the CLI's server -------------------------------------------------------------
+# -- the API, served by the supervisor ----------------------------------------------------------------
+
+def test_up_prints_the_url_the_supervisor_serves_and_dashboard_prints_it_again(live):
+    assert live.printed_url == live.url
+    printed = live.cli("dashboard")
+    assert printed.returncode == 0 and printed.stdout == live.url + "\n", printed.stderr
+    assert get(live.port, "/healthz").json() == {"status": "ok"}
+    assert json.loads((live.state_dir / "run.json").read_text())["http_url"] == live.url
+
 
 def test_api_status_is_what_status_json_prints(live):
     live.wait_healthy()
@@ -94,7 +115,8 @@ def test_metrics_parse_and_show_every_service_healthy(live):
     families = {f.name: f for f in text_string_to_metric_families(get(live.port, "/metrics").text)}
     assert {"robostack_up", "robostack_service_state", "robostack_service_restarts", "robostack_probe_latency_seconds",
             "robostack_probe_last_timestamp_seconds", "robostack_gateway_condition", "robostack_close_wait_sockets",
-            "robostack_log_bytes"} <= set(families)
+            "robostack_log_bytes", "robostack_log_lines_lost", "robostack_state_write_failing",
+            "robostack_state_write_errors"} <= set(families)
     healthy = {s.labels["service"]: s.value for s in families["robostack_service_healthy"].samples}
     assert healthy == {name: 1.0 for name in SERVICES}
     assert all(s.value > 0 for s in families["robostack_log_bytes"].samples)
@@ -137,7 +159,7 @@ def test_readyz_flips_to_503_when_a_service_is_killed_and_back_after_its_restart
 
 # -- the page in Chromium -------------------------------------------------------------------------
 
-def test_page_shows_every_service_healthy_and_quotes_that_change(live, browser, shots):
+def test_page_shows_every_service_healthy_and_quotes_that_change(live, browser, trading_tab, shots):
     live.wait_healthy()
     open_page(browser, live)
     wait_until(lambda: states(browser) == {name: "healthy" for name in SERVICES}, what="three healthy services")
@@ -215,30 +237,38 @@ def test_the_page_says_when_the_feed_is_gone_and_reconnects(live, browser):
     assert browser.script("return window.__sameDocument === true")
 
 
-def test_the_page_says_when_the_stack_is_gone_and_reconnects(live, browser):
+def test_an_order_and_a_fill_from_the_example_strategy_appear(live, browser, trading_tab, shots):
+    first = browser.driver.current_window_handle
+    browser.driver.switch_to.window(trading_tab)  # open since the first page test: orders had time to come
+    try:
+        rows = "return document.querySelectorAll('#%s tbody tr:not(.empty)').length"
+        wait_until(lambda: browser.script(rows % "orders") > 0, timeout=90, what="an order on the page")
+        wait_until(lambda: browser.script(rows % "fills") > 0, timeout=90, what="a fill on the page")
+        executions = browser.script("return window.robostack.fills.map(f => f.exec_id)")
+        assert len(executions) == len(set(executions)) == browser.script(rows % "fills")  # one row per execution
+        save_screenshot(browser, shots, "orders-and-fills")
+    finally:
+        browser.driver.switch_to.window(first)
+
+
+def test_down_shows_the_stack_stopping_and_gone_then_up_brings_the_page_back(live, browser, shots):
+    live.wait_healthy()
     open_page(browser, live)
-    browser.script("window.__sameDocument = true;")
-    port = live.port
-    assert live.stop_serving() == 0
-    wait_for_port_free(port)
+    browser.script("window.__sameDocument = true; window.robostack.seen = {};")
+    live.down()
+    assert not port_accepts(live.port)  # the supervisor closed its server after every service had stopped
     wait_until(lambda: browser.script("return document.getElementById('stack-link').textContent") == "stack: lost",
-               what="the page to say the stack is unreachable")
-    assert "Lost the connection" in browser.script("return document.getElementById('stack-banner').textContent")
-    live.serve(port)
-    wait_until(lambda: browser.script("return document.getElementById('stack-link').textContent") == "stack: live",
-               timeout=60, what="the page to reconnect to the stack")
-    wait_until(lambda: browser.script("return document.getElementById('stack-banner').hidden"),
-               what="the banner to go once a status arrives")
+               what="the page to say the stack is gone")
+    assert "The stack was stopped" in browser.script("return document.getElementById('stack-banner').textContent")
+    assert states(browser) == {name: "stopped" for name in SERVICES}  # the last status the supervisor sent
+    assert all("stopping" in browser.script(f"return window.robostack.seen.{name}") for name in SERVICES)
+    save_screenshot(browser, shots, "stack-stopped")
+    live.up()
+    wait_until(lambda: states(browser) == {name: "healthy" for name in SERVICES}, timeout=90,
+               what="the page to reconnect and show every service healthy")
+    assert browser.script("return document.getElementById('stack-link').textContent") == "stack: live"
+    assert browser.script("return document.getElementById('stack-banner').hidden")
     assert browser.script("return window.__sameDocument === true")
-    assert port_accepts(port)
-
-
-def test_an_order_and_a_fill_from_the_example_strategy_appear(live, browser, shots):
-    open_page(browser, live)
-    rows = "return document.querySelectorAll('#%s tbody tr:not(.empty)').length"
-    wait_until(lambda: browser.script(rows % "orders") > 0, timeout=90, what="an order on the page")
-    wait_until(lambda: browser.script(rows % "fills") > 0, timeout=90, what="a fill on the page")
-    save_screenshot(browser, shots, "orders-and-fills")
 
 
 def test_the_repository_stack_runs_the_example_strategy_this_test_reads():

@@ -85,3 +85,25 @@ def test_label_values_are_escaped_and_undeclared_metrics_refused():
     assert parsed(text)[("robostack_log_bytes", (("service", 'we"ird\\name\n'),))] == 12.0
     with pytest.raises(ValueError):
         render([Sample("robostack_made_up", 1.0)])
+
+
+def test_every_state_a_service_can_show_is_a_series_and_ready_means_what_status_calls_fine():
+    from launcher.commands.status import FINE
+    from launcher.state.transitions import ServiceState
+    from launcher.web.metrics import HEALTHY_STATES
+
+    values = parsed(render(status_samples(a_status(), alive=True, gateways=[])))
+    shown = {dict(labels)["state"] for name, labels in values if name == "robostack_service_state"}
+    assert shown == {state.value for state in ServiceState}  # stopping, done and blocked included
+    assert set(HEALTHY_STATES) == {state.value for state in FINE}
+
+
+def test_state_write_failures_and_lost_log_lines():
+    status = a_status()
+    assert parsed(render(status_samples(status, alive=True, gateways=[])))[("robostack_state_write_failing", ())] == 0
+    status["supervisor"]["state_write_error"] = "cannot write state: No space left on device"
+    values = parsed(render(status_samples(status, alive=True, gateways=[]) + log_samples({"a": 10}, {"a": 3})))
+    assert values[("robostack_state_write_failing", ())] == 1.0
+    assert values[("robostack_log_lines_lost_total", (("service", "a"),))] == 3.0
+    assert ("robostack_state_write_failing", ()) not in parsed(render(status_samples(status, alive=False,
+                                                                                      gateways=[])))

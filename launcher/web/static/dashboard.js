@@ -68,12 +68,17 @@
     source.addEventListener("timeline", function (e) {
       if (e.lastEventId) model.cursor = e.lastEventId;
       addEvent(JSON.parse(e.data));
+      refreshLog();  // a start, stop or restart writes to the logs; probe results (most statuses) do not
     });
     source.onerror = function () {
       model.stackLive = false;
       link("stack-link", "stack: lost", false);
-      banner("stack-banner", "Lost the connection to robostack at " + location.host +
-        " (is the stack up?). Reconnecting…");
+      // The supervisor serves this page: once it has stopped the stack, it goes too.
+      const stopped = model.status && model.status.phase === "stopped";
+      banner("stack-banner", stopped
+        ? "The stack was stopped: every service and robostack's supervisor are gone. " +
+          "This page reconnects once `robostack up` runs it again."
+        : "Lost the connection to robostack at " + location.host + " (is the stack up?). Reconnecting…");
       if (source.readyState === EventSource.CLOSED) {  // refused (not a network error): retry ourselves
         setTimeout(connectStack, stackDelay);
         stackDelay = Math.min(stackDelay * 2, 15000);
@@ -82,7 +87,10 @@
   }
 
   function renderStatus(status) {
-    if (!model.status) performance.mark("robostack:status");  // first live status (bench/bench_dashboard.py)
+    if (!model.status) {
+      performance.mark("robostack:status");  // first live status (bench/bench_dashboard.py)
+      refreshLog();
+    }
     model.status = status;
     model.statusAt = Date.now();
     const alive = !!status.supervisor_pid;
@@ -95,7 +103,6 @@
       renderGateway(service);
     }
     if (status.symbols) status.symbols.forEach(quoteCard);
-    refreshLog();
   }
 
   function nodeLines(service) {
@@ -331,9 +338,17 @@
       (o) => pick(o, ["status", "state"]), (o) => pick(o, ORDER_ID)]);
   }
 
+  const EXEC_ID = ["exec_id", "execId"];
   function onFill(fill) {
-    model.fills.unshift(fill);
-    if (model.fills.length > MAX_ROWS) model.fills.pop();
+    // An execution is published again once its commission report arrives: one row per execution.
+    const id = pick(fill, EXEC_ID);
+    const known = id === "" ? null : model.fills.find((f) => pick(f, EXEC_ID) === id);
+    if (known) {
+      Object.assign(known, fill);
+    } else {
+      model.fills.unshift(fill);
+      if (model.fills.length > MAX_ROWS) model.fills.pop();
+    }
     render("fills", model.fills, [
       (f) => clock(f.time), (f) => f.symbol || "", (f) => pick(f, SIDE), (f) => pick(f, QTY),
       (f) => price(pick(f, ["price", "fill_price", "avg_price", "avgPrice"])), (f) => pick(f, ORDER_ID)]);

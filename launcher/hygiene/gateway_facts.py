@@ -1,0 +1,44 @@
+"""What doctor observes of a Gateway's own life: its login phase, its notices, its maintenance window.
+
+Doctor's own session (the ib_api check's client id) hears the farm and connectivity
+notices a Gateway sends every new session; the service's log says where a login is;
+the stack file says whether a maintenance window is on. Together they make the
+Gateway's condition (:mod:`launcher.gateway.condition`), which
+:mod:`launcher.hygiene.gateway_verdicts` turns into verdicts.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ibproto.notices import NoticeBoard, classify
+from launcher.gateway.condition import GatewayCondition, judge_service
+from launcher.gateway.login import LoginTracker
+from launcher.gateway.logtail import LogTail
+from launcher.probes.ib_api import OK, SESSION_FAILED, IbApiDiagnosis
+from launcher.stack.resolved import ResolvedService
+
+
+def gateway_condition(service: ResolvedService, diagnosis: IbApiDiagnosis | None, *, process_running: bool | None,
+                      log_path: Path | None, now: float | None = None) -> GatewayCondition:
+    """The Gateway's condition as doctor can see it now (nothing is changed by looking)."""
+    now = time.time() if now is None else now
+    tracker = LoginTracker(service.spec.login_patterns)
+    if log_path is not None:
+        for line in LogTail(log_path).new_lines():  # its last 256 KiB: the latest phase is what counts
+            tracker.feed(line, now)
+    board = NoticeBoard()
+    for code, message, _ in diagnosis.errors if diagnosis is not None else []:
+        notice = classify(code, message)
+        if notice is not None:
+            board = board.absorb(notice, now)
+    return judge_service(service.spec, now=now, api_answering=None if diagnosis is None else answered(diagnosis),
+                         api_detail=(diagnosis.failure or "") if diagnosis is not None else "", board=board,
+                         login=tracker.state, process_running=process_running)
+
+
+def answered(diagnosis: IbApiDiagnosis) -> bool:
+    """The API answered doctor's session: ok, or complete but with a fatal notice (1100: IB unreachable)."""
+    return diagnosis.verdict == OK or (diagnosis.verdict == SESSION_FAILED and diagnosis.next_valid_id is not None
+                                       and diagnosis.accounts is not None)
