@@ -20,14 +20,13 @@ from launcher.output.status import current_probe, describe_now, status_lines, st
 from launcher.state.interpret import effective_state, live_supervisor
 from launcher.state.paths import StatePaths
 from launcher.state.store import RunState, StackLock, read_run_state
-from launcher.state.transitions import RUNNING, ServiceState, parse_state
+from launcher.state.transitions import FINE, RUNNING, parse_state
 
 TYPE_CHECKING = False  # typing itself costs every command its import
 if TYPE_CHECKING:
     from launcher.stack.redaction import Redactor
 
 STATUS_DEADLINE = 1.0  # a live supervisor answers from memory in milliseconds; the rest is slack for a loaded machine
-FINE = (ServiceState.HEALTHY, ServiceState.EXTERNAL, ServiceState.DONE, ServiceState.HALTED)
 
 
 @dataclass

@@ -63,6 +63,9 @@ class ServiceState(str, Enum):
 UP = frozenset({ServiceState.HEALTHY, ServiceState.WAITING, ServiceState.EXTERNAL, ServiceState.DONE})
 """Dependents may start, or keep running, on a dependency in one of these states."""
 
+FINE = frozenset({ServiceState.HEALTHY, ServiceState.EXTERNAL, ServiceState.DONE, ServiceState.HALTED})
+"""Nothing wrong: what `status` exits 0 on and the HTTP API calls ready (a halted service was stopped on request)."""
+
 RUNNING = frozenset({ServiceState.STARTING, ServiceState.HEALTHY, ServiceState.WAITING, ServiceState.UNHEALTHY,
                      ServiceState.STOPPING})
 """States in which the service's process is expected to be alive (status checks its pid)."""
