@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Callable
 
 from launcher.stack.durations import MAX_DURATION
 from launcher.stack.signals import parse_stop_signal
@@ -29,7 +28,11 @@ PHASES = ("starting", "running", "stopping", "stopped")
 _RUN_TOKEN = re.compile(r"[A-Za-z0-9_.-]{0,128}")
 _HTTP_URL = re.compile(r"https?://[^\s/?#]{1,300}/")
 
-Check = Callable[[str, Any], Any]
+TYPE_CHECKING = False  # typing itself costs `status` its import
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
+    Check = Callable[[str, Any], Any]
 
 
 def _shown(value: Any) -> str:
