@@ -39,6 +39,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "ticks": ("bench.bench_external:run_ticks", "end-to-end ticks (bench/bench_ticks.py)"),
     "loader": ("bench.bench_loader:run", "stack loading time against one command's length, vs shlex"),
     "dashboard": ("bench.bench_dashboard:run", "dashboard page load and the CPU cost of live pages"),
+    "cli": ("bench.bench_cli:run", "each everyday command's wall time vs a bare interpreter and supervisorctl status"),
+    "events": ("bench.bench_events:run", "down, events -n and --since against a 120 MB events.jsonl, vs the old reader"),
 }
 
 

@@ -8,8 +8,13 @@ holds :class:`Figure` rows: a measured value, the baseline it is compared with
 from __future__ import annotations
 
 import math
+import os
+import signal
 import statistics
+import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -17,6 +22,26 @@ from typing import Callable
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 WORKLOADS = str(REPO / "bench" / "workloads.py")
+
+
+def run_measured(argv: list[str], env: dict[str, str], *, deadline: float = 60.0) -> tuple[float, int, int]:
+    """(wall seconds, peak RSS in bytes, exit code) of one command, timed to the moment it exits.
+
+    os.wait4 blocks until the exit: ``Popen.wait(timeout=...)`` polls with growing sleeps (up to
+    50 ms late), which rounds a 40 ms command up to its polling steps. A timer kills the command's
+    own session (it starts one) if it is still running at `deadline`.
+    """
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    killer = threading.Timer(deadline, os.killpg, (process.pid, signal.SIGKILL))  # our child's own group
+    killer.start()
+    try:
+        _, status, usage = os.wait4(process.pid, 0)
+    finally:
+        killer.cancel()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return time.perf_counter() - started, usage.ru_maxrss * 1024, process.returncode
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,9 @@ from typing import Mapping
 log = logging.getLogger("notify")
 
 DEFAULT_WATCHDOG_INTERVAL = 5.0
+# A variable of robostack's own (systemd ignores names it does not know; custom ones start with X_):
+# something the person running the stack should know although the service runs on (an unknown symbol).
+WARNING_FIELD = "X_ROBOSTACK_WARNING"
 
 
 def socket_address(notify_socket: str) -> str:
@@ -103,6 +106,11 @@ class Notifier:
 
     def stopping(self, status: str | None = None) -> bool:
         return self.notify("STOPPING=1", *([f"STATUS={status}"] if status else []))
+
+    def warning(self, text: str) -> bool:
+        """Tell the supervisor something is wrong although the service runs on; robostack shows it in `up`,
+        `status` and `doctor` until the service restarts."""
+        return self.notify(f"{WARNING_FIELD}={text}")
 
     def close(self) -> None:
         if self._socket is not None:

@@ -35,6 +35,7 @@ EVENT_KINDS = {
     "maintenance-start": ("maintenance", "start"), "maintenance-end": ("maintenance", "end"),
     "disk-full": ("disk-full", "full"), "log-disk-full": ("disk-full", "full"),
     "disk-writable": ("disk-full", "writable"), "log-disk-writable": ("disk-full", "writable"),
+    "state-unwritable": ("disk-full", "full"), "state-written": ("disk-full", "writable"),  # the supervisor's own
 }
 RECOVERY_EVENTS = ("healthy", "external-up")
 TROUBLE_KINDS = ("unhealthy", "restarting", "gave-up")

@@ -24,19 +24,30 @@ def run_doctor(ctx: CommandContext, service: str | None, as_json: bool) -> int:
     problems = view.problems() if view is not None else []
     diagnoses = asyncio.run(diagnose_stack(stack, ctx.paths(), service))
     if as_json:
-        report = {**doctor_json(diagnoses), "problems": problems}
+        report = _suggesting({**doctor_json(diagnoses), "problems": problems}, ctx.suggest)
         ctx.console.print(json.dumps(report, indent=1), markup=False, highlight=False, soft_wrap=True)
     else:
         for line in problems:
-            ctx.console.print(line, style="bold red", markup=False, highlight=False, soft_wrap=True)
-        ctx.console.print(doctor_table(stack.name, diagnoses))
+            ctx.console.print(ctx.suggest(line), style="bold red", markup=False, highlight=False, soft_wrap=True)
+        ctx.console.print(doctor_table(stack.name, diagnoses, suggest=ctx.suggest))
         ctx.console.print(summary_line(diagnoses), highlight=False)
     fine = not problems and all(diagnosis.ok for diagnosis in diagnoses)
     return EXIT_OK if fine else EXIT_SERVICE_FAILED
 
 
-def doctor_table(stack_name: str, diagnoses: list[ServiceDiagnosis]) -> Table:
-    """Per service: the verdict line, the fix, then one line per check."""
+def _suggesting(value, suggest):
+    """Every text of a JSON-like report with its suggested commands naming the stack file as the user did."""
+    if isinstance(value, str):
+        return suggest(value)
+    if isinstance(value, list):
+        return [_suggesting(item, suggest) for item in value]
+    if isinstance(value, dict):
+        return {key: _suggesting(item, suggest) for key, item in value.items()}
+    return value
+
+
+def doctor_table(stack_name: str, diagnoses: list[ServiceDiagnosis], suggest=str) -> Table:
+    """Per service: the verdict line, the fix, then one line per check (suggested commands through `suggest`)."""
     table = Table.grid(padding=(0, 1))
     table.title = f"robostack doctor: stack '{escape(stack_name)}'"
     table.title_justify = "left"
@@ -48,12 +59,12 @@ def doctor_table(stack_name: str, diagnoses: list[ServiceDiagnosis]) -> Table:
         verdict = diagnosis.verdict
         style = "green" if diagnosis.ok else "bold red"
         table.add_row(escape(diagnosis.name), MARKS["ok" if diagnosis.ok else "fail"],
-                      f"[{style}]{escape(verdict.code)}[/]", escape(verdict.detail))
+                      f"[{style}]{escape(verdict.code)}[/]", escape(suggest(verdict.detail)))
         if verdict.fix:
-            table.add_row("", "", "[bold]fix[/]", escape(verdict.fix))
+            table.add_row("", "", "[bold]fix[/]", escape(suggest(verdict.fix)))
         for check in diagnosis.checks:  # one line each, so the whole stack fits on one screen
             table.add_row("", MARKS[check.status], f"[dim]{escape(check.name)}[/]",
-                          Text(check.detail, no_wrap=True, overflow="ellipsis"))
+                          Text(suggest(check.detail), no_wrap=True, overflow="ellipsis"))
         table.add_row("", "", "", "")
     return table
 

@@ -1,36 +1,47 @@
-"""`robostack down`: stop the stack, dependents first, and return once its ports are free."""
+"""`robostack down`: stop the stack, dependents first, and return once its ports are free.
+
+A stack that is already down (its last supervisor wrote its final state and nothing of
+its run is left) is answered at once, without an event loop or a process table.
+"""
 
 from __future__ import annotations
 
-import asyncio
-
 from launcher.commands.context import CommandContext
 from launcher.errors import EXIT_OK, NotRunningError, ServiceFailed
-from launcher.process.sockets import listeners_on_ports
-from launcher.state.store import StackLock
-from launcher.supervise.teardown import Takedown, take_down
 
 PORT_RELEASE_DEADLINE = 10.0
 
 
 def run_down(ctx: CommandContext) -> int:
+    from launcher.state.interpret import anything_left
+    from launcher.state.store import StackLock, read_run_state
+
     paths = ctx.paths()
-    if not paths.run_state.exists() and StackLock(paths).holder() is None:
+    lock = StackLock(paths)
+    if not paths.run_state.exists() and lock.holder() is None:
         raise NotRunningError(f"nothing to stop: this stack has no run state in {paths.root}")
+    state = read_run_state(paths)
+    if state is not None and state.phase == "stopped" and lock.holder() is None and not anything_left(state):
+        ctx.out.line(f"stack '{state.stack}' is down (nothing of it was running)")
+        return EXIT_OK
+    import asyncio
+
     mask = ctx.redactor().mask  # its messages quote commands and the timeline's reasons
-    result, held = asyncio.run(_down(paths, lambda text: ctx.console.print(mask(text), highlight=False, markup=False)))
+    result, held = asyncio.run(_down(paths, lambda text: ctx.out.line(mask(text))))
     if result.state is None:
         raise NotRunningError("nothing to stop")
     if held:
         raise ServiceFailed("stack", mask("stopped, but these ports are still held: " + "; ".join(held)))
     for warning in result.warnings:
-        ctx.error_console.print(f"warning: {mask(warning)}", highlight=False, markup=False, soft_wrap=True)
-    ctx.console.print(f"stack '{result.state.stack}' is down", highlight=False)
+        ctx.err.line(f"warning: {mask(warning)}")
+    ctx.out.line(f"stack '{result.state.stack}' is down")
     return EXIT_OK
 
 
-async def _down(paths, note) -> tuple[Takedown, list[str]]:
+async def _down(paths, note):
     """Stop the stack, then wait for its ports; what was done and any port still held."""
+    from launcher.supervise.teardown import take_down
+
     result = await take_down(paths, note)
     if result.state is None:
         return result, []
@@ -40,6 +51,10 @@ async def _down(paths, note) -> tuple[Takedown, list[str]]:
 
 async def _wait_for_ports(ports: list[int]) -> list[str]:
     """Wait (bounded) until nothing listens on the stack's ports; describe any that stay held."""
+    import asyncio
+
+    from launcher.process.sockets import listeners_on_ports
+
     if not ports:
         return []
     loop = asyncio.get_running_loop()

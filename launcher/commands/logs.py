@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from datetime import datetime, timezone
@@ -50,6 +49,8 @@ def run_logs(ctx: CommandContext, services: tuple[str, ...], follow_new: bool, l
             streams.append(entries(name, lines_of))
         show(streams, printer)
         if follow_new:
+            import asyncio
+
             asyncio.run(follow(followers, printer.write, flush=printer.flush))
     except KeyboardInterrupt:
         pass

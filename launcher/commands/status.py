@@ -1,4 +1,4 @@
-"""`robostack status` and `robostack events`: read the state directory, and ask the live supervisor.
+"""`robostack status` (and `ps`): read the state directory, and ask the live supervisor.
 
 The run state on disk is what a dead supervisor left; a live one is asked over its
 control socket (with a short deadline) for the state it holds in memory, which is
@@ -9,26 +9,24 @@ while the disk is full. A supervisor whose pid lives but does not answer is show
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 
 from launcher.commands.context import CommandContext
-from launcher.errors import EXIT_NOT_RUNNING, EXIT_OK, EXIT_SERVICE_FAILED, EXIT_STATE, NotRunningError
-from launcher.output.console import status_problems, status_table
-from launcher.stack.redaction import Redactor
-from launcher.state.events import Timeline, read_timeline
+from launcher.errors import EXIT_NOT_RUNNING, EXIT_OK, EXIT_SERVICE_FAILED, NotRunningError
+from launcher.output.status import current_probe, describe_now, status_lines, status_problems
 from launcher.state.interpret import effective_state, live_supervisor
 from launcher.state.paths import StatePaths
 from launcher.state.store import RunState, StackLock, read_run_state
-from launcher.state.transitions import RUNNING, ServiceState, parse_state
-from launcher.supervise.control import ask_status
+from launcher.state.transitions import FINE, RUNNING, parse_state
+
+TYPE_CHECKING = False  # typing itself costs every command its import
+if TYPE_CHECKING:
+    from launcher.stack.redaction import Redactor
 
 STATUS_DEADLINE = 1.0  # a live supervisor answers from memory in milliseconds; the rest is slack for a loaded machine
-# A Gateway in maintenance is away on purpose (its window, its daily restart): `status` exits 0 for it.
-FINE = (ServiceState.HEALTHY, ServiceState.EXTERNAL, ServiceState.DONE, ServiceState.MAINTENANCE)
 
 
 @dataclass
@@ -39,6 +37,16 @@ class StatusView:
     alive: bool  # the recorded supervisor process runs and holds the lock
     responding: bool  # ... and answered within STATUS_DEADLINE
     write_error: str | None = None  # the supervisor cannot save its state (a full disk)
+    log_failures: dict[str, str] = field(default_factory=dict)  # service -> "cannot write its log: No space..."
+
+    def __post_init__(self) -> None:
+        if not self.log_failures:
+            self.log_failures = log_failures(self.state)
+
+    @property
+    def probing(self) -> bool:
+        """Probe results are current only while a supervisor runs probes and answers."""
+        return self.alive and self.responding
 
     def problems(self) -> list[str]:
         """Stack-wide problems, one line each (empty when there are none)."""
@@ -65,12 +73,14 @@ def load_status(ctx: CommandContext) -> StatusView:
 
 def supervisor_view(paths: StatePaths) -> StatusView | None:
     """The run state, from the live supervisor's memory if it answers, else from disk; None if there is none."""
+    from launcher.supervise.control_point import ask_status
+
     state = read_run_state(paths)
     if state is None:
         return None
     supervisor = live_supervisor(paths, state)
     alive = supervisor is not None
-    reply = asyncio.run(ask_status(paths, STATUS_DEADLINE, supervisor.pid)) if supervisor else None
+    reply = ask_status(paths, STATUS_DEADLINE, supervisor.pid) if supervisor else None
     view = reply_view(reply)
     if view is not None:
         return view
@@ -108,7 +118,22 @@ def masked_view(view: StatusView, redactor: Redactor) -> StatusView:
         for detail, key in ((record.probe, "detail"), (record.last_event, "reason")):
             if detail and isinstance(detail.get(key), str):
                 detail[key] = redactor.mask(detail[key])
-    return StatusView(state, view.alive, view.responding, view.write_error and redactor.mask(view.write_error))
+    return StatusView(state, view.alive, view.responding, view.write_error and redactor.mask(view.write_error),
+                      view.log_failures)
+
+
+def log_failures(state: RunState) -> dict[str, str]:
+    """Services whose log writer reports it cannot write (a full disk), read from the writers' status records."""
+    from launcher.logwriter.files import status_path
+    from launcher.logwriter.status import describe_failure, read_writer_status
+
+    failing = {}
+    for name, record in state.services.items():
+        if record.log:
+            failure = describe_failure(read_writer_status(status_path(record.log)))
+            if failure is not None:
+                failing[name] = failure
+    return failing
 
 
 def status_json(view: StatusView) -> dict:
@@ -117,11 +142,15 @@ def status_json(view: StatusView) -> dict:
     for name in reversed(state.stop_order or list(state.services)):
         record = state.services[name]
         running = parse_state(record.state) in RUNNING
-        services.append({"name": name, "state": record.state, "pid": record.pid, "health": record.probe,
-                         "restarts": record.restarts, "log": record.log, "reason": record.reason,
+        services.append({"name": name, "state": record.state, "pid": record.pid,
+                         "health": current_probe(record, view.probing), "restarts": record.restarts,
+                         "log": record.log, "reason": record.reason,
+                         "detail": describe_now(record, probing=view.probing),
                          "uptime": (time.time() - record.started_at) if record.started_at and running else None,
                          "next_try_at": record.next_try_at, "last_event": record.last_event, "exit": record.exit,
-                         "external": record.external, "condition": record.condition})
+                         "external": record.external, "warnings": list(record.warnings),
+                         "log_error": view.log_failures.get(name),
+                         "condition": record.condition})
     supervisor = {"pid": state.supervisor_pid, "alive": view.alive, "responding": view.responding,
                   "state_write_error": view.write_error}
     return {"stack": state.stack, "stack_file": state.stack_file, "run_id": state.run_id, "phase": state.phase,
@@ -130,18 +159,19 @@ def status_json(view: StatusView) -> dict:
 
 
 def run_status(ctx: CommandContext, as_json: bool) -> int:
-    redactor = ctx.redactor()
+    redactor = ctx.redactor(with_stack=False)  # what the supervisor wrote is masked with the stack's secrets
     view = masked_view(load_status(ctx), redactor)
+    out = ctx.out
     if as_json:
-        ctx.console.print_json(json.dumps(redactor.mask_data(status_json(view))))
+        out.line(json.dumps(redactor.mask_data(status_json(view)), indent=2))
     else:
-        label = _supervisor_label(view)
-        ctx.console.print(status_table(view.state, supervisor=label, width=ctx.console.width))
-        for line in view.problems() + status_problems(view.state):
-            ctx.console.print(line, style="red", markup=False, highlight=False, soft_wrap=True)
+        for line in status_lines(view.state, supervisor=_supervisor_label(view), probing=view.probing, out=out):
+            out.line(line)
+        for line in view.problems() + status_problems(view.state, view.log_failures, probing=view.probing):
+            out.line(ctx.suggest(line), "red")
     if not view.alive:
         return EXIT_NOT_RUNNING
-    if view.problems():
+    if view.problems() or view.log_failures:
         return EXIT_SERVICE_FAILED
     fine = all(parse_state(r.state) in FINE for r in view.state.services.values())
     return EXIT_OK if fine else EXIT_SERVICE_FAILED
@@ -152,41 +182,3 @@ def _supervisor_label(view: StatusView) -> str:
     if not view.alive:
         return "not running"
     return f"pid {pid}" if view.responding else f"pid {pid}, not responding"
-
-
-def run_events(ctx: CommandContext, follow: bool, as_json: bool) -> int:
-    """Print the timeline (masked); damaged lines are skipped, each said in one line, and make the exit 6."""
-    paths = ctx.paths()
-    redactor = ctx.redactor()
-    timeline = read_timeline(paths.events)
-    damaged = _print_events(ctx, timeline, as_json, redactor)
-    if follow:
-        asyncio.run(_follow_events(ctx, timeline, as_json, redactor))
-    return EXIT_STATE if damaged else EXIT_OK
-
-
-async def _follow_events(ctx: CommandContext, timeline: Timeline, as_json: bool, redactor: Redactor) -> None:
-    path = timeline.path
-    while True:
-        timeline = read_timeline(path, offset=timeline.offset, first_line=timeline.next_line)
-        _print_events(ctx, timeline, as_json, redactor)
-        await asyncio.sleep(0.2)
-
-
-def _print_events(ctx: CommandContext, timeline: Timeline, as_json: bool, redactor: Redactor) -> bool:
-    """Print the events, masked; say (on stderr) which lines were damaged; True if some were."""
-    for event in timeline.events:
-        event = replace(event, reason=redactor.mask(event.reason), data=redactor.mask_data(event.data))
-        if as_json:
-            ctx.console.print(json.dumps(event.to_json()), markup=False, highlight=False, soft_wrap=True)
-            continue
-        extras = " ".join(f"{k}={v}" for k, v in event.data.items() if k != "pid" or str(v) not in event.reason)
-        text = f"{event.time:%Y-%m-%d %H:%M:%S} {event.service or 'stack':<12} {event.event:<18} {event.reason} {extras}"
-        ctx.console.print(text.rstrip(), markup=False, highlight=False, soft_wrap=True)
-    damaged = timeline.damaged
-    if damaged:
-        numbers = ", ".join(map(str, damaged[:5])) + (f" and {len(damaged) - 5} more" if len(damaged) > 5 else "")
-        lines = "line" if len(damaged) == 1 else "lines"
-        ctx.error_console.print(f"robostack: {timeline.path}: {lines} {numbers} damaged (no event robostack wrote); "
-                                "skipped", markup=False, highlight=False, soft_wrap=True)
-    return bool(damaged)

@@ -21,15 +21,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from launcher.commands.context import CommandContext
-from launcher.errors import EXIT_INTERRUPTED, EXIT_OK, RobostackError, ServiceFailed
+from launcher.errors import EXIT_INTERRUPTED, EXIT_OK, RobostackError, ServiceFailed, StateError, UsageError
 from launcher.hygiene.preflight import run_preflight
 from launcher.output.console import ConsoleReporter
-from launcher.state import files
-from launcher.state.events import Event
 from launcher.state.paths import StatePaths
+from launcher.state.rotation import RotatingFile
 from launcher.state.store import read_run_state
 from launcher.supervise.journal import Output
-from launcher.supervise.reporter import PipeReporter
+from launcher.supervise.reporter import PipeReporter, render_message
 from launcher.supervise.supervisor import Supervisor
 
 
@@ -46,8 +45,32 @@ def print_log_tail(ctx: CommandContext, service: str, lines: list[str]) -> None:
         pass  # the terminal is gone; the log file itself has every line
 
 
-def run_foreground(ctx: CommandContext, symbols: list[str] | None, *, ignore_zombies: bool) -> int:
-    """Run the stack in this process until a signal stops it.
+def load_for_up(ctx: CommandContext, symbols: list[str] | None):
+    """The stack to bring up, refusing a symbol that is one of its services' names (`robostack up trader`)."""
+    stack = ctx.load(symbols)
+    services = {name.upper(): name for name in stack.services}
+    clashing = [symbol for symbol in (symbols or ()) if symbol.upper() in services]
+    if clashing:
+        name = services[clashing[0].upper()]
+        raise UsageError(f"{clashing[0]!r} is the name of a service of this stack, not a symbol; nothing was started: "
+                         f"`{ctx.command('up')}` starts every service, `{ctx.command('start', name)}` starts {name} "
+                         f"in a running stack (if {clashing[0].upper()} really is the ticker you mean, put it in the "
+                         "stack file's `symbols:`)")
+    return stack
+
+
+def up_message(supervisor: Supervisor) -> str:
+    """The line that says the stack is up, with what its services warn about (an unknown symbol)."""
+    stack = supervisor.stack
+    warnings = [f"{name}: {warning}" for name, record in supervisor.state.services.items()
+                for warning in record.warnings]
+    text = f"stack '{stack.name}' is up ({', '.join(stack.symbols) or 'no symbols'})"
+    return text + (f" with {len(warnings)} warning(s): " + "; ".join(warnings) if warnings else "")
+
+
+def run_foreground(ctx: CommandContext, symbols: list[str] | None, *, ignore_zombies: bool,
+                   attach: bool = False) -> int:
+    """Run the stack in this process until a signal stops it; with `attach`, print what the services write too.
 
     Exit code rule (the same during start-up and after "is up"): a foreground `up`
     never ends by itself. Stopped by a signal (Ctrl-C, SIGTERM, `robostack down`, a
@@ -55,22 +78,28 @@ def run_foreground(ctx: CommandContext, symbols: list[str] | None, *, ignore_zom
     failure (a failed start-up, `on_failure: stop-stack`): 1. Refused before anything
     started: 2, 3 or 4.
     """
-    stack = ctx.load(symbols)
+    stack = load_for_up(ctx, symbols)
     paths = ctx.paths().ensure()
     terminal = ConsoleReporter(ctx.console)
     terminal.set_names(list(stack.services))
-    with supervisor_log(paths, list(stack.services)) as log:
+    with supervisor_log(paths, stack) as log:
         supervisor = Supervisor(stack, paths, outputs=[Output("terminal", terminal), log],
                                 preflight=make_preflight(ignore_zombies))
 
         def ready() -> None:
             dashboard = f"; dashboard {supervisor.state.http_url}" if supervisor.state.http_url else ""
-            supervisor.journal.note(f"stack '{stack.name}' is up ({', '.join(stack.symbols) or 'no symbols'})"
-                                    f"{dashboard}; Ctrl-C stops it, a second Ctrl-C kills it")
+            supervisor.journal.note(f"{up_message(supervisor)}{dashboard}; Ctrl-C stops it, a second Ctrl-C kills it")
 
         async def main() -> None:
             supervisor.install_signal_handlers()
-            await supervisor.run(on_ready=ready)
+            stop_following = asyncio.Event()
+            following = asyncio.ensure_future(follow_services(ctx, stack, paths, stop_following)) if attach else None
+            try:
+                await supervisor.run(on_ready=ready)
+            finally:
+                if following is not None:
+                    stop_following.set()
+                    await asyncio.wait([following], timeout=5.0)
 
         try:
             asyncio.run(main())
@@ -81,23 +110,62 @@ def run_foreground(ctx: CommandContext, symbols: list[str] | None, *, ignore_zom
     return EXIT_INTERRUPTED if supervisor.stop_signal else EXIT_OK
 
 
-@contextlib.contextmanager
-def supervisor_log(paths: StatePaths, names: list[str]) -> Iterator[Output]:
-    """supervisor.log as an output that outlives the terminal; a line a full disk refuses is lost, never fatal."""
-    fd = open_supervisor_log(paths)
+async def follow_services(ctx: CommandContext, stack, paths: StatePaths, stop: asyncio.Event) -> None:
+    """`up --attach`: every managed service's output as it is written (`service | line`), until `stop`."""
+    from launcher.logwriter.reader import Follower
+    from launcher.output.logs import LogPrinter, follow
+    from launcher.output.term import colour_wanted
+    from launcher.stack.redaction import Redactor
+
+    names = [name for name in stack.start_order if not stack.services[name].external]
+    printer = LogPrinter(sys.stdout, names, colour=colour_wanted(sys.stdout, ctx.no_color),
+                         mask=Redactor.of(stack.secret_values).mask)
+    followers = {name: Follower(paths.current_log(name)) for name in names}
+    for follower in followers.values():
+        follower.start_at_end()  # an earlier run's lines are not this run's output
+
+    def emit(entry) -> None:
+        try:
+            printer.write(entry)
+        except OSError:
+            stop.set()  # the terminal or pipe is gone: stop following; supervision goes on
+
     try:
-        yield Output("supervisor.log", log_reporter(fd, names), disposable=False)
+        await follow(followers, emit, stop, flush=lambda: _flush_quietly(printer))
     finally:
-        os.close(fd)
+        for follower in followers.values():
+            follower.close()
 
 
-def open_supervisor_log(paths: StatePaths) -> int:
-    """supervisor.log for appending, opened like every state file (no link followed, yours alone)."""
-    return files.open_file(paths.supervisor_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, root=paths.root)
+def _flush_quietly(printer) -> None:
+    try:
+        printer.flush()
+    except OSError:
+        pass
 
 
-def log_reporter(fd: int, names: list[str]) -> ConsoleReporter:
-    reporter = ConsoleReporter(Console(file=_AppendOnly(fd), force_terminal=False, color_system=None, width=160))
+@contextlib.contextmanager
+def supervisor_log(paths: StatePaths, stack) -> Iterator[Output]:
+    """supervisor.log as an output that outlives the terminal, rotated like the timeline (the stack's `logs:`);
+    a line a full disk refuses is lost, never fatal."""
+    log = RotatingFile(paths.supervisor_log, root=paths.root, **supervisor_files_rotation(stack))
+    log.open()  # now: a link or someone else's file there refuses `up` (StateError) before anything starts
+    try:
+        yield Output("supervisor.log", log_reporter(log, list(stack.services)), disposable=False)
+    finally:
+        log.close()
+
+
+def supervisor_files_rotation(stack) -> dict[str, int]:
+    """max_size and keep of the supervisor's own files: the stack file's top-level `logs:` (or the defaults)."""
+    from launcher.logwriter.policy import rotation_policy
+
+    policy = rotation_policy(stack.logs)
+    return {"max_size": policy.max_size, "keep": policy.keep}
+
+
+def log_reporter(log: RotatingFile, names: list[str]) -> ConsoleReporter:
+    reporter = ConsoleReporter(Console(file=_AppendOnly(log), force_terminal=False, color_system=None, width=160))
     reporter.set_names(names)
     return reporter
 
@@ -108,13 +176,13 @@ class _AppendOnly:
     Nothing is buffered, so a failed line is neither retried later out of order nor kept growing.
     """
 
-    def __init__(self, fd: int):
-        self._fd = fd
+    def __init__(self, log: RotatingFile):
+        self._log = log
 
     def write(self, text: str) -> int:
         try:
-            os.write(self._fd, text.encode("utf-8", errors="replace"))
-        except OSError:
+            self._log.write(text.encode("utf-8", errors="replace"))
+        except (OSError, StateError):
             pass
         return len(text)
 
@@ -125,7 +193,7 @@ class _AppendOnly:
         return False
 
     def fileno(self) -> int:
-        return self._fd
+        return self._log.open()
 
 
 def make_preflight(ignore_zombies: bool):
@@ -146,7 +214,7 @@ def run_detached(ctx: CommandContext, symbols: list[str] | None, *, ignore_zombi
     before the first service starts. Nothing runs yet that a fork could break
     (no event loop, no threads).
     """
-    stack = ctx.load(symbols)  # validate here so a bad file fails in the foreground, at once
+    stack = load_for_up(ctx, symbols)  # validate here so a bad file fails in the foreground, at once
     paths = ctx.paths().ensure()
     read_end, write_end = os.pipe()
     sys.stdout.flush()
@@ -190,22 +258,22 @@ def _become_supervisor(stack, paths, report_fd: int, ignore_zombies: bool) -> in
     os.setsid()
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
-    try:
-        log = open_supervisor_log(paths)
-    except RobostackError as error:
-        PipeReporter(report_fd).finish(ok=False, message=str(error), exit_code=error.exit_code)
-        return error.exit_code
-    os.dup2(log, 1)
-    os.dup2(log, 2)
     pipe = PipeReporter(report_fd)
-    log = Output("supervisor.log", log_reporter(1, list(stack.services)), disposable=False)  # fd 1 is the log now
+    # stdout and stderr are supervisor.log (a stray traceback lands there too), also after each rotation.
+    log_file = RotatingFile(paths.supervisor_log, also=(1, 2), root=paths.root, **supervisor_files_rotation(stack))
     try:
+        log_file.open()  # opened like every state file: no link followed, yours alone
+    except RobostackError as error:
+        pipe.finish(ok=False, message=str(error), exit_code=error.exit_code)
+        return error.exit_code
+    try:
+        log = Output("supervisor.log", log_reporter(log_file, list(stack.services)), disposable=False)
         supervisor = Supervisor(stack, paths, detached=True, preflight=make_preflight(ignore_zombies),
                                 outputs=[Output("the `up --detach` pipe", pipe), log])
 
         async def main() -> None:
             supervisor.install_signal_handlers()
-            await supervisor.run(on_ready=lambda: pipe.finish(ok=True))
+            await supervisor.run(on_ready=lambda: pipe.finish(ok=True, message=up_message(supervisor)))
 
         asyncio.run(main())
         return EXIT_OK
@@ -226,20 +294,38 @@ def _become_supervisor(stack, paths, report_fd: int, ignore_zombies: bool) -> in
 
 
 def _relay(ctx: CommandContext, reporter: ConsoleReporter, read_end: int, child, paths: StatePaths) -> int:
+    """Show the background supervisor's progress until it says the stack is up (0) or could not be.
+
+    A reader of our output that went away (`up -d | head -3`) changes nothing but the
+    output: the progress is still read to the end and the exit code still says whether
+    the stack came up.
+    """
     log = paths.supervisor_log
+    muted = False
+
+    def show(action) -> None:
+        nonlocal muted
+        if not muted:
+            try:
+                action()
+            except OSError:
+                muted = True
+
     for message in _messages(read_end):
         if message["kind"] == "finish":
             if message["ok"]:
+                text = message.get("message") or "stack is up"
+                style = "bold yellow" if " warning(s): " in text else "bold green"
                 state = read_run_state(paths)  # saved before the supervisor said it is up
                 dashboard = f"; dashboard {escape(state.http_url)}" if state is not None and state.http_url else ""
-                ctx.console.print(f"[bold green]stack is up[/] (supervisor pid {child.pid}){dashboard}; "
-                                  "`robostack status`, `robostack logs -f`, `robostack down`",
-                                  highlight=False, markup=True, soft_wrap=True)
+                show(lambda: ctx.console.print(
+                    f"[{style}]{escape(text)}[/] (supervisor pid {child.pid}){dashboard}; `robostack status`, "
+                    "`robostack logs -f`, `robostack down`", highlight=False, soft_wrap=True))
                 return EXIT_OK
-            print_log_tail(ctx, message.get("service") or "the failed service", message.get("log_tail", []))
+            show(lambda: print_log_tail(ctx, message.get("service") or "the failed service", message.get("log_tail", [])))
             child.wait()
             raise _DetachedFailure(message["message"], message.get("exit_code", 1))
-        render_message(reporter, message)
+        show(lambda: render_message(reporter, message))
     code = child.wait()
     raise _DetachedFailure(f"the background supervisor exited (code {code}) before the stack was up; see {log}", 1)
 
@@ -247,7 +333,10 @@ def _relay(ctx: CommandContext, reporter: ConsoleReporter, read_end: int, child,
 def _drain(read_end: int, reporter: ConsoleReporter) -> None:
     for message in _messages(read_end):
         if message["kind"] != "finish":
-            render_message(reporter, message)
+            try:
+                render_message(reporter, message)
+            except OSError:
+                pass
 
 
 def _messages(read_end: int):
@@ -257,18 +346,6 @@ def _messages(read_end: int):
                 yield json.loads(line)
             except ValueError:
                 continue
-
-
-def render_message(reporter: ConsoleReporter, message: dict) -> None:
-    from launcher.probes.base import ProbeResult
-
-    if message["kind"] == "event":
-        reporter.event(Event.from_json(message["event"]))
-    elif message["kind"] == "probe":
-        result = ProbeResult(ok=message["ok"], kind="probe", detail=message["detail"], latency=message["latency"])
-        reporter.probe(message["service"], result, message["elapsed"])
-    elif message["kind"] == "note":
-        reporter.note(message["text"])
 
 
 class _DetachedFailure(RobostackError):

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from launcher.hygiene.facts import ServiceFacts
 from launcher.hygiene.findings import short_command
 from launcher.logwriter.status import describe_failure
-from launcher.output.console import format_uptime
+from launcher.output.status import format_uptime
 from launcher.probes.base import format_seconds
 from launcher.probes.ib_messages import meaning_of
 
@@ -48,6 +48,9 @@ def build_checks(f: ServiceFacts) -> list[Check]:
         checks.append(_sockets(f))
     if not f.external:  # robostack neither stops nor logs an external service
         checks.extend([_stale(f), _log(f)])
+    warnings = list(f.record.warnings) if f.record is not None and f.managed_alive else []
+    if warnings:  # what the running service itself says is wrong (an unknown symbol)
+        checks.append(Check("warnings", "warn", "; ".join(warnings), {"warnings": warnings}))
     return checks
 
 

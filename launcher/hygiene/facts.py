@@ -40,7 +40,7 @@ DEFAULT_TIMEOUT = 2.0  # for services without a health check
 LOG_LINES_SCANNED = 200
 LOG_ERRORS_SHOWN = 3
 ERROR_LOOKING = re.compile(r"(?i)\b(error|errors|exception|traceback|fatal|critical|failed|failure|refused|denied|"
-                           r"timed out|timeout|cannot|can't|unable)\b")
+                           r"timed out|timeout|cannot|can't|unable|warning)\b")
 
 
 @dataclass

@@ -24,7 +24,7 @@ from launcher.hygiene import gateway_verdicts
 from launcher.hygiene.facts import ServiceFacts
 from launcher.hygiene.findings import Holder, restart_advice, short_command
 from launcher.logwriter.status import describe_failure
-from launcher.output.console import format_uptime
+from launcher.output.status import format_uptime
 from launcher.probes import ib_api
 from launcher.probes.base import format_seconds
 from launcher.stack.durations import format_duration

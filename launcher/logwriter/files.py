@@ -23,25 +23,28 @@ LOG_SUFFIX = ".log"
 STATUS_SUFFIX = ".status"
 
 
-def split_name(file_name: str) -> tuple[str, int] | None:
-    """``"run.log"`` -> ("run", 0) (current), ``"run.3.log"`` -> ("run", 3) (part 3); None for other files."""
-    if not file_name.endswith(LOG_SUFFIX) or file_name.startswith("."):
+def split_name(file_name: str, suffix: str = LOG_SUFFIX) -> tuple[str, int] | None:
+    """``"run.log"`` -> ("run", 0) (current), ``"run.3.log"`` -> ("run", 3) (part 3); None for other files.
+
+    Every `suffix` argument here lets the supervisor's own files (``events.jsonl``) follow the same scheme.
+    """
+    if not file_name.endswith(suffix) or file_name.startswith("."):
         return None
-    base = file_name[: -len(LOG_SUFFIX)]
+    base = file_name[: -len(suffix)]
     stem, dot, number = base.rpartition(".")
     if dot and stem and number.isdigit():
         return stem, int(number)
     return (base, 0) if base else None
 
 
-def stem_of(current: str) -> str:
+def stem_of(current: str, suffix: str = LOG_SUFFIX) -> str:
     """The run's name of a current log path (``.../20251023-180500-42.log`` -> ``20251023-180500-42``)."""
-    return os.path.basename(current)[: -len(LOG_SUFFIX)] if current.endswith(LOG_SUFFIX) else os.path.basename(current)
+    return os.path.basename(current)[: -len(suffix)] if current.endswith(suffix) else os.path.basename(current)
 
 
-def part_path(current: str, number: int) -> str:
+def part_path(current: str, number: int, suffix: str = LOG_SUFFIX) -> str:
     """The path of part `number` of the run whose current file is `current`."""
-    return os.path.join(os.path.dirname(current), f"{stem_of(current)}.{number}{LOG_SUFFIX}")
+    return os.path.join(os.path.dirname(current), f"{stem_of(current, suffix)}.{number}{suffix}")
 
 
 def status_path(current: str) -> str:
@@ -49,16 +52,16 @@ def status_path(current: str) -> str:
     return os.path.join(os.path.dirname(current), stem_of(current) + STATUS_SUFFIX)
 
 
-def run_parts(current: str) -> list[tuple[int, str]]:
+def run_parts(current: str, suffix: str = LOG_SUFFIX) -> list[tuple[int, str]]:
     """The run's parts as (number, path), oldest first (the current file not included)."""
-    folder, stem = os.path.dirname(current) or ".", stem_of(current)
+    folder, stem = os.path.dirname(current) or ".", stem_of(current, suffix)
     parts = []
     try:
         names = os.listdir(folder)
     except FileNotFoundError:
         return []
     for name in names:
-        parsed = split_name(name)
+        parsed = split_name(name, suffix)
         if parsed is not None and parsed[0] == stem and parsed[1] > 0:
             parts.append((parsed[1], os.path.join(folder, name)))
     return sorted(parts)
@@ -70,8 +73,8 @@ def run_files(current: str) -> list[str]:
     return files + [current] if os.path.exists(current) else files
 
 
-def next_part_number(current: str) -> int:
-    parts = run_parts(current)
+def next_part_number(current: str, suffix: str = LOG_SUFFIX) -> int:
+    parts = run_parts(current, suffix)
     return parts[-1][0] + 1 if parts else 1
 
 
@@ -131,7 +134,7 @@ def files_to_prune(folder: str, keep: int, protected: set[str]) -> list[str]:
     return doomed + [path for stem, path in statuses if stem not in kept_runs]
 
 
-def find_by_identity(folder: str, identity: tuple[int, int]) -> str | None:
+def find_by_identity(folder: str, identity: tuple[int, int], suffix: str = LOG_SUFFIX) -> str | None:
     """The log file in `folder` that is the file (device, inode) `identity`: where a rotated file went."""
     device, inode = identity
     try:
@@ -139,7 +142,7 @@ def find_by_identity(folder: str, identity: tuple[int, int]) -> str | None:
     except FileNotFoundError:
         return None
     for entry in entries:
-        if entry.inode() == inode and split_name(entry.name) is not None:
+        if entry.inode() == inode and split_name(entry.name, suffix) is not None:
             try:
                 if entry.stat(follow_symlinks=False).st_dev == device:
                     return entry.path

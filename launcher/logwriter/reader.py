@@ -14,11 +14,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from launcher.logwriter import files
 from launcher.state import files as state_files
 from launcher.logwriter.format import parse_stamp
+
+TYPE_CHECKING = False  # typing itself costs every command its import
+if TYPE_CHECKING:
+    from typing import Callable, Iterator
 
 BLOCK = 64 * 1024
 _LINEAR_WINDOW = 16 * 1024  # below this, bisection hands over to a forward scan
@@ -97,13 +100,18 @@ def _line_start_from(handle, position: int) -> int | None:
         offset += len(chunk)
 
 
-def _stamp_at(handle, position: int) -> float | None:
+def _stamp_at(handle, position: int, stamp_of: Callable[[bytes], float | None], head: int) -> float | None:
     handle.seek(position)
-    return parse_stamp(handle.read(32))
+    return stamp_of(handle.read(head))
 
 
-def offset_at_time(path: str, when: float) -> int:
-    """The offset of the first line stamped at or after `when` (the file's size if there is none)."""
+def offset_at_time(path: str, when: float, *, stamp_of: Callable[[bytes], float | None] = parse_stamp,
+                   head: int = 32) -> int:
+    """The offset of the first line stamped at or after `when` (the file's size if there is none).
+
+    `stamp_of` reads the time from the first `head` bytes of a line (the timeline's JSON lines
+    have theirs in their first field).
+    """
     try:
         handle = state_files.open_for_reading(path)
     except FileNotFoundError:
@@ -117,33 +125,33 @@ def offset_at_time(path: str, when: float) -> int:
             if start is None or start >= high:
                 high = middle
                 continue
-            stamp = _stamp_at(handle, start)
+            stamp = _stamp_at(handle, start, stamp_of, head)
             if stamp is not None and stamp < when:
                 low = start
             else:
                 high = middle
         position = low
         for line in lines_between(path, low, size):
-            stamp = parse_stamp(line)
+            stamp = stamp_of(line[:head])
             if stamp is not None and stamp >= when:
                 return position
             position += len(line) + 1
         return size
 
 
-def first_stamp(path: str) -> float | None:
+def first_stamp(path: str, *, stamp_of: Callable[[bytes], float | None] = parse_stamp) -> float | None:
     """The stamp of the first stamped line among the first few of `path`."""
     for line in _head(path, 8):
-        stamp = parse_stamp(line)
+        stamp = stamp_of(line)
         if stamp is not None:
             return stamp
     return None
 
 
-def last_stamp(path: str) -> float | None:
+def last_stamp(path: str, *, stamp_of: Callable[[bytes], float | None] = parse_stamp) -> float | None:
     """The stamp of the last stamped line among the last few of `path`."""
     for line in reversed(read_backwards(path, 8)):
-        stamp = parse_stamp(line)
+        stamp = stamp_of(line)
         if stamp is not None:
             return stamp
     return None
@@ -205,10 +213,16 @@ def forward(parts: list[Segment]) -> Iterator[bytes]:
 
 
 class Follower:
-    """Follows one service's current log (`link` -> this run's file) across rotations and new runs."""
+    """Follows one service's current log (`link` -> this run's file) across rotations and new runs.
 
-    def __init__(self, link: Path) -> None:
+    With ``is_link=False`` it follows a file that is itself the current one and is rotated the
+    same way (the supervisor's ``events.jsonl``: `suffix` ``.jsonl``).
+    """
+
+    def __init__(self, link: Path, *, is_link: bool = True, suffix: str = files.LOG_SUFFIX) -> None:
         self.link = link
+        self.is_link = is_link
+        self.suffix = suffix
         self._handle = None
         self._identity: tuple[int, int] | None = None
         self._partial = b""
@@ -241,6 +255,8 @@ class Follower:
             self._handle = None
 
     def _target(self) -> str | None:
+        if not self.is_link:
+            return str(self.link)
         # robostack's own link, read without following it and refused if it points outside
         # the logs folder (StateError): a planted link must not show another file's lines.
         target = state_files.read_link_inside(self.link)
@@ -274,11 +290,11 @@ class Follower:
             lines.append(self._partial)
         missed: list[str] = []
         if self._identity is not None:
-            renamed = files.find_by_identity(os.path.dirname(target), self._identity)
-            parsed = files.split_name(os.path.basename(renamed)) if renamed else None
+            renamed = files.find_by_identity(os.path.dirname(target), self._identity, self.suffix)
+            parsed = files.split_name(os.path.basename(renamed), self.suffix) if renamed else None
             if renamed is not None and parsed is not None and parsed[1] > 0:
-                current = os.path.join(os.path.dirname(renamed), parsed[0] + files.LOG_SUFFIX)
-                missed = [path for number, path in files.run_parts(current) if number > parsed[1]]
+                current = os.path.join(os.path.dirname(renamed), parsed[0] + self.suffix)
+                missed = [path for number, path in files.run_parts(current, self.suffix) if number > parsed[1]]
         for path in missed:
             lines += list(lines_between(path, 0, 1 << 62))
         self._open(target, at_end=False)

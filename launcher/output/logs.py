@@ -13,17 +13,21 @@ Output is plain text written as it is, never cut to a terminal's width. Colours
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, TextIO
 
 from launcher.logwriter import reader
 from launcher.logwriter.format import LAUNCHER_MARK, PREFIX_LENGTH, STAMP_LENGTH, parse_stamp
+from launcher.output.term import colour_wanted  # noqa: F401  (the rule every command follows)
+
+TYPE_CHECKING = False  # typing itself costs every command its import
+if TYPE_CHECKING:
+    from typing import Callable, Iterable, Iterator, TextIO
+    import asyncio
 
 FOLLOW_INTERVAL = 0.2  # how often -f looks for new bytes; tail -F uses 1s
 DEFAULT_LINES = 20
@@ -100,17 +104,6 @@ def parse_moment(text: str, now: datetime) -> float:
     return moment.timestamp()
 
 
-def colour_wanted(output: TextIO, no_color: bool, environ: dict[str, str] | None = None) -> bool:
-    """Colour only on a terminal, and neither with --no-color nor with NO_COLOR set to anything."""
-    environ = os.environ if environ is None else environ
-    if no_color or environ.get("NO_COLOR"):
-        return False
-    try:
-        return output.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
 class LogPrinter:
     """Writes entries: ``service | `` (coloured), the stamp with ``-t``, then the line as the service wrote it."""
 
@@ -148,14 +141,19 @@ def show(streams: list[Iterator[Entry]], printer: LogPrinter) -> None:
 
 async def follow(followers: dict[str, reader.Follower], emit: Callable[[Entry], None],
                  stop: asyncio.Event | None = None, flush: Callable[[], None] | None = None) -> None:
-    """Emit every service's new lines as they arrive, merged by time per look, until `stop` is set (or forever)."""
+    """Emit every service's new lines as they arrive, merged by time per look, until `stop` is set (or forever);
+    the lines written before the stop are emitted too."""
+    import asyncio  # here: `logs` without -f never needs an event loop
+
     stop = stop or asyncio.Event()
-    while not stop.is_set():
+    while True:
         batch = [list(entries(name, follower.read_new())) for name, follower in followers.items()]
         for entry in merge([iter(lines) for lines in batch if lines]):
             emit(entry)
         if flush is not None and any(batch):
             flush()
+        if stop.is_set():
+            return  # after one last look: what was written before the stop is shown
         try:
             await asyncio.wait_for(stop.wait(), timeout=FOLLOW_INTERVAL)
         except asyncio.TimeoutError:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from launcher.errors import StateError
+from stackkit.notify import WARNING_FIELD
 
 if TYPE_CHECKING:
     from stackkit.clock import Clock
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 _MAX_DATAGRAM = 16 * 1024
 _CREDENTIALS = struct.Struct("iII")  # struct ucred: pid, uid, gid
 _FALLBACK_NAME_BYTES = 4  # short: a socket path must fit in 108 bytes
+MAX_WARNINGS = 10
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class NotifyState:
     messages: int = 0
     rejected: int = 0  # datagrams from another user, ignored
     last_sender_pid: int | None = None
+    warnings: tuple[str, ...] = ()  # X_ROBOSTACK_WARNING= texts, each once, the latest MAX_WARNINGS
 
     @property
     def ready(self) -> bool:
@@ -87,6 +90,9 @@ def apply_notify(state: NotifyState, fields: dict[str, str], now: float) -> Noti
         changes["watchdog_triggered"] = True
     if "STATUS" in fields:
         changes["status"] = fields["STATUS"]
+    warning = fields.get(WARNING_FIELD, "").strip()
+    if warning and warning not in state.warnings:
+        changes["warnings"] = (*state.warnings, warning)[-MAX_WARNINGS:]
     for key, name in (("WATCHDOG_USEC", "watchdog_usec"), ("MAINPID", "main_pid"), ("ERRNO", "errno")):
         if fields.get(key, "").strip().isdigit():
             changes[name] = int(fields[key])

@@ -19,13 +19,11 @@ real uid is not the current user's is left alone. :func:`signal_process` and
 from __future__ import annotations
 
 import os
-import signal
 from dataclasses import dataclass
 
-import psutil
-
-# psutil derives create times from the kernel's start time in clock ticks (1/100 s) plus
-# the boot time. Two readings of the same process agree exactly; a stranger reusing the
+# A create time is the kernel's start time in clock ticks (1/100 s, /proc/PID/stat) plus the
+# boot time (/proc/stat btime), exactly as psutil computes it, read here without psutil so that
+# `status` and `down` start fast (psutil is imported only where more is needed). Two readings of the same process agree exactly; a stranger reusing the
 # pid would have to be born within one tick of the original, which needs the whole pid
 # space to wrap in 10 ms. The tolerance only absorbs float formatting through run.json.
 # The boot time is wall-clock based: if the clock is stepped between recording and
@@ -62,25 +60,47 @@ def identify(pid: int) -> ProcessIdentity | None:
     """
     if pid <= 0:
         return None
-    try:
-        return ProcessIdentity(pid, psutil.Process(pid).create_time())
-    except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
-        return None
+    found = _stat(pid)
+    return ProcessIdentity(pid, found[1]) if found is not None else None
 
 
 def is_alive(identity: ProcessIdentity) -> bool:
     """True if the recorded process still runs: same pid, same create time, not a zombie."""
+    found = _stat(identity.pid)
+    return found is not None and found[0] != "Z" and same_create_time(found[1], identity.create_time)
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> tuple[str, float] | None:
+    """(state letter, create time) of `pid` from /proc, or None if there is no such process."""
     try:
-        process = psutil.Process(identity.pid)
-        if not same_create_time(process.create_time(), identity.create_time):
-            return False
-        return process.status() != psutil.STATUS_ZOMBIE
-    except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
-        return False
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+    except OSError:  # gone (ENOENT, ESRCH) or unreadable
+        return None
+    fields = data[data.rfind(b")") + 2:].split()  # after "pid (comm) ": comm may hold spaces and parentheses
+    try:
+        return fields[0].decode(), int(fields[19]) / CLOCK_TICKS + boot_time()
+    except (IndexError, ValueError):
+        return None
+
+
+def boot_time() -> float:
+    """The boot time in epoch seconds (/proc/stat btime), read each time like psutil does."""
+    with open("/proc/stat", "rb") as handle:
+        for line in handle:
+            if line.startswith(b"btime"):
+                return float(line.split()[1])
+    raise OSError("/proc/stat has no btime line")
 
 
 def pidfds_supported() -> bool:
-    """True if this Python and kernel offer pidfd_open and pidfd_send_signal."""
+    """True if this Python and kernel offer pidfd_open and pidfd_send_signal (found out once, on first use)."""
+    global _PIDFDS_SUPPORTED
+    if _PIDFDS_SUPPORTED is None:
+        _PIDFDS_SUPPORTED = _probe_pidfds()
     return _PIDFDS_SUPPORTED
 
 
@@ -91,7 +111,7 @@ def open_verified_pidfd(identity: ProcessIdentity) -> int | None:
     descriptor was opened on the recorded process, because a process reusing the pid
     would be younger. The caller closes the descriptor.
     """
-    if not _PIDFDS_SUPPORTED:
+    if not pidfds_supported():
         return None
     try:
         descriptor = os.pidfd_open(identity.pid)
@@ -105,6 +125,8 @@ def open_verified_pidfd(identity: ProcessIdentity) -> int | None:
 
 def owner_uid(pid: int) -> int | None:
     """The real uid of the process `pid`, or None if it is gone or unreadable."""
+    import psutil
+
     try:
         return psutil.Process(pid).uids().real
     except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
@@ -122,13 +144,15 @@ def signal_process(identity: ProcessIdentity, signal_number: int) -> bool:
     Never raises for a process that is gone or belongs to someone else: those are
     simply not signalled (checked here, not left to the kernel: root may signal anyone).
     """
-    if _PIDFDS_SUPPORTED:
+    if pidfds_supported():
         descriptor = open_verified_pidfd(identity)
         if descriptor is None:
             return False
         try:
             if not is_mine(identity.pid):  # checked with the pidfd open: the pid cannot name a newcomer
                 return False
+            import signal  # here: `status` and `down` of a stopped stack never signal
+
             signal.pidfd_send_signal(descriptor, signal_number)
             return True
         except OSError:  # ESRCH (exited meanwhile), EPERM (another user's process)
@@ -167,6 +191,8 @@ def signal_group(pgid: int, leader: ProcessIdentity, signal_number: int) -> bool
 
 def _group_is_mine(pgid: int) -> bool:
     """True if every live process of group `pgid` runs as the current user."""
+    import psutil
+
     me = os.getuid()
     for process in psutil.process_iter(["uids"]):
         try:
@@ -182,6 +208,8 @@ def _group_is_mine(pgid: int) -> bool:
 
 def _probe_pidfds() -> bool:
     """Whether pidfds work here: the functions exist and the kernel accepts them (Linux 5.3+)."""
+    import signal
+
     if not (hasattr(os, "pidfd_open") and hasattr(signal, "pidfd_send_signal")):
         return False
     try:
@@ -197,4 +225,4 @@ def _probe_pidfds() -> bool:
         os.close(descriptor)
 
 
-_PIDFDS_SUPPORTED = _probe_pidfds()
+_PIDFDS_SUPPORTED: bool | None = None

@@ -24,8 +24,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
-import psutil
-
 from launcher.process.identity import CREATE_TIME_TOLERANCE, ProcessIdentity, same_create_time
 
 
@@ -90,6 +88,8 @@ Snapshot = Mapping[int, ProcessInfo]
 
 def snapshot_processes() -> dict[int, ProcessInfo]:
     """The current process table (pid, parent, group, create time, zombie or not)."""
+    import psutil  # here, not at the top: `status` imports this module and never needs the table
+
     table: dict[int, ProcessInfo] = {}
     for process in psutil.process_iter(["ppid", "create_time", "status", "uids"]):
         info = process.info

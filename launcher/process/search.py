@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
-
-import psutil
 
 from launcher.errors import UsageError
 from launcher.process.identity import ProcessIdentity
 from launcher.stack.stale import SlowPattern, StaleRegex
+
+TYPE_CHECKING = False  # typing itself costs every command its import
+if TYPE_CHECKING:
+    from typing import Iterable, Mapping, Sequence
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ def find_matching_processes(patterns: Mapping[str, Sequence[str]], *,
     expression, or one too slow to search a command line, raises UsageError naming the
     service and the pattern.
     """
+    import psutil  # here, not at the top: `status` imports this module and needs psutil only to search
+
     compiled = compile_patterns(patterns)
     if not any(compiled.values()):
         return []
@@ -105,6 +108,8 @@ def compile_patterns(patterns: Mapping[str, Sequence[str]]) -> dict[str, list[St
 
 def ancestors_of_self() -> set[int]:
     """The pids of this process's parent, grandparent, ... up to pid 1 (this process excluded)."""
+    import psutil
+
     ancestors: set[int] = set()
     pid = os.getppid()
     while pid > 0 and pid not in ancestors:
@@ -116,26 +121,34 @@ def ancestors_of_self() -> set[int]:
     return ancestors
 
 
-def find_processes_carrying(variable: str, value: str, *, exclude_pids: Iterable[int] = ()) -> list[ProcessIdentity]:
+def find_processes_carrying(variable: str, value: str, *, exclude_pids: Iterable[int] = (),
+                            marked: str | None = None, marked_only: bool = False) -> list[ProcessIdentity]:
     """Processes of this user whose environment has `variable`=`value`.
 
     robostack gives every service a per-run token in its environment; children inherit
     it, so a process that escaped its group with setsid() and was orphaned is still
     recognisable as ours, even after the supervisor itself was killed. The token is
-    random, so matching it cannot reach a stranger.
+    random, so matching it cannot reach a stranger. With `marked` (a variable name),
+    only the processes whose environment lacks it are returned, or with `marked_only`
+    only those that have it (log writers carry ROBOSTACK_LOG_WRITER).
     """
-    return find_processes_with_environment({variable: value}, exclude_pids=exclude_pids)
+    return find_processes_with_environment({variable: value}, exclude_pids=exclude_pids, marked=marked,
+                                           marked_only=marked_only)
 
 
-def find_processes_with_environment(wanted: Mapping[str, str], *,
-                                    exclude_pids: Iterable[int] = ()) -> list[ProcessIdentity]:
-    """Processes of this user (not zombies) whose environment has every `wanted` variable with its value.
+def find_processes_with_environment(wanted: Mapping[str, str], *, exclude_pids: Iterable[int] = (),
+                                    marked: str | None = None, marked_only: bool = False) -> list[ProcessIdentity]:
+    """Processes of this user (not zombies) whose environment has every `wanted` variable with its value
+    (and, given `marked`, lacks that variable, or has it with `marked_only`).
 
     Each process's environment is read raw from /proc and matched as bytes; only the few
     that match are looked at further (owner, state, create time). Much cheaper than
     parsing every environment: `down` and every stop of the supervisor look this way.
     """
+    import psutil
+
     needles = {f"{name}={value}".encode() for name, value in wanted.items()}
+    mark = f"{marked}=".encode() if marked else None
     spared = set(exclude_pids) | {os.getpid()}
     user = os.getuid()
     found = []
@@ -148,6 +161,8 @@ def find_processes_with_environment(wanted: Mapping[str, str], *,
         except OSError:
             continue  # gone, or not ours to read
         if not needles <= variables:
+            continue
+        if mark is not None and any(variable.startswith(mark) for variable in variables) != marked_only:
             continue
         try:
             process = psutil.Process(int(entry.name))

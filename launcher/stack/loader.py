@@ -19,44 +19,9 @@ from launcher.stack.ordering import dependency_problems, start_order
 from launcher.stack.problems import Problems
 from launcher.stack.resolve import choose_symbols, new_secret, resolve_stack
 from launcher.stack.resolved import ResolvedStack
-from launcher.stack.source import SourceDocument, file_kind, parse_yaml, read_limited_text
+from launcher.stack.source import SourceDocument, parse_yaml, read_limited_text
+from launcher.stack.locate import DEFAULT_FILE_NAME, FILE_VARIABLE, find_stack_file  # noqa: F401 (re-exported)
 from launcher.stack.validation import validate_stack_file
-
-DEFAULT_FILE_NAME = "stack.yaml"
-FILE_VARIABLE = "ROBOSTACK_FILE"
-
-
-def find_stack_file(explicit: str | None, environ: Mapping[str, str], cwd: Path) -> Path:
-    """The stack file to use: `explicit` (-f/--file), else $ROBOSTACK_FILE, else ./stack.yaml.
-
-    A relative path is taken relative to `cwd`. The returned path keeps the
-    user's spelling when `cwd` is the process's working directory (so errors
-    say ``stack.yaml:12``, not a long absolute path); otherwise it is joined
-    to `cwd` so that it still names the right file. A missing file raises
-    StackFileError naming the path and how it was chosen.
-    """
-    if explicit:
-        given, origin = explicit, "given with -f/--file"
-    elif environ.get(FILE_VARIABLE):
-        given, origin = environ[FILE_VARIABLE], f"from {FILE_VARIABLE}"
-    else:
-        given, origin = DEFAULT_FILE_NAME, f"the default; use -f PATH or set {FILE_VARIABLE} to use another file"
-    chosen = Path(given)
-    located = chosen if chosen.is_absolute() else cwd / chosen
-    if located.is_dir():
-        raise StackFileError(given, f"is a folder, not a stack file ({origin})")
-    if not located.is_file():
-        kind = file_kind(located)
-        raise StackFileError(given, f"{'no such file' if kind is None else f'is {kind}, not a regular file'} ({origin})")
-    return chosen if chosen.is_absolute() or _is_process_cwd(cwd) else located
-
-
-def _is_process_cwd(cwd: Path) -> bool:
-    try:
-        return cwd.resolve() == Path.cwd().resolve()
-    except OSError:  # the working directory was removed under us
-        return False
-
 
 def load_stack(
     path: Path,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 from typing import Annotated, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, field_validator, model_validator
@@ -22,6 +21,7 @@ from launcher.stack.gateway_fields import (DEFAULT_LOGIN_BUDGET, GATEWAY_FIELDS,
 from launcher.stack.stale import check_stale_pattern
 from launcher.stack.urls import check_url
 from stackkit.loopback import is_loopback_host
+from launcher.stack.signals import parse_stop_signal
 from launcher.stack.sizes import parse_size
 from stackkit.symbols import validate_symbols
 
@@ -31,17 +31,6 @@ DEFAULT_MONITOR_CLIENT_ID = 998  # the Gateway monitor's session; the probe and 
 PROBE_KINDS = ("ib_api", "tcp", "http", "websocket", "log", "exec", "notify")
 _MAX_RESTARTS = re.compile(r"\s*(\d{1,9})\s+within\s+(\S+)\s*")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-# Signals that cannot stop a service: uncatchable SIGKILL is what follows stop_grace anyway,
-# the job-control ones freeze or resume it, SIGCHLD is ignored by default.
-_NOT_STOP_SIGNALS = {
-    signal.SIGKILL: "SIGKILL is what robostack sends after stop_grace; to kill at once, set stop_grace: 0s",
-    signal.SIGSTOP: "SIGSTOP freezes a process, it never ends it",
-    signal.SIGTSTP: "SIGTSTP suspends a process by default, it does not end it",
-    signal.SIGTTIN: "SIGTTIN suspends a process by default, it does not end it",
-    signal.SIGTTOU: "SIGTTOU suspends a process by default, it does not end it",
-    signal.SIGCONT: "SIGCONT resumes a process, it never ends it",
-    signal.SIGCHLD: "SIGCHLD is ignored by default, it never ends a process",
-}
 
 
 def _is_a_name(name: str) -> str:
@@ -216,23 +205,6 @@ class RestartLimit(_Strict):
 
 
 _parse_restart_limit = count_per_duration("within", _MAX_RESTARTS, "5 within 10m")
-
-
-def parse_stop_signal(value: object) -> str:
-    """A real signal's name (``SIGTERM``, ``term``, ``sigint``) that can end a process.
-
-    Only members of :class:`signal.Signals` count: ``SIG_BLOCK``, ``SIG_SETMASK``,
-    ``SIG_DFL`` and friends are constants of the signal module, not signals.
-    """
-    text = value.upper() if isinstance(value, str) else ""
-    name = text if text.startswith("SIG") else "SIG" + text
-    if not re.fullmatch(r"SIG[A-Z0-9]{2,12}", name) or name not in signal.Signals.__members__:
-        shown = str(value) if len(str(value)) <= 40 else str(value)[:40] + "..."
-        raise ValueError(f'unknown signal "{shown}" (expected a signal name like SIGTERM, SIGINT or SIGQUIT)')
-    number = signal.Signals[name]
-    if number in _NOT_STOP_SIGNALS:
-        raise ValueError(f"{name} cannot be a stop signal: {_NOT_STOP_SIGNALS[number]}")
-    return number.name
 
 
 def _yaml_no_is_the_word_no(value: object) -> object:

@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
+TYPE_CHECKING = False  # typing itself costs every command its import
 if TYPE_CHECKING:
+    from typing import Any, Iterable, Sequence
     from launcher.stack.resolved import ResolvedStack
 
 MASK = "***"

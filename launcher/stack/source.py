@@ -19,6 +19,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from launcher.errors import StackFileError
+from launcher.stack.locate import file_kind
 
 FieldPath = tuple[Union[str, int], ...]
 
@@ -69,20 +70,6 @@ class SourceDocument:
             if line is not None:
                 return line
         return None
-
-
-def file_kind(path: Path) -> str | None:
-    """'a FIFO (named pipe)', 'a folder', ... for what is at `path`; None if nothing is."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return None
-    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISREG, "a regular file")):
-        if test(mode):
-            return name
-    return "an unusual kind of file"
 
 
 def read_limited_text(path: Path, display_path: str, *, what: str = "stack file") -> str:

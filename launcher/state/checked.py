@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Callable
 
 from launcher.stack.durations import MAX_DURATION
-from launcher.stack.model import parse_stop_signal
+from launcher.stack.signals import parse_stop_signal
 from launcher.state.transitions import ServiceState
 
 MAX_PID = 4_194_304  # the kernel's largest pid_max
@@ -30,7 +29,11 @@ _RUN_TOKEN = re.compile(r"[A-Za-z0-9_.-]{0,128}")
 _HTTP_URL = re.compile(r"https?://[^\s/?#]{1,300}/")
 _IBC_ADDRESS = re.compile(r"[A-Za-z0-9.:\[\]-]{1,255}:(\d{1,5})")
 
-Check = Callable[[str, Any], Any]
+TYPE_CHECKING = False  # typing itself costs `status` its import
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
+    Check = Callable[[str, Any], Any]
 
 
 def _shown(value: Any) -> str:
@@ -145,6 +148,7 @@ SERVICE_FIELDS: dict[str, Check] = {
     "reason": _optional(_text), "next_try_at": _optional(_TIME), "last_event": _optional(_table(_LAST_EVENT)),
     "exit": _optional(_text), "external": _flag, "ports": _list_of(_PORT), "stop_signal": _stop_signal,
     "stop_grace": _number(0, MAX_DURATION, "a grace in seconds (at most a week)"),
+    "warnings": _list_of(_text),
     "condition": _optional(_table(_CONDITION)), "ibc_address": _optional(_ibc_address),
 }
 

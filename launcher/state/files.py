@@ -29,14 +29,16 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import secrets
-import socket
 import stat
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Iterator
 
 from launcher.errors import StateError
+
+TYPE_CHECKING = False  # typing itself costs every command its import
+if TYPE_CHECKING:
+    import socket
+    from typing import BinaryIO, Iterator
 
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
@@ -273,7 +275,7 @@ def write_atomically(path: Path, data: bytes, *, root: Path | None = None) -> No
     link or file planted under a predictable name is never written through.
     """
     with _parent_descriptor(path, root, False) as (folder, name):
-        temporary = f".{name}.{secrets.token_hex(8)}.tmp"
+        temporary = f".{name}.{_random_tag()}.tmp"
         try:
             descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                                  PRIVATE_FILE_MODE, dir_fd=folder)
@@ -298,7 +300,7 @@ def replace_symlink(link: Path, target: PurePosixPath, *, root: Path | None = No
     if target.is_absolute() or ".." in target.parts:
         raise StateError(f"refusing to point {link} outside its folder ({target})")
     with _parent_descriptor(link, root, False) as (folder, name):
-        temporary = f".{name}.{secrets.token_hex(8)}"
+        temporary = f".{name}.{_random_tag()}"
         try:
             os.symlink(str(target), temporary, dir_fd=folder)
             os.rename(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
@@ -362,9 +364,11 @@ def bind_private_socket(path: Path, *, root: Path | None = None) -> tuple[socket
     supervisor left there is replaced in one step, never followed or half-replaced;
     anything else found at `path` (a file, a link, a folder) is refused (StateError).
     """
+    import socket  # here, not above: the socket module would cost every command its import
+
     with _parent_descriptor(path, root, False) as (folder, name):
         _existing_socket(folder, name, path)
-        temporary = f".{name}.{secrets.token_hex(8)}"
+        temporary = f".{name}.{_random_tag()}"
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             listener.bind(_through_descriptor(folder, temporary))
@@ -408,3 +412,8 @@ def _unlink_quietly(name: str, folder: int) -> None:
         os.unlink(name, dir_fd=folder)
     except OSError:
         pass
+
+
+def _random_tag() -> str:
+    """16 random hex digits for a temporary name (os.urandom: the secrets module costs every command its import)."""
+    return os.urandom(8).hex()

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import os
 
-from launcher.process.identity import ProcessIdentity, is_alive
-from launcher.process.membership import GroupTarget
-from launcher.process.search import find_processes_with_environment
+from launcher.process.identity import CLOCK_TICKS, ProcessIdentity, boot_time, is_alive
 from launcher.state.paths import StatePaths
 from launcher.state.store import RunState, ServiceRecord, StackLock
 from launcher.state.transitions import RUNNING, ServiceState, parse_state
+
+TYPE_CHECKING = False  # typing itself costs every command its import
+if TYPE_CHECKING:
+    from launcher.process.membership import GroupTarget
 
 # In every service's environment (launcher.supervise.lifecycle sets them); inherited by its descendants.
 RUN_TOKEN_VARIABLE = "ROBOSTACK_RUN"
@@ -47,6 +49,8 @@ def names_supervisor(state: RunState | None, identity: ProcessIdentity) -> bool:
 
 def recorded_groups(state: RunState) -> list[tuple[str, GroupTarget]]:
     """Every recorded service group, dependents first."""
+    from launcher.process.membership import GroupTarget  # here: `status` never needs the process table's types
+
     order = state.stop_order or list(reversed(list(state.services)))
     groups = []
     for name in order:
@@ -68,10 +72,14 @@ def reconcile_pending(state: RunState) -> list[str]:
     Returns the names completed. The leader is the process heading its own process
     group (every service runs in its own session); failing that, the oldest found.
     """
+    pending = [name for name, record in state.services.items() if is_pending_spawn(record)]
+    if not pending or not state.run_token:
+        return []
+    from launcher.process.search import find_processes_with_environment  # here: only a pending spawn needs it
+
     completed = []
-    for name, record in state.services.items():
-        if not is_pending_spawn(record) or not state.run_token:
-            continue
+    for name in pending:
+        record = state.services[name]
         found = find_processes_with_environment({RUN_TOKEN_VARIABLE: state.run_token, SERVICE_VARIABLE: name})
         leader = _group_leader(found)
         if leader is not None:
@@ -113,3 +121,28 @@ def effective_state(state: RunState, supervisor_alive: bool) -> RunState:
         elif not supervisor_alive:
             record.state = ServiceState.ORPHANED.value
     return state
+
+
+def anything_left(state: RunState) -> bool:
+    """True if a process of this run may still exist: a recorded group has a member, or a process carries the
+    run's token. One pass over /proc (no psutil): `down` of a stopped stack answers this and nothing else."""
+    groups = {target.pgid for _, target in recorded_groups(state)}
+    needle = f"{RUN_TOKEN_VARIABLE}={state.run_token}".encode() if state.run_token else None
+    # Only a process created after the run began can carry its token (an environment is fixed at exec, and
+    # the token came from this run): older ones' environments are not read at all.
+    born = ((state.started_at or 0.0) - boot_time() - 1.0) * CLOCK_TICKS
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+            if fields[0] != b"Z" and int(fields[2]) in groups:
+                return True
+            if needle is not None and fields[0] != b"Z" and int(fields[19]) >= born:
+                with open(f"/proc/{entry.name}/environ", "rb") as handle:
+                    if needle in handle.read().split(b"\0"):
+                        return True
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile, or not ours to read (another user's: never ours to stop either)
+    return False

@@ -7,15 +7,16 @@ stack after its file was edited into something invalid.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Mapping
-
 from launcher.errors import StateError
 from launcher.state import files
+
+TYPE_CHECKING = False  # typing itself costs `status` its import
+if TYPE_CHECKING:
+    from datetime import datetime
+    from typing import Mapping
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,19 @@ class StatePaths:
 STATE_DIR_VARIABLE = "ROBOSTACK_STATE_DIR"
 
 
+def sha256_hex(text: str) -> str:
+    """The SHA-256 of `text` in hex, from the interpreter's built-in module when there is one: hashlib loads
+    OpenSSL, which costs every command a few milliseconds for a digest of a path."""
+    try:
+        from _sha256 import sha256  # CPython 3.10, 3.11
+    except ImportError:
+        try:
+            from _sha2 import sha256  # CPython 3.12+
+        except ImportError:
+            from hashlib import sha256
+    return sha256(text.encode()).hexdigest()
+
+
 def state_base(environ: Mapping[str, str] | None = None) -> Path:
     """The folder holding this user's default state folders: $XDG_STATE_HOME/robostack (~/.local/state/robostack)."""
     env = os.environ if environ is None else environ
@@ -99,7 +113,7 @@ def state_dir_for(stack_path: Path, environ: Mapping[str, str] | None = None) ->
     if override:
         return StatePaths(Path(override).expanduser().resolve())
     absolute = stack_path.resolve()
-    digest = hashlib.sha256(str(absolute).encode()).hexdigest()[:8]
+    digest = sha256_hex(str(absolute))[:8]
     folder = "".join(c if c.isalnum() or c in "-_." else "_" for c in absolute.parent.name) or "stack"
     return StatePaths(state_base(env) / f"{folder}-{digest}")
 

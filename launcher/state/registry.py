@@ -17,17 +17,19 @@ Pre-flight uses it so that another live stack's processes are never taken for le
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from launcher.errors import RobostackError, StateError
 from launcher.state import files
-from launcher.state.paths import STATE_DIR_VARIABLE, StatePaths, state_base
+from launcher.state.paths import STATE_DIR_VARIABLE, StatePaths, sha256_hex, state_base
 from launcher.state.store import RunState, StackLock, read_run_state
+
+TYPE_CHECKING = False  # typing itself costs every command its import
+if TYPE_CHECKING:
+    from typing import Mapping
 
 INDEX_FOLDER = "index"  # under the base folder; a stack's own folder is always "<name>-<8 hex>"
 
@@ -102,7 +104,7 @@ def remember(state_dir: Path, environ: Mapping[str, str] | None = None) -> bool:
 
 
 def _entry_name(state_dir: Path) -> str:
-    return hashlib.sha256(str(state_dir).encode()).hexdigest()[:24]
+    return sha256_hex(str(state_dir))[:24]
 
 
 def state_dirs(environ: Mapping[str, str] | None = None) -> list[tuple[Path, bool]]:

@@ -14,13 +14,16 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from launcher.errors import AlreadyRunningError, StateError
 from launcher.state import files
 from launcher.state.checked import MAX_PID, check_run_state
 from launcher.process.identity import ProcessIdentity, identify, is_alive
 from launcher.state.paths import StatePaths
+
+TYPE_CHECKING = False  # typing itself costs every command its import
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @dataclass
@@ -45,6 +48,7 @@ class ServiceRecord:
     ports: list[int] = field(default_factory=list)
     stop_signal: str = "SIGTERM"  # kept here so `down` needs nothing from the (maybe edited) stack file
     stop_grace: float = 10.0
+    warnings: list[str] = field(default_factory=list)  # what the running process says is wrong (unknown symbols)
     condition: dict[str, Any] | None = None  # a Gateway's condition (launcher.gateway.condition), its monitor's view
     ibc_address: str | None = None  # "host:port" of its IBC command server: `down` sends STOP before any signal
 

@@ -19,6 +19,7 @@ Diagram (managed services; external ones go STARTING -> EXTERNAL <-> UNHEALTHY):
     any running state --stop--> STOPPING --stopped--> STOPPED
     any running state --killed (second signal)--> STOPPED       (STOPPED, FAILED, DONE keep their record)
     any state but FAILED, DONE --block (a dependency settled for good)--> BLOCKED --start--> STARTING
+    STOPPING|STOPPED|FAILED --halt (`robostack stop`)--> HALTED --start / backoff (`robostack start`)--> STARTING
     HEALTHY|WAITING|UNHEALTHY|EXTERNAL --gateway-away--> MAINTENANCE --probe-passed|external-up--> HEALTHY|EXTERNAL
     MAINTENANCE --probe-failed (the window is over, the API still does not answer)--> UNHEALTHY
 
@@ -60,6 +61,7 @@ class ServiceState(str, Enum):
     DONE = "done"              # a one-shot service that exited 0: counts as up for its dependents
     BLOCKED = "blocked"        # a dependency settled for good (gave up, failed, left stopped)
     FAILED = "failed"          # gave up, or failed and its restart policy does not retry
+    HALTED = "halted"          # stopped on request (`robostack stop`): never restarted until `robostack start`
     EXTERNAL = "external"      # run by someone else; its probe passes (or nobody probes it now)
     MAINTENANCE = "maintenance"  # a Gateway away on purpose (its window, its own restart, a login): not restarted
     ORPHANED = "orphaned"      # never recorded: `status` says so when the supervisor is gone
@@ -68,12 +70,18 @@ class ServiceState(str, Enum):
 UP = frozenset({ServiceState.HEALTHY, ServiceState.WAITING, ServiceState.EXTERNAL, ServiceState.DONE})
 """Dependents may start, or keep running, on a dependency in one of these states."""
 
+FINE = frozenset({ServiceState.HEALTHY, ServiceState.EXTERNAL, ServiceState.DONE, ServiceState.HALTED,
+                  ServiceState.MAINTENANCE})
+"""Nothing wrong: what `status` exits 0 on and the HTTP API calls ready (a halted service was stopped on request;
+a Gateway in maintenance is away on purpose, and its dependents, not ready meanwhile, say so)."""
+
 RUNNING = frozenset({ServiceState.STARTING, ServiceState.HEALTHY, ServiceState.WAITING, ServiceState.UNHEALTHY,
                      ServiceState.STOPPING, ServiceState.MAINTENANCE})
 """States in which the service's process is expected to be alive (status checks its pid)."""
 
 SHOWS_REASON = frozenset({ServiceState.WAITING, ServiceState.UNHEALTHY, ServiceState.RESTARTING,
-                          ServiceState.BLOCKED, ServiceState.FAILED, ServiceState.STOPPED, ServiceState.MAINTENANCE})
+                          ServiceState.BLOCKED, ServiceState.FAILED, ServiceState.STOPPED, ServiceState.HALTED,
+                          ServiceState.MAINTENANCE})
 """States whose record keeps the reason given with the trigger (shown by `status`)."""
 
 
@@ -105,6 +113,7 @@ class Trigger(str, Enum):
     STOPPED = "stopped"              # its stop finished
     KILLED = "killed"                # SIGKILLed on a second signal, before its graceful stop ended
     BLOCK = "block"                  # a dependency settled for good
+    HALT = "halt"                    # stopped on request (`robostack stop`), and left stopped
     GATEWAY_AWAY = "gateway-away"    # a Gateway's API is away on purpose (maintenance, its own restart, a login)
 
 
@@ -121,7 +130,7 @@ _ALIVE = (S.STARTING, S.HEALTHY, S.WAITING, S.UNHEALTHY, S.MAINTENANCE)
 _STOPPABLE = (*_ALIVE, S.RESTARTING, S.BLOCKED)
 _ROWS: list[tuple[tuple[ServiceState, ...], Trigger, "ServiceState | None", str]] = [
     # from states                                  trigger            to state      event
-    ((S.STOPPED, S.RESTARTING, S.FAILED, S.DONE, S.BLOCKED),
+    ((S.STOPPED, S.RESTARTING, S.FAILED, S.DONE, S.BLOCKED, S.HALTED),
                                                    T.START,           S.STARTING,   "starting"),
     ((S.STARTING,),                                T.SPAWNED,         S.STARTING,   "started"),
     ((S.STARTING, S.UNHEALTHY, S.WAITING),         T.PROBE_PASSED,    S.HEALTHY,    "healthy"),
@@ -134,7 +143,7 @@ _ROWS: list[tuple[tuple[ServiceState, ...], Trigger, "ServiceState | None", str]
                                                    T.EXITED,          S.STOPPED,    "exited"),
     ((S.BLOCKED,),                                 T.EXITED,          S.BLOCKED,    "exited"),
     ((S.STARTING,),                                T.FINISHED,        S.DONE,       "done"),
-    ((*_ALIVE, S.STOPPED, S.FAILED, S.DONE, S.BLOCKED),
+    ((*_ALIVE, S.STOPPED, S.FAILED, S.DONE, S.BLOCKED, S.HALTED),
                                                    T.BACKOFF,         S.RESTARTING, "restarting"),
     ((S.HEALTHY, S.DONE),                          T.RESTARTED,       None,         "restarted"),
     ((*_ALIVE, S.STOPPED, S.RESTARTING),           T.GIVE_UP,         S.FAILED,     "gave-up"),
@@ -149,6 +158,7 @@ _ROWS: list[tuple[tuple[ServiceState, ...], Trigger, "ServiceState | None", str]
     ((S.STOPPING,),                                T.STOPPED,         S.STOPPED,    "stopped"),
     ((*_STOPPABLE, S.STOPPING),                    T.KILLED,          S.STOPPED,    "stopped"),
     ((*_ALIVE, S.STOPPED, S.RESTARTING),           T.BLOCK,           S.BLOCKED,    "blocked"),
+    ((S.STOPPING, S.STOPPED, S.FAILED),            T.HALT,            S.HALTED,     "halted"),
 ]
 # A row whose target is None keeps the state (an event without a change of state).
 TRANSITIONS: dict[tuple[ServiceState, Trigger], Transition] = {

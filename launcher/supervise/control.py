@@ -1,4 +1,4 @@
-"""The running supervisor's control socket: `robostack restart`, and the `status` / `doctor` liveness question.
+"""The supervisor's control socket: `robostack restart|stop|start|wait`, and the `status` liveness question.
 
 The socket is a file, ``control.sock``, inside the stack's state folder: that folder is
 the user's alone (0700, checked by :mod:`launcher.state.files`), so no other user can
@@ -23,7 +23,10 @@ A malformed request gets a one-line refusal; it never ends the handler otherwise
   `status` asks it with a short deadline: no answer means "supervisor not responding".
 * ``{"command": "restart", "service": NAME, "with_dependents": BOOL}``: refused while
   the stack is starting or stopping; a restart in flight when the stop begins is
-  abandoned, and its client told so.
+  abandoned, and its client told so. ``stop`` and ``start`` (`robostack stop|start`)
+  are the same with ``"services": [NAME, ...]``.
+* ``{"command": "wait", "services": [NAME, ...], "timeout": SECONDS|null}``: answered
+  once the services are up, settle (failed, blocked, halted), or the time runs out.
 
 The socket is served from the moment the supervisor holds the stack's lock until it
 has stopped everything; handlers still running then are cancelled.
@@ -36,7 +39,6 @@ import contextlib
 import json
 import os
 import socket
-import struct
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -44,21 +46,17 @@ from launcher.errors import EXIT_USAGE, NotRunningError, RobostackError, StateEr
 from launcher.state import files
 from launcher.state.paths import StatePaths
 from launcher.state.store import StackLock
+from launcher.supervise.control_point import _PEER_CREDENTIALS, ask_status, control_address  # noqa: F401
 from launcher.supervise.journal import Journal
 from launcher.supervise.reporter import JsonLinesReporter
 
-_PEER_CREDENTIALS = struct.Struct("3i")  # pid, uid, gid
 REQUEST_TIMEOUT = 5.0  # for the client's request line
 CLOSE_TIMEOUT = 5.0  # for handlers to end once cancelled
 DISCARD_TIMEOUT = 1.0  # for a refused client's remaining input to be read (so the refusal is not reset away)
 MAX_REQUEST = 64 * 1024  # a request is a few dozen bytes; a longer line is refused, never buffered
 MAX_SERVICE_NAME = 256
-COMMANDS = ("status", "restart")
-
-
-def control_address(paths: StatePaths) -> str:
-    """Where the control socket lives (a file in the state folder; reached through its descriptor)."""
-    return str(paths.control_socket)
+COMMANDS = ("status", "restart", "stop", "start", "wait")
+MAX_SERVICES = 1000  # names in one request
 
 
 # -- the protocol, pure -------------------------------------------------------------------------
@@ -71,8 +69,14 @@ class BadRequest(ValueError):
 @dataclass(frozen=True)
 class ControlRequest:
     command: str
-    service: str = ""
-    with_dependents: bool = False
+    service: str = ""  # restart
+    with_dependents: bool = False  # restart, stop, start
+    services: tuple[str, ...] = ()  # stop, start, wait (none: every service, for wait)
+    timeout: float | None = None  # wait
+
+    @property
+    def names(self) -> list[str]:
+        return [self.service] if self.command == "restart" else list(self.services)
 
 
 def parse_request(line: bytes) -> ControlRequest:
@@ -92,12 +96,28 @@ def parse_request(line: bytes) -> ControlRequest:
         raise BadRequest(f"unknown command {_short(command)!r}; expected one of {', '.join(COMMANDS)}")
     if command == "status":
         return ControlRequest(command)
-    service, with_dependents = data.get("service"), data.get("with_dependents", False)
-    if not isinstance(service, str) or not service or len(service) > MAX_SERVICE_NAME:
-        raise BadRequest("'service' must be the name of a service")
+    with_dependents = data.get("with_dependents", False)
     if not isinstance(with_dependents, bool):
         raise BadRequest("'with_dependents' must be true or false")
-    return ControlRequest(command, service, with_dependents)
+    if command == "restart":
+        service = data.get("service")
+        if not _is_name(service):
+            raise BadRequest("'service' must be the name of a service")
+        return ControlRequest(command, service, with_dependents)
+    services = data.get("services", [])
+    if not isinstance(services, list) or len(services) > MAX_SERVICES or not all(map(_is_name, services)):
+        raise BadRequest("'services' must be a list of service names")
+    if command != "wait" and not services:
+        raise BadRequest(f"'services' must name the services to {command}")
+    timeout = data.get("timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not 0 <= timeout < 1e9):
+        raise BadRequest("'timeout' must be a number of seconds, or null")
+    return ControlRequest(command, "", with_dependents, tuple(services), None if timeout is None else float(timeout))
+
+
+def _is_name(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_SERVICE_NAME
 
 
 def _short(text: str, width: int = 60) -> str:
@@ -113,8 +133,11 @@ class Controlled(Protocol):
     paths: StatePaths
     journal: Journal
 
-    async def restart_requested(self, name: str, with_dependents: bool) -> None:
-        """Restart NAME, or raise a RobostackError saying why not."""
+    async def change_requested(self, command: str, names: list[str], with_dependents: bool) -> str:
+        """Restart, stop or start NAMEs, or raise a RobostackError saying why not; what was done."""
+
+    async def wait_requested(self, names: list[str], timeout: float | None) -> str | None:
+        """None once NAMEs (all if none) are up; else why not."""
 
     def status_reply(self) -> dict[str, Any]:
         """The supervisor's state, from memory."""
@@ -203,14 +226,17 @@ class ControlServer:
         if request.command == "status":
             stream.send({"kind": "finish", "ok": True, **self._target.status_reply()})
             return
-        name = request.service
-        with self._target.journal.listening(stream):
-            try:
-                await self._target.restart_requested(name, request.with_dependents)
-            except RobostackError as error:
-                stream.finish(False, str(error), exit_code=error.exit_code)
+        try:
+            if request.command == "wait":  # no progress lines: its answer is the one line a script needs
+                why_not = await self._target.wait_requested(list(request.services), request.timeout)
+                stream.finish(why_not is None, why_not or "up", exit_code=0 if why_not is None else 1)
                 return
-        stream.finish(True, f"{name} restarted")
+            with self._target.journal.listening(stream):
+                done = await self._target.change_requested(request.command, request.names, request.with_dependents)
+        except RobostackError as error:
+            stream.finish(False, str(error), exit_code=error.exit_code)
+            return
+        stream.finish(True, done)
 
 
 async def _read_line(reader: asyncio.StreamReader) -> bytes:
@@ -278,8 +304,16 @@ async def _connect(paths: StatePaths, supervisor_pid: int | None = None
 async def request_restart(paths: StatePaths, service: str, with_dependents: bool,
                           on_message: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     """Ask the running supervisor to restart `service`; relay progress; return the finish line."""
+    return await send_request(paths, {"command": "restart", "service": service, "with_dependents": with_dependents},
+                              on_message)
+
+
+async def send_request(paths: StatePaths, request: dict[str, Any],
+                       on_message: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Send one request (restart, stop, start, wait) to the running supervisor; relay its progress lines
+    to `on_message`; return its finish line."""
     reader, writer = await _connect(paths)
-    writer.write((json.dumps({"command": "restart", "service": service, "with_dependents": with_dependents}) + "\n").encode())
+    writer.write((json.dumps(request) + "\n").encode())
     try:
         await writer.drain()
         async for line in reader:
@@ -303,30 +337,3 @@ def _server_message(line: bytes) -> dict[str, Any]:
         message.setdefault("ok", False)
         message["message"] = str(message.get("message", ""))
     return message
-
-
-async def ask_status(paths: StatePaths, timeout: float, supervisor_pid: int | None = None) -> dict[str, Any] | None:
-    """The live supervisor's answer to `status`, or None if it does not answer within `timeout` (hung,
-    stopped with SIGSTOP, or gone meanwhile) or is not the stack's supervisor (`supervisor_pid`, the lock)."""
-    try:
-        exchange = asyncio.ensure_future(_status_exchange(paths, supervisor_pid))
-        done, _ = await asyncio.wait([exchange], timeout=timeout)
-        if not done:
-            exchange.cancel()
-            await asyncio.wait([exchange])
-            return None
-        return exchange.result()
-    except (RobostackError, OSError, ValueError):
-        return None
-
-
-async def _status_exchange(paths: StatePaths, supervisor_pid: int | None) -> dict[str, Any] | None:
-    reader, writer = await _connect(paths, supervisor_pid)
-    try:
-        writer.write(b'{"command": "status"}\n')
-        await writer.drain()
-        line = await reader.readline()
-    finally:
-        writer.close()
-    reply = _server_message(line) if line else None
-    return reply if reply and reply.get("ok") is True and isinstance(reply.get("state"), dict) else None

@@ -74,13 +74,13 @@ class Journal:
     """The supervisor's run state in memory, the timeline, and everyone listening. Also a Reporter."""
 
     def __init__(self, paths: StatePaths, state: RunState, clock: Clock, outputs: list[Output],
-                 redactor: Redactor | None = None):
+                 redactor: Redactor | None = None, *, timeline: EventLog | None = None):
         self.paths = paths
         self.redactor = redactor or Redactor()  # shapes only, unless the stack's secrets are given
         self.state = state
         self.clock = clock
         self.outputs = list(outputs)
-        self.timeline = EventLog(paths.events)
+        self.timeline = timeline or EventLog(paths.events)  # rotated past a size (the stack's `logs:`)
         self.write_error: str | None = None  # "cannot write state: No space left on device", while it lasts
         self.saving = False  # run.json is written only once the supervisor owns it (after the leftovers)
         self.write_failures = 0  # state and timeline writes that failed, retries included (a metric)

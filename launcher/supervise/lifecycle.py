@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING
 
 from stackkit.clock import Clock
 from launcher.hygiene.scan import foreign_port_holders
+from launcher.logwriter.policy import RotationPolicy
+from launcher.logwriter.status import WRITING, describe_failure
 from launcher.probes.base import ProbeContext, ProbeResult, run_probe
-from launcher.probes.notify_listener import NotifyListener
+from launcher.probes.notify_listener import NotifyListener, NotifyState
 from launcher.process.spawn import ServiceProcess, Spawner
 from launcher.process.stop import StopReport, kill_group_now, stop_group
 from launcher.stack.resolved import ResolvedService
@@ -49,8 +51,10 @@ class ServiceLifecycle:
     """Mutable state of one service, owned by the supervisor's event loop (no locking beyond `busy`)."""
 
     def __init__(self, service: ResolvedService, record: ServiceRecord, *, journal: "Journal", clock: Clock,
-                 spawner: Spawner, paths: StatePaths, run_token: str, door: StopDoor):
+                 spawner: Spawner, paths: StatePaths, run_token: str, door: StopDoor,
+                 log_policy: RotationPolicy | None = None):
         self.service = service
+        self.log_policy = log_policy  # when its log is rotated (the stack's `logs:` settings); None: defaults
         self.name = service.name
         self.record = record
         self.journal = journal
@@ -70,6 +74,8 @@ class ServiceLifecycle:
         self.healthy_since: float | None = None  # monotonic time it last became up
         self.stopping = False  # an exit now is one we asked for
         self._exit_taken = False
+        self.halted_with: str | None = None  # the service whose `robostack stop` halted this one too
+        self.log_failure: str | None = None  # what its log writer last reported failing ("No space left...")
         self.busy = ServiceLock()  # serialises watchers and restarts on this service
         self.changes = Changes()  # bumped on every exit and change of state
         self.gateway = GatewayWatch(self) if GatewayWatch.wanted(service) else None  # an ib_api service's monitor
@@ -186,7 +192,7 @@ class ServiceLifecycle:
         health = service.health
         if health is not None and health.kind == "notify":
             if self.notify is None:
-                self.notify = NotifyListener()
+                self.notify = NotifyListener(on_message=self._notified)
             self.notify.reset()
             env["NOTIFY_SOCKET"] = self.notify.address
             if health.notify.watchdog_timeout:
@@ -196,9 +202,10 @@ class ServiceLifecycle:
         self.exited.clear()
         self.stopping = self._exit_taken = False
         self.record.exit = None
+        self.record.warnings = []  # the new process says its own
         self.door.check(self.name)
         process = await self.spawner.spawn_service(self.name, service.argv, cwd=service.cwd, env=env,
-                                                   log_path=self.log_path)
+                                                   log_path=self.log_path, log_policy=self.log_policy)
         # No await from the fork to here: a cancelled start cannot lose the process.
         self.process = process
         self.started_at = self.clock.monotonic()
@@ -213,6 +220,14 @@ class ServiceLifecycle:
             self.record.exit = status.describe()
             self.exited.set()
             self.changes.bump()
+
+    def _notified(self, state: NotifyState, fields: dict[str, str]) -> None:
+        """A notify message arrived: a warning it brings is recorded and told (once per process)."""
+        for warning in state.warnings:
+            if warning not in self.record.warnings:
+                self.record.warnings.append(warning)
+                self.journal.emit(self.name, "warning", warning)
+                self.journal.save()
 
     def uptime(self) -> float:
         """Seconds since its current start (rounded for the timeline)."""
@@ -244,6 +259,13 @@ class ServiceLifecycle:
         report = await self.stop_process()
         if self.state is ServiceState.STOPPING:  # also a stop that was cancelled half-way and is finished now
             self.fire(Trigger.STOPPED, report.summary if report and report.signalled else (self.record.exit or ""))
+
+    async def halt(self, reason: str) -> None:
+        """`robostack stop`: stop it like :meth:`stop`, then leave it ``halted`` (never restarted until started)."""
+        self.fire(Trigger.STOP, reason)
+        report = await self.stop_process()
+        summary = report.summary if report and report.signalled else ""
+        self.fire(Trigger.HALT, f"{reason} ({summary})" if summary else reason)
 
     async def stop_process(self) -> StopReport | None:
         """Stop its process group without a change of state (a restart clears the way); None if it never ran."""
@@ -292,6 +314,25 @@ class ServiceLifecycle:
         self.record.probe = {"ok": result.ok, "detail": self.journal.mask(result.detail), "latency": round(result.latency, 6),
                              "at": self.clock.now().timestamp()}
         self.journal.changes.bump()  # not saved (run.json is written on state changes), but shown live
+
+    def check_log_writer(self) -> None:
+        """Read its log writer's status record; on a change, emit `log-disk-full` or `log-disk-writable`.
+
+        Called on the watcher's ticks (no wakeup of its own): a full log disk never stops a
+        service, so this is the only way anyone hears of it while it lasts.
+        """
+        status = self.process.log_status() if self.process is not None else None
+        if status is None:
+            return
+        failing = describe_failure(status)
+        if failing is not None and self.log_failure is None:
+            self.log_failure = failing
+            self.journal.emit(self.name, "log-disk-full", f"{failing}: {status.get('file') or self.log_path}",
+                              error=status.get("error"))
+        elif failing is None and self.log_failure is not None and status.get("state") == WRITING:
+            self.log_failure = None
+            self.journal.emit(self.name, "log-disk-writable", "its log is written again",
+                              lost=status.get("lost") or 0)
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> list[str]:
         if self.log_path is None or not self.log_path.exists():

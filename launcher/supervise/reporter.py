@@ -29,7 +29,7 @@ class Reporter(Protocol):
 
 
 class JsonLinesReporter:
-    """Progress as JSON messages handed to `send`; `launcher.commands.up.render_message` reads them back.
+    """Progress as JSON messages handed to `send`; :func:`render_message` reads them back.
 
     The same messages go to `up --detach` (a pipe) and to a `robostack restart` client (a socket).
     """
@@ -81,3 +81,14 @@ class PipeReporter(JsonLinesReporter):
             except OSError:
                 pass
             self._fd = None
+
+
+def render_message(reporter: Reporter, message: dict) -> None:
+    """Give `reporter` one message a :class:`JsonLinesReporter` sent (the `up --detach` pipe, a control client)."""
+    if message["kind"] == "event":
+        reporter.event(Event.from_json(message["event"]))
+    elif message["kind"] == "probe":
+        result = ProbeResult(ok=message["ok"], kind="probe", detail=message["detail"], latency=message["latency"])
+        reporter.probe(message["service"], result, message["elapsed"])
+    elif message["kind"] == "note":
+        reporter.note(message["text"])

@@ -37,6 +37,9 @@ from launcher.supervise.watch import watch_service
 
 CANCEL_TIMEOUT = 10.0  # for watchers and restarts to end once cancelled (they only wait on cancellable things)
 REQUESTED = "requested by `robostack restart`"
+STOP_REQUESTED = "stopped by `robostack stop`"
+START_REQUESTED = "requested by `robostack start`"
+WAIT_RECHECK = 0.5  # `robostack wait` also looks again this often (a service left stopped changes no state)
 
 StopRequest = Callable[[str, ServiceFailed], None]
 
@@ -136,16 +139,81 @@ class Services:
 
     async def restart_requested(self, name: str, with_dependents: bool) -> None:
         """`robostack restart NAME`: run the restart as tracked work; raise if it did not bring NAME back."""
-        self.door.check(name)
         lifecycle = self[name]
         soft = lifecycle.gateway is not None and lifecycle.gateway.can_restart_softly  # IBC: the login is kept
-        task = self.track(self.restart(lifecycle, REQUESTED, with_dependents=with_dependents, requested=True,
-                                       soft=soft))
+        await self._requested(name, self.restart(lifecycle, REQUESTED, with_dependents=with_dependents,
+                                                 requested=True, soft=soft), "restart")
+
+    async def stop_requested(self, name: str, with_dependents: bool) -> None:
+        """`robostack stop NAME`: halt it, and the dependents a restart of it would take along (stopped first).
+
+        A halted service is never restarted (by its policy or a dependency's restart) until
+        `robostack start` (or `restart`) brings it back; dependents that wait for it show
+        ``waiting`` meanwhile.
+        """
+        lifecycle = self[name]
+        if lifecycle.service.external:
+            raise ServiceFailed(name, "is external: robostack never starts or stops it")
+        await self._requested(name, self._halt(lifecycle, with_dependents), "stop")
+
+    async def _halt(self, lifecycle: ServiceLifecycle, with_dependents: bool) -> bool:
+        following = self._following(lifecycle, with_dependents)
+        async with self._holding([lifecycle, *following]):
+            for dependent in reversed(following):
+                if dependent.state is not ServiceState.HALTED:
+                    dependent.halted_with = lifecycle.name
+                    await dependent.halt(f"{lifecycle.name} was {STOP_REQUESTED}")
+            if lifecycle.state is not ServiceState.HALTED:
+                lifecycle.halted_with = None
+                await lifecycle.halt(STOP_REQUESTED)
+        return lifecycle.state is ServiceState.HALTED
+
+    async def start_requested(self, name: str, with_dependents: bool) -> bool:
+        """`robostack start NAME`: bring a halted (or failed, stopped, blocked) service back through the one
+        restart path, with the dependents halted along with it; False if it was running already."""
+        lifecycle = self[name]
+        if lifecycle.state not in (ServiceState.HALTED, ServiceState.STOPPED, ServiceState.FAILED,
+                                   ServiceState.BLOCKED):
+            return False
+        await self._requested(name, self.restart(lifecycle, START_REQUESTED, with_dependents=with_dependents,
+                                                 requested=True), "start")
+        return True
+
+    async def _requested(self, name: str, work: Coroutine[object, object, bool], verb: str) -> None:
+        """Run a change someone asked for as tracked work; raise if it did not do what was asked."""
+        if self.door.closed:
+            work.close()
+            raise StackStopping(f"{verb} of {name} refused: the stack is stopping ({self.door.reason})")
+        task = self.track(work)
         await asyncio.wait([task])
         if task.cancelled():
-            raise StackStopping(f"restart of {name} abandoned: the stack is stopping ({self.door.reason})")
+            raise StackStopping(f"{verb} of {name} abandoned: the stack is stopping ({self.door.reason})")
         if not task.result():
-            raise ServiceFailed(name, lifecycle.record.reason or "did not come back")
+            raise ServiceFailed(name, self[name].record.reason or "did not come back")
+
+    async def wait_until_up(self, names: list[str], timeout: float | None) -> str | None:
+        """`robostack wait`: None once every named service is up; else why not (settled, or the time ran out)."""
+        lifecycles = [self[name] for name in names]
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            seen = [lifecycle.changes.count for lifecycle in lifecycles]
+            if all(lifecycle.up for lifecycle in lifecycles):
+                return None
+            settled = [each for each in lifecycles if _settled(each)]
+            if settled:
+                return "; ".join(_describe(each) for each in settled)
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                pending = [each for each in lifecycles if not each.up]
+                return f"not up within {timeout:g}s: " + "; ".join(_describe(each) for each in pending)
+            waits = [asyncio.ensure_future(each.changes.wait(count, WAIT_RECHECK))
+                     for each, count in zip(lifecycles, seen)]
+            try:
+                await asyncio.wait(waits, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waits:
+                    waiter.cancel()
 
     async def restart(self, lifecycle: ServiceLifecycle, reason: str, *, delay: float = 0.0,
                       with_dependents: bool = False, requested: bool = False, soft: bool = False) -> bool:
@@ -165,10 +233,12 @@ class Services:
         async with self._holding([lifecycle, *following]):
             while True:
                 self.door.check(lifecycle.name)
+                resuming = lifecycle.state is ServiceState.HALTED  # `robostack start`: a start, not a restart
                 if not requested:  # only the policy's own restarts count towards the crash-loop limit
                     lifecycle.history.record(self.clock.monotonic(), lifecycle.service.spec.max_restarts.window)
-                lifecycle.record.restarts += 1
-                lifecycle.fire(Trigger.BACKOFF, reason, delay=round(delay, 3), attempt=lifecycle.record.restarts)
+                if not resuming:
+                    lifecycle.record.restarts += 1
+                    lifecycle.fire(Trigger.BACKOFF, reason, delay=round(delay, 3), attempt=lifecycle.record.restarts)
                 for dependent in reversed(following):
                     await dependent.stop(f"{lifecycle.name} is restarting")
                 # The budget stops loops, not people: `robostack restart` (a person, with the phone) may log in.
@@ -194,7 +264,8 @@ class Services:
                         return False
                     reason, delay, requested, soft = decision.reason, decision.delay, False, False
                     continue
-                lifecycle.fire(Trigger.RESTARTED, reason, seconds=round(self.clock.monotonic() - began, 3))
+                if not resuming:
+                    lifecycle.fire(Trigger.RESTARTED, reason, seconds=round(self.clock.monotonic() - began, 3))
                 break
             for dependent in following:
                 await self._start_again(dependent)
@@ -208,7 +279,8 @@ class Services:
         restart: the process lives on), or blocked by it."""
         return [dependent for dependent in self.dependents(lifecycle) if not dependent.service.external and (
             with_dependents or (dependent.service.spec.on_dependency_restart == "restart" and not soft)
-            or dependent.state is ServiceState.BLOCKED)]
+            or dependent.state is ServiceState.BLOCKED
+            or (dependent.state is ServiceState.HALTED and dependent.halted_with == lifecycle.name))]
 
     async def _start_again(self, dependent: ServiceLifecycle) -> None:
         try:
@@ -284,6 +356,20 @@ class Services:
     async def kill_all(self, reason: str) -> None:
         """SIGKILL whatever still runs; services already stopped keep their record."""
         await asyncio.gather(*(lifecycle.kill_now(reason) for lifecycle in self.in_start_order()))
+
+
+def _settled(lifecycle: ServiceLifecycle) -> bool:
+    """It will not come up by itself: failed, blocked, halted, or left stopped by its policy (nobody works on it)."""
+    state = lifecycle.state
+    if state in (ServiceState.FAILED, ServiceState.BLOCKED, ServiceState.HALTED):
+        return True
+    return state is ServiceState.STOPPED and lifecycle.process is not None and not lifecycle.running \
+        and not lifecycle.busy.locked()  # it ran and ended, and nothing is about to restart it
+
+
+def _describe(lifecycle: ServiceLifecycle) -> str:
+    reason = lifecycle.record.reason
+    return f"{lifecycle.name} is {lifecycle.state.value}" + (f": {reason}" if reason else "")
 
 
 def _say_if_it_crashed(lifecycle: ServiceLifecycle, watcher: asyncio.Task[None]) -> None:

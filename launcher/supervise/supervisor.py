@@ -29,10 +29,12 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from stackkit.clock import Clock, SystemClock
 from launcher.errors import Interrupted, RobostackError, ServiceFailed, StackStopping, UsageError
+from launcher.logwriter.policy import rotation_policy
 from launcher.process.identity import identify
 from launcher.process.spawn import Spawner, SubprocessSpawner
 from launcher.stack.redaction import Redactor
 from launcher.stack.resolved import ResolvedStack
+from launcher.state.events import EventLog
 from launcher.state.paths import StatePaths, new_run_id
 from launcher.state.store import RunState, ServiceRecord, StackLock, read_run_state
 from launcher.supervise.control import ControlServer
@@ -41,6 +43,7 @@ from launcher.supervise.lifecycle import ServiceLifecycle
 from launcher.supervise.primitives import StopDoor, run_unless
 from launcher.supervise.services import Services
 from launcher.supervise.teardown import stop_escaped, stop_recorded_services
+from launcher.supervise.unattended import Unattended
 
 if TYPE_CHECKING:
     from launcher.web.server import HttpServer
@@ -70,11 +73,16 @@ class Supervisor:
                               supervisor_create_time=me.create_time if me else None, detached=detached,
                               started_at=self.clock.now().timestamp(), stop_order=list(stack.stop_order),
                               run_token=self.run_token, services=records)
-        self.journal = Journal(self.paths, self.state, self.clock, outputs, Redactor.for_stack(stack))
+        self.unattended = Unattended(stack, clock=self.clock, log=lambda text: self.journal.note(f"alerts: {text}"),
+                                     states=lambda: {name: record.state for name, record in records.items()})
+        outputs = [*outputs, *(Output(name, reporter, disposable=False) for name, reporter in self.unattended.outputs())]
+        rotation = rotation_policy(stack.logs)  # the supervisor's own files rotate like a service's default
+        self.journal = Journal(self.paths, self.state, self.clock, outputs, Redactor.for_stack(stack),
+                               timeline=EventLog(self.paths.events, max_size=rotation.max_size, keep=rotation.keep))
         spawner = spawner or SubprocessSpawner()
         lifecycles = {name: ServiceLifecycle(service, records[name], journal=self.journal, clock=self.clock,
                                              spawner=spawner, paths=self.paths, run_token=self.run_token,
-                                             door=self.door)
+                                             door=self.door, log_policy=stack.log_policy(name))
                       for name, service in stack.services.items()}
         self.services = Services(stack, lifecycles, clock=self.clock, door=self.door, request_stop=self.request_stop)
         self.stop_requested = asyncio.Event()
@@ -129,6 +137,7 @@ class Supervisor:
             self.lock.release()  # nothing was started: no stop to run, no state to write
             raise
         try:
+            self.unattended.start()  # closed by _close, whatever happens from here on
             await self._serve_http()  # a port in use refuses here: the finally below closes the control socket
             failed_start = await self._bring_up_unless_stopped(on_ready)
             if failed_start is None and self.ready:
@@ -167,6 +176,7 @@ class Supervisor:
         self.state.phase = "running"
         self.journal.save()
         self.ready = True
+        self.unattended.ready()
         if on_ready is not None:
             on_ready()
         self.services.watch_all()
@@ -191,6 +201,7 @@ class Supervisor:
     async def _stop_everything(self) -> None:
         """Cancel what is in flight, stop every service dependents first (kill on a second signal)."""
         self._stopped = True
+        self.unattended.stopping(self.stop_reason)
         self.state.phase = "stopping"
         self.journal.save()
         unfinished = await self.services.cancel_work()
@@ -221,14 +232,43 @@ class Supervisor:
 
     async def restart_requested(self, name: str, with_dependents: bool) -> None:
         """`robostack restart NAME`: refused while starting or stopping; raises if NAME did not come back."""
-        if name not in self.services:
-            known = ", ".join(self.stack.services)
-            raise UsageError(f"unknown service {name!r}; this stack has: {known}")
+        await self.change_requested("restart", [name], with_dependents)
+
+    async def change_requested(self, command: str, names: list[str], with_dependents: bool) -> str:
+        """`robostack restart|stop|start NAME...`: refused while starting or stopping; raises if one did not
+        end as asked. Several services are taken in dependency order (stops dependents first)."""
+        self._known(names)
         if self.door.closed:
-            raise StackStopping(f"refused: the stack is stopping ({self.door.reason}); nothing is restarted")
+            raise StackStopping(f"refused: the stack is stopping ({self.door.reason}); nothing is {_DONE[command]}")
         if not self.ready:
-            raise ServiceFailed(name, "the stack is still starting; try again once it is up")
-        await self.services.restart_requested(name, with_dependents)
+            raise ServiceFailed(names[0], "the stack is still starting; try again once it is up")
+        order = self.stack.stop_order if command == "stop" else self.stack.start_order
+        done = []
+        for name in sorted(set(names), key=order.index):
+            if command == "restart":
+                await self.services.restart_requested(name, with_dependents)
+                done.append(f"{name} {_DONE[command]}")
+            elif command == "stop":
+                await self.services.stop_requested(name, with_dependents)
+                done.append(f"{name} halted")
+            elif await self.services.start_requested(name, with_dependents):
+                done.append(f"{name} {_DONE[command]}")
+            else:
+                done.append(f"{name} was already {self.services[name].state.value}")
+        return "; ".join(done)
+
+    async def wait_requested(self, names: list[str], timeout: float | None) -> str | None:
+        """`robostack wait [NAME...]`: None once they are all up, else why not (also while still starting)."""
+        self._known(names)
+        if self.door.closed:
+            raise StackStopping(f"the stack is stopping ({self.door.reason})")
+        return await self.services.wait_until_up(names or list(self.stack.start_order), timeout)
+
+    def _known(self, names: list[str]) -> None:
+        unknown = [name for name in names if name not in self.services]
+        if unknown:
+            known = ", ".join(self.stack.services)
+            raise UsageError(f"unknown service {unknown[0]!r}; this stack has: {known}")
 
     def status_reply(self) -> dict[str, Any]:
         """What `status` and `doctor` ask a live supervisor: its state in memory, and whether it can save it."""
@@ -249,11 +289,15 @@ class Supervisor:
             if self.journal.saving:  # it announced itself (`supervisor-started`): a refusal before that writes nothing
                 self.journal.emit("", "supervisor-stopped", self.stop_reason)
                 self.journal.save()
+            await self.unattended.aclose()
             if self._http is not None:  # last: open pages have seen every service stop
                 await self._http.close(grace=HTTP_CLOSE_GRACE)
         finally:
             self.journal.close()
             self.lock.release()
+
+
+_DONE = {"restart": "restarted", "stop": "stopped", "start": "started"}
 
 
 def _new_record(service, paths: StatePaths, run_id: str) -> ServiceRecord:

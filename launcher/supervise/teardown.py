@@ -21,11 +21,13 @@ from typing import Callable
 
 from launcher.errors import StateError
 from launcher.gateway.ibc import IbcUnavailable, send_command
+from launcher.logwriter.launch import WRITER_VARIABLE
 from launcher.process.exits import wait_for_exits
 from launcher.process.identity import ProcessIdentity, is_alive, signal_process
 from launcher.process.search import find_processes_carrying
 from launcher.process.stop import StopReport, stop_group, stop_processes
-from launcher.state.events import read_events
+from launcher.logwriter.reader import Follower
+from launcher.state.events import parse_event_lines, timeline_follower
 from launcher.state.interpret import (RUN_TOKEN_VARIABLE, live_supervisor, names_supervisor, reconcile_pending,
                                       recorded_groups)
 from launcher.state.paths import StatePaths
@@ -33,7 +35,8 @@ from launcher.state.store import RunState, StackLock, read_run_state, write_run_
 from launcher.state.transitions import ServiceState
 
 SUPERVISOR_MARGIN = 10.0  # beyond the services' own stop graces
-ESCAPED_GRACE = 5.0  # for processes that left their service's group; their service's own grace is unknown
+ESCAPED_GRACE = 5.0
+WRITER_DRAIN = 5.0  # for log writers to write the last lines and end once their services are gone  # for processes that left their service's group; their service's own grace is unknown
 STARTING_WAIT = 30.0  # for a starting supervisor to write its run state (it may be stopping leftovers)
 LOCK_IDENTITY_WAIT = 2.0  # for a supervisor that holds the lock to write its pid into it
 IBC_STOP_TIMEOUT = 5.0  # for IBC's answer to STOP
@@ -82,11 +85,26 @@ async def ask_ibc_to_stop(address: str, leader: ProcessIdentity, grace: float, n
 
 
 async def stop_escaped(run_token: str, note: Note) -> StopReport:
-    """Stop processes of this run that left their service's group (setsid + orphaned)."""
-    escaped = find_processes_carrying(RUN_TOKEN_VARIABLE, run_token)
+    """Stop processes of this run that left their service's group (setsid + orphaned), then wait for
+    the run's log writers to write the last lines and end.
+
+    A log writer is not an escaped process: it runs in a session of its own by design, ignores
+    SIGTERM and ends when its pipe does, that is once its service and everything that inherited
+    the service's output are gone. It is only waited for (bounded); one still running after
+    WRITER_DRAIN (a process robostack cannot stop holds its pipe) is stopped like the rest.
+    """
+    escaped = find_processes_carrying(RUN_TOKEN_VARIABLE, run_token, marked=WRITER_VARIABLE)
     report = await stop_processes(escaped, stop_signal=signal.SIGTERM, grace=ESCAPED_GRACE)
     if report.signalled:
         note(f"stopped {len(report.signalled)} process(es) that had left their service's group: {report.summary}")
+    writers = find_processes_carrying(RUN_TOKEN_VARIABLE, run_token, marked=WRITER_VARIABLE, marked_only=True)
+    if writers:
+        await wait_for_exits(writers, timeout=WRITER_DRAIN)
+        left = [writer for writer in writers if is_alive(writer)]
+        if left:
+            stuck = await stop_processes(left, stop_signal=signal.SIGTERM, grace=0.0)
+            note(f"{len(left)} log writer(s) still running {WRITER_DRAIN:g}s after their services stopped "
+                 f"(something still holds their output): {stuck.summary}")
     return report
 
 
@@ -153,7 +171,7 @@ async def stop_supervisor(paths: StatePaths, state: RunState, note: Note) -> boo
     identity = live_supervisor(paths, state)
     if identity is None:
         return False
-    _, offset = read_events(paths.events)
+    timeline = timeline_follower(paths.events)  # from its end: `down` never reads the timeline's past
     if state.phase == "stopping":
         note(f"the supervisor (pid {identity.pid}) is already stopping the stack; waiting for it")
     else:
@@ -162,11 +180,14 @@ async def stop_supervisor(paths: StatePaths, state: RunState, note: Note) -> boo
     budget = sum(r.stop_grace for r in state.services.values()) + SUPERVISOR_MARGIN
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget
-    while is_alive(identity) and loop.time() < deadline:
-        offset = _relay_events(paths, offset, note)
-        # Wake every 0.2 s only to relay progress; the wait itself ends at the exit.
-        await wait_for_exits([identity], timeout=min(RELAY_INTERVAL, max(0.0, deadline - loop.time())))
-    _relay_events(paths, offset, note)
+    try:
+        while is_alive(identity) and loop.time() < deadline:
+            _relay_events(timeline, note)
+            # Wake every 0.2 s only to relay progress; the wait itself ends at the exit.
+            await wait_for_exits([identity], timeout=min(RELAY_INTERVAL, max(0.0, deadline - loop.time())))
+        _relay_events(timeline, note)
+    finally:
+        timeline.close()
     if is_alive(identity):
         note(f"supervisor (pid {identity.pid}) did not finish stopping within {budget:.0f}s; killing it")
         signal_process(identity, signal.SIGKILL)
@@ -174,9 +195,7 @@ async def stop_supervisor(paths: StatePaths, state: RunState, note: Note) -> boo
     return True
 
 
-def _relay_events(paths: StatePaths, offset: int, note: Note) -> int:
-    events, offset = read_events(paths.events, offset=offset)
-    for event in events:
-        if event.event in ("stopping", "stopped") and event.service:
+def _relay_events(timeline: Follower, note: Note) -> None:
+    for event in parse_event_lines(timeline.read_new()):
+        if event.event in ("stopping", "stopped", "halted") and event.service:
             note(f"{event.service}: {event.event}" + (f" ({event.reason})" if event.reason else ""))
-    return offset

@@ -56,9 +56,10 @@ async def watch_service(stack: Supervised, lifecycle: ServiceLifecycle) -> None:
             await lifecycle.changes.wait(seen, due)
         if stack.stopping:
             return
+        lifecycle.check_log_writer()
         async with lifecycle.busy:
-            if lifecycle.state in (ServiceState.FAILED, ServiceState.DONE):
-                return  # nothing to watch until `robostack restart` brings it back (and a new watcher)
+            if lifecycle.state in (ServiceState.FAILED, ServiceState.DONE, ServiceState.HALTED):
+                return  # nothing to watch until `robostack restart`/`start` brings it back (and a new watcher)
             if lifecycle.take_exit():
                 await _after_exit(stack, lifecycle)
                 failures = 0

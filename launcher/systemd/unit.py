@@ -103,7 +103,9 @@ def render_unit(settings: UnitSettings) -> str:
         service.append(f"EnvironmentFile=-{literal_path(settings.environment_file)}")
     service += ["Environment=PYTHONUNBUFFERED=1", f"WatchdogSec={seconds(settings.watchdog)}",
                 f"TimeoutStartSec={seconds(settings.timeout_start)}", f"TimeoutStopSec={seconds(settings.timeout_stop)}",
-                "KillMode=mixed", "KillSignal=SIGTERM", "Restart=on-failure",
+                "KillMode=mixed", "KillSignal=SIGTERM",
+                "SuccessExitStatus=130",  # `up` stopped by a signal (systemctl stop) exits 130: a clean stop
+                "Restart=on-failure",
                 f"RestartSec={seconds(settings.restart_delay)}", "UMask=0077"]
     install = ["[Install]", f"WantedBy={'multi-user.target' if settings.system else 'default.target'}"]
     header = [f"# Written by `robostack service install`; `robostack service uninstall` removes it.",

@@ -11,7 +11,7 @@ import math
 from typing import Any, Iterable, Mapping
 
 from launcher.process.sockets import SocketRecord, summarise_zombies
-from launcher.state.transitions import ServiceState
+from launcher.state.transitions import FINE, ServiceState
 from launcher.web.provider import Sample
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -41,10 +41,9 @@ METRICS: dict[str, tuple[str, str]] = {
 
 # Every state a service can show (launcher.state.transitions, with status's `orphaned`).
 SERVICE_STATES = tuple(state.value for state in ServiceState)
-# What counts as ready: the same states `robostack status` counts as fine (a one-shot service is done, a
-# Gateway in maintenance is away on purpose; its dependents are not ready meanwhile and say so).
-HEALTHY_STATES = (ServiceState.HEALTHY.value, ServiceState.EXTERNAL.value, ServiceState.DONE.value,
-                  ServiceState.MAINTENANCE.value)
+# What counts as ready: the states `robostack status` counts as fine (a one-shot service is done, a halted one
+# was stopped on request).
+HEALTHY_STATES = tuple(sorted(state.value for state in FINE))
 UNKNOWN_CONDITION = "unknown"
 
 

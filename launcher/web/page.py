@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from launcher.errors import NotRunningError
+from launcher.output.status import format_uptime
 from launcher.stack.model import HttpSettings
 from launcher.stack.resolved import ResolvedStack
 from launcher.web.graph import layout, render_svg
@@ -64,30 +65,18 @@ def node_lines(service: dict[str, Any], now: float | None = None) -> dict[str, s
     if service.get("pid"):
         parts.append(f"pid {service['pid']}")
     if service.get("uptime") is not None:
-        parts.append(f"up {short_duration(service['uptime'])}")
+        parts.append(f"up {format_uptime(service['uptime'])}")
     restarts = service.get("restarts") or 0
     parts.append(f"{restarts} restart{'' if restarts == 1 else 's'}")
     probe = service.get("health") or {}
     if probe:
         moment = now if now is not None else time.time()
-        ago = f", {short_duration(max(0.0, moment - probe['at']))} ago" if probe.get("at") else ""
+        ago = f", {format_uptime(max(0.0, moment - probe['at']))} ago" if probe.get("at") else ""
         latency = f" {probe['latency'] * 1000:.1f}ms" if probe.get("latency") is not None else ""
         probe_text = f"probe {'ok' if probe.get('ok') else 'failed'}{latency}{ago}"
     else:
         probe_text = "no probe yet"
     return {"state": service.get("state") or "unknown", "meta": " · ".join(parts), "probe": probe_text}
-
-
-def short_duration(seconds: float) -> str:
-    """3s, 4m12s, 2h05m, 3d04h: short enough for a graph node."""
-    whole = int(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    if whole < 86400:
-        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
-    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
 
 
 def render_page(view: StackView) -> str:

@@ -168,6 +168,7 @@ class Trader:
         self.skipped = [contract.symbol for contract, result in zip(contracts, results) if result is None]
         for symbol in self.skipped:
             log.warning("unknown symbol %s: the Gateway has no contract for it; skipped", symbol)
+            self.notifier.warning(f"unknown symbol {symbol}: the Gateway has no contract for it; skipped")
         qualified = [contract for contract, result in zip(contracts, results) if result is not None]
         if not qualified:
             raise NoTradableSymbols(f"none of the symbols {','.join(self.settings.symbols)} is known to the Gateway")

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings, strategies as st
-from rich.console import Console
 
 from launcher.commands.status import StatusView, masked_view, status_json
-from launcher.output.console import status_problems, status_table
+from launcher.output.status import status_lines, status_problems
+from launcher.output.term import Out
 from launcher.stack.redaction import Redactor
 from launcher.state.interpret import recorded_groups
 from launcher.state.paths import StatePaths
@@ -36,8 +36,11 @@ json_values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_
 requests = st.one_of(
     st.binary(max_size=200),
     json_values.map(lambda value: json.dumps(value).encode()),
-    st.fixed_dictionaries({}, optional={"command": st.one_of(st.sampled_from(["status", "restart", "stop"]), scalars),
+    st.fixed_dictionaries({}, optional={"command": st.one_of(st.sampled_from(["status", "restart", "stop", "start", "wait", "reboot"]), scalars),
                                         "service": st.one_of(st.sampled_from(["web", ""]), scalars),
+                                        "services": st.one_of(st.lists(st.sampled_from(["web", ""]), max_size=3),
+                                                              scalars),
+                                        "timeout": scalars,
                                         "with_dependents": scalars}).map(lambda value: json.dumps(value).encode()),
 )
 
@@ -49,9 +52,13 @@ def test_parse_request_returns_a_request_or_one_line_refusal(line):
     except BadRequest as refusal:
         assert str(refusal) and "\n" not in str(refusal)
         return
-    assert isinstance(request, ControlRequest) and request.command in ("status", "restart")
+    assert isinstance(request, ControlRequest) and request.command in ("status", "restart", "stop", "start", "wait")
+    assert isinstance(request.with_dependents, bool) and all(isinstance(name, str) and name for name in request.names)
     if request.command == "restart":
-        assert isinstance(request.service, str) and request.service and isinstance(request.with_dependents, bool)
+        assert isinstance(request.service, str) and request.service
+    if request.command in ("stop", "start"):
+        assert request.services
+    assert request.timeout is None or (request.command == "wait" and 0 <= request.timeout < 1e9)
 
 
 @dataclass
@@ -76,8 +83,12 @@ class _Target:
     journal: _Journal = field(default_factory=_Journal)
     restarts: list[str] = field(default_factory=list)
 
-    async def restart_requested(self, name: str, with_dependents: bool) -> None:
-        self.restarts.append(name)
+    async def change_requested(self, command: str, names: list[str], with_dependents: bool) -> str:
+        self.restarts.extend(names)
+        return f"{command}: {', '.join(names)}"
+
+    async def wait_requested(self, names: list[str], timeout: float | None) -> str | None:
+        return None
 
     def status_reply(self) -> dict[str, Any]:
         return {"pid": os.getpid(), "state": {}}
@@ -156,5 +167,5 @@ def test_a_run_state_reads_whole_or_names_its_first_bad_field_and_shows_without_
     recorded_groups(state)
     view = masked_view(StatusView(state, alive=False, responding=False), Redactor.of(["secret"]))
     json.dumps(status_json(view))
-    status_problems(view.state)
-    Console(file=io.StringIO(), width=100).print(status_table(view.state, supervisor="not running"))
+    status_problems(view.state, view.log_failures, probing=False)
+    status_lines(view.state, supervisor="not running", probing=False, out=Out(io.StringIO(), colour=False))

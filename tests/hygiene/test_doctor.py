@@ -123,7 +123,9 @@ def test_foreign_port_holder_and_stale_process_on_a_stack_that_is_down(robostack
     assert services["gateway"]["verdict"] == "stale-processes"
     assert services["gateway"]["detail"].startswith(f"1 stale process matches its `stale` patterns: pid {stale.pid} (")
     assert services["gateway"]["detail"].endswith(f"holding port {gateway_port}")
-    assert services["gateway"]["fix"].startswith("`robostack up` stops them first")
+    # The fix repeats the `-f FILE` the user gave, so it acts on the same stack when pasted.
+    assert services["gateway"]["fix"].startswith(f"`robostack -f {stack.stack_file} up` stops them first")
+    assert f"`robostack -f {stack.stack_file} up --dry-run`" in services["gateway"]["fix"]
     assert holder.poll() is None and stale.poll() is None  # doctor only looks
 
 

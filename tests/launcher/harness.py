@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from stackkit.clock import SystemClock
+from launcher.logwriter.policy import RotationPolicy
 from launcher.probes.base import ProbeResult
 from launcher.process.search import find_processes_carrying
 from launcher.process.spawn import ServiceProcess, SubprocessSpawner
@@ -69,11 +70,12 @@ class GatedSpawner:
         return gate
 
     async def spawn_service(self, name: str, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
-                            log_path: Path) -> ServiceProcess:
+                            log_path: Path, log_policy: RotationPolicy | None = None) -> ServiceProcess:
         gate = self._holds.pop(name, None)
         if gate is not None:
             await gate.pass_through()
-        process = await self._real.spawn_service(name, argv, cwd=cwd, env=env, log_path=log_path)
+        process = await self._real.spawn_service(name, argv, cwd=cwd, env=env, log_path=log_path,
+                                                 log_policy=log_policy)
         self.spawned.append(process)
         return process
 

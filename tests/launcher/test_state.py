@@ -103,3 +103,32 @@ def test_current_log_link_moves_to_the_new_run(tmp_path):
         point_current_log(paths, "trader", target)
         assert paths.current_log("trader").read_text() == run + "\n"
     assert os.path.islink(paths.current_log("trader"))
+
+
+def test_down_of_a_stopped_stack_still_sees_a_process_of_its_run_left_anywhere(tmp_path):
+    """`down`'s quick answer ("nothing of it was running") holds only if no process carries the run's token
+    or sits in a recorded group; either one sends it the long way."""
+    import time
+
+    from launcher.process.identity import identify
+    from launcher.state.interpret import anything_left
+
+    state = RunState("s", "stack.yaml", "run", run_token="tok-anything-left-1", started_at=time.time() - 5,
+                     phase="stopped", services={})
+    assert not anything_left(state)
+    carrier = subprocess.Popen(["sleep", "60"], env=dict(os.environ, ROBOSTACK_RUN="tok-anything-left-1"),
+                               start_new_session=True)
+    member = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        assert anything_left(state)  # it escaped everything but its environment
+        carrier.kill()
+        carrier.wait()
+        assert not anything_left(state)
+        me = identify(member.pid)
+        state.services["a"] = ServiceRecord("a", pid=member.pid, pgid=member.pid, create_time=me.create_time)
+        assert anything_left(state)  # its recorded group still has a member
+    finally:
+        for process in (carrier, member):
+            process.kill()
+            process.wait()
+    assert not anything_left(state)

@@ -92,3 +92,12 @@ def test_every_transition_names_its_event():
 def test_states_read_back_from_a_run_state():
     assert parse_state("restarting") is S.RESTARTING
     assert parse_state("a state from a newer version") is None
+
+
+def test_a_service_stopped_on_request_stays_halted_until_a_start():
+    assert walk(S.HEALTHY, T.STOP, T.HALT, T.EXITED, T.PROBE_PASSED, T.BLOCK, T.KILLED, T.START) == [
+        (S.STOPPING, "stopping"), (S.HALTED, "halted"), (S.HALTED, None), (S.HALTED, None), (S.HALTED, None),
+        (S.HALTED, None), (S.STARTING, "starting")]
+    assert transition(S.FAILED, T.HALT).state is S.HALTED  # a failed one can be put away too
+    assert transition(S.HALTED, T.BACKOFF).state is S.RESTARTING  # `robostack restart` brings it back as well
+    assert S.HALTED not in UP and S.HALTED not in RUNNING  # its dependents wait; status checks no pid

@@ -165,3 +165,11 @@ async def test_socket_file_instead_of_an_abstract_name(processes, context, tmp_p
         await asyncio.wait_for(listener.ready.wait(), 30)
         assert (await PROBES["notify"](NotifyCheck(), 1.0, context)).ok
     assert not os.path.exists(listener.address)  # close() removed the file
+
+
+def test_warnings_a_service_sends_are_kept_once_each_and_bounded():
+    state = NotifyState()
+    for text in ["unknown symbol ZZZZ", "unknown symbol ZZZZ", *[f"w{n}" for n in range(20)]]:
+        state = apply_notify(state, {"X_ROBOSTACK_WARNING": text}, 1.0)
+    assert state.warnings[-1] == "w19" and len(state.warnings) == 10 and state.warnings.count("w10") == 1
+    assert apply_notify(NotifyState(), {"X_ROBOSTACK_WARNING": "  "}, 1.0).warnings == ()

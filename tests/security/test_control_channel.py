@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from launcher.errors import EXIT_NOT_RUNNING, EXIT_STATE, NotRunningError, StateError
-from launcher.supervise.control import MAX_REQUEST, ask_status, request_restart
+from launcher.supervise.control import MAX_REQUEST, request_restart
+from launcher.supervise.control_point import ask_status
 from tests.helpers import read_line_matching
 from tests.launcher.conftest import Robostack, service_command
 from tests.launcher.harness import Harness
@@ -84,7 +85,7 @@ async def test_the_socket_is_a_private_file_in_the_state_folder_even_one_too_dee
         status = os.lstat(h.paths.control_socket)
         assert stat.S_ISSOCK(status.st_mode) and stat.S_IMODE(status.st_mode) == 0o600
         assert status.st_uid == os.getuid()
-        reply = await ask_status(h.paths, 5.0, os.getpid())
+        reply = await asyncio.to_thread(ask_status, h.paths, 5.0, os.getpid())
         assert reply is not None and reply["state"]["services"]["web"]["state"] == "healthy"
         finish = await restarted(h)
         assert finish["ok"] and finish["message"] == "web restarted"
@@ -160,8 +161,8 @@ async def test_an_impostor_on_a_running_stacks_socket_is_refused_by_restart_and_
 
     with pytest.raises(StateError, match=rf"answered by pid {impostor.pid} .*not by this stack's supervisor"):
         await restarted(h)
-    assert await ask_status(h.paths, 5.0) is None
-    assert await ask_status(h.paths, 5.0, os.getpid()) is None
+    assert await asyncio.to_thread(ask_status, h.paths, 5.0) is None
+    assert await asyncio.to_thread(ask_status, h.paths, 5.0, os.getpid()) is None
     # The CLI on the same stack while this test's supervisor runs it (not the `robostack` fixture: its
     # teardown would run `down`, and this test's own process is the supervisor).
     cli = Robostack(h.paths.root.parent / "stack.yaml", h.paths.root)
@@ -220,7 +221,7 @@ async def test_another_user_can_neither_squat_nor_reach_the_socket(second_user, 
         assert seen == {"abstract": "bound", "file": "PermissionError"}
         await h.up()
         assert (await restarted(h))["ok"]
-        assert await ask_status(h.paths, 5.0) is not None
+        assert await asyncio.to_thread(ask_status, h.paths, 5.0) is not None
     finally:
         os.write(hold_write, b"x")  # let the squatter go (other forks may hold the pipe open: no EOF)
         os.close(hold_write)
@@ -256,9 +257,20 @@ async def test_the_server_refuses_another_user_in_one_line_even_if_the_socket_is
         with pytest.raises(StateError, match="control socket .* is writable by its group and others"):
             await restarted(h)  # and its own user does not trust a socket others could have replaced
         h.paths.control_socket.chmod(0o600)
-        assert await ask_status(h.paths, 5.0) is not None, "the supervisor still answers its own user"
+        assert await asyncio.to_thread(ask_status, h.paths, 5.0) is not None, "the supervisor still answers its own user"
     finally:
         assert await h.close() == []
+
+
+def import_the_whole_launcher() -> None:
+    import importlib
+    import pkgutil
+
+    import launcher
+
+    for module in pkgutil.walk_packages(launcher.__path__, "launcher."):
+        if module.name != "launcher.__main__":  # it would run the CLI
+            importlib.import_module(module.name)
 
 
 def _run_cli_as_stranger(stack_file: str, state_dir: str, command: list[str]) -> tuple[int, str]:
@@ -279,8 +291,9 @@ def _run_cli_as_stranger(stack_file: str, state_dir: str, command: list[str]) ->
 
 @pytest.mark.parametrize("command", [["restart", "web"], ["down"], ["events"], ["status"]])
 async def test_another_users_commands_on_my_stack_are_one_line_refusals(second_user, open_folder, tmp_path, command):
-    # The stranger's child cannot read this interpreter's files: everything it runs is imported now.
-    import launcher.cli, launcher.commands.down, launcher.commands.restart, launcher.commands.status  # noqa: F401,E401
+    # The stranger's child cannot read this interpreter's files: everything it may run is imported now
+    # (the CLI imports each command's modules only when it runs).
+    import_the_whole_launcher()
     h = Harness.build(open_folder / "stack", one_service(tmp_path))
     (open_folder / "stack").chmod(0o755)
     (open_folder / "stack" / "stack.yaml").chmod(0o644)

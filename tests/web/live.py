@@ -20,7 +20,7 @@ import yaml
 from bench.default_stack import DefaultStack
 from tests.helpers import REPO, kill_group, wait_until
 
-UP_LINE = r"stack is up \(supervisor pid \d+\); dashboard (http://127\.0\.0\.1:\d+/);"
+UP_LINE = r"is up .*\(supervisor pid \d+\); dashboard (http://127\.0\.0\.1:\d+/);"
 
 
 class LiveStack:

@@ -64,7 +64,8 @@ def test_when_the_stack_is_not_running_it_says_so_and_exits_5(tmp_path):
     result = robostack(write_stack(tmp_path, f"http: {{port: {port}}}\n"), "dashboard", state=tmp_path / "state")
     assert result.returncode == 5, result.stderr
     assert result.stderr.startswith("robostack: stack 'dash' is not running, so nothing serves its dashboard")
-    assert "robostack up" in result.stderr and result.stdout == ""
+    # The suggested command names the stack file as the user did (`robostack -f FILE up`).
+    assert re.search(r"`robostack (-f \S+ )?up`", result.stderr) and result.stdout == ""
 
 
 @pytest.fixture

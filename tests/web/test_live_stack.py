@@ -67,7 +67,7 @@ def shots(tmp_path_factory):
 
 
 def without_moving_parts(status: dict) -> dict:
-    return {**status, "services": [{k: v for k, v in s.items() if k not in ("uptime", "health", "last_event")}
+    return {**status, "services": [{k: v for k, v in s.items() if k not in ("uptime", "health", "last_event", "detail")}
                                    for s in status["services"]]}
 
 

@@ -88,8 +88,7 @@ def test_label_values_are_escaped_and_undeclared_metrics_refused():
 
 
 def test_every_state_a_service_can_show_is_a_series_and_ready_means_what_status_calls_fine():
-    from launcher.commands.status import FINE
-    from launcher.state.transitions import ServiceState
+    from launcher.state.transitions import FINE, ServiceState
     from launcher.web.metrics import HEALTHY_STATES
 
     values = parsed(render(status_samples(a_status(), alive=True, gateways=[])))

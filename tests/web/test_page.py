@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from launcher.web.graph import NODE_H, layers, layout, render_svg
-from launcher.web.page import _event_item, node_lines, short_duration
+from launcher.output.status import format_uptime
+from launcher.web.page import _event_item, node_lines
 
 DEFAULT = {"gateway": [], "websocket": ["gateway"], "trader": ["gateway", "websocket"]}
 
@@ -46,8 +47,8 @@ def test_node_lines_say_pid_uptime_restarts_and_the_last_probe():
     assert node_lines({"state": "stopped", "restarts": 0})["probe"] == "no probe yet"
 
 
-def test_short_durations():
-    assert [short_duration(s) for s in (5, 61, 3700, 90000)] == ["5s", "1m01s", "1h01m", "1d01h"]
+def test_durations_are_the_uptimes_status_shows():
+    assert [format_uptime(s) for s in (5, 61, 3700, 90000)] == ["5s", "1m01s", "1h01m", "1d01h"]
 
 
 def test_event_items_escape_what_services_wrote():

@@ -167,9 +167,9 @@ def test_status_and_events_never_import_the_web_package(command, tmp_path):
 
     path = tmp_path / "stack.yaml"
     path.write_text(stack())
-    code = ("import sys; from launcher.cli import cli\n"
-            f"try: cli(['-f', {str(path)!r}, {command!r}], standalone_mode=False)\n"
-            "except Exception: pass\n"
+    code = ("import sys; from launcher.cli import run\n"
+            f"try: run(['-f', {str(path)!r}, {command!r}])\n"
+            "except (Exception, SystemExit): pass\n"
             "print(json.dumps(sorted(m for m in sys.modules if m.startswith('launcher.web'))))")
     result = subprocess.run([sys.executable, "-c", "import json\n" + code], capture_output=True, text=True, cwd=REPO,
                             timeout=60, env={"ROBOSTACK_STATE_DIR": str(tmp_path / "state"), "PATH": "/usr/bin:/bin"})
