@@ -116,6 +116,20 @@ def foreign_port_holders(service: ResolvedService, own: GroupTarget) -> list[Por
     return service_port_conflicts(service, listeners, spared_pids=members)
 
 
+def foreign_listener(port: int, own: GroupTarget) -> Holder | None:
+    """A process outside `own`'s tree listening on `port` (None if none: ours, or nothing listens).
+
+    Asked before robostack sends an IBC command to a Gateway on this machine: a command server
+    on that port that belongs to another process (another stack's Gateway, a squatter) must
+    never receive a STOP or RESTART meant for ours.
+    """
+    holders = scan_ports([port]).listeners().get(port, [])
+    if not holders:
+        return None
+    members = select_group_members(snapshot_processes(), own).everyone
+    return next((holder for holder in holders if holder.pid not in members), None)
+
+
 def external_holder_pids(stack: ResolvedStack, scan: PortScan) -> set[int]:
     """Processes listening on an external service's ports: never stopped, never stale."""
     outside = external_ports(stack)

@@ -31,6 +31,7 @@ from launcher.errors import ServiceFailed
 from launcher.gateway import condition as conditions
 from launcher.gateway.condition import GatewayCondition
 from launcher.gateway.ibc import IbcUnavailable, send_command
+from launcher.hygiene.scan import foreign_listener
 from launcher.gateway.remediation import LadderSettings, Remedy, RemediationHistory, decide_remedy
 from launcher.probes.base import ProbeResult
 from launcher.probes.gateway_monitor import KIND, GatewayMonitor
@@ -38,6 +39,7 @@ from launcher.stack.durations import format_duration
 from launcher.stack.resolved import ResolvedService
 from launcher.state.transitions import ServiceState, Trigger
 from launcher.supervise.policy import Decision, decide_after_unhealthy
+from stackkit.loopback import is_loopback_host
 
 if TYPE_CHECKING:
     from launcher.supervise.lifecycle import ServiceLifecycle
@@ -161,6 +163,11 @@ class GatewayWatch:
         lifecycle = self.lifecycle
         if self.ibc is None:
             return False
+        refusal = await self._not_our_command_server()
+        if refusal:
+            lifecycle.journal.emit(lifecycle.name, "ibc-command", f"{command} not sent: {refusal}", command=command,
+                                   ok=False)
+            return False
         try:
             reply = await send_command(self.ibc.host, self.ibc.command_port, command, timeout=self.ibc.timeout)
         except IbcUnavailable as err:
@@ -168,6 +175,21 @@ class GatewayWatch:
             return False
         lifecycle.journal.emit(lifecycle.name, "ibc-command", reply.describe(), command=command, ok=reply.ok)
         return reply.ok
+
+    async def _not_our_command_server(self) -> str | None:
+        """Why IBC's command port on this machine must not be sent a command (None: nothing against it).
+
+        A listener outside the Gateway's own process tree is not its IBC: another stack's Gateway or
+        a squatter on that port must never receive a STOP or RESTART meant for ours.
+        """
+        assert self.ibc is not None
+        process = self.lifecycle.process
+        if not is_loopback_host(self.ibc.host) or process is None:
+            return None  # a Gateway on another machine: robostack does not own its processes
+        holder = await asyncio.to_thread(foreign_listener, self.ibc.command_port, process.target)
+        if holder is None:
+            return None
+        return f"port {self.ibc.command_port} is held by {holder.describe()}, not by this Gateway's processes"
 
     # -- soft restart and stop -------------------------------------------------------------------
 
@@ -182,6 +204,9 @@ class GatewayWatch:
         assert self.ibc is not None
         monitor = self.monitor
         before = monitor.sessions_opened if monitor is not None else 0
+        refusal = await self._not_our_command_server()
+        if refusal:
+            raise ServiceFailed(lifecycle.name, f"no soft restart: {refusal}")
         try:
             reply = await send_command(self.ibc.host, self.ibc.command_port, "RESTART", timeout=self.ibc.timeout)
         except IbcUnavailable as err:

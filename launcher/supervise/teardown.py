@@ -21,9 +21,12 @@ from typing import Callable
 
 from launcher.errors import StateError
 from launcher.gateway.ibc import IbcUnavailable, send_command
+from launcher.hygiene.scan import foreign_listener
+from stackkit.loopback import is_loopback_host
 from launcher.logwriter.launch import WRITER_VARIABLE
 from launcher.process.exits import wait_for_exits
 from launcher.process.identity import ProcessIdentity, is_alive, signal_process
+from launcher.process.membership import GroupTarget
 from launcher.process.search import find_processes_carrying
 from launcher.process.stop import StopReport, stop_group, stop_processes
 from launcher.logwriter.reader import Follower
@@ -60,7 +63,7 @@ async def stop_recorded_services(state: RunState, note: Note) -> list[StopReport
     for name, target in recorded_groups(state):
         record = state.services[name]
         if record.ibc_address and is_alive(target.leader):
-            await ask_ibc_to_stop(record.ibc_address, target.leader, record.stop_grace, note)
+            await ask_ibc_to_stop(record.ibc_address, target, record.stop_grace, note)
         report = await stop_group(target, stop_signal=signal.Signals[record.stop_signal], grace=record.stop_grace)
         if report.signalled:
             note(f"{name}: {report.summary}")
@@ -71,9 +74,18 @@ async def stop_recorded_services(state: RunState, note: Note) -> list[StopReport
     return reports
 
 
-async def ask_ibc_to_stop(address: str, leader: ProcessIdentity, grace: float, note: Note) -> None:
-    """A Gateway under IBC: its STOP (a clean logout) first, then up to `grace` for it to end before any signal."""
+async def ask_ibc_to_stop(address: str, target: GroupTarget, grace: float, note: Note) -> None:
+    """A Gateway under IBC: its STOP (a clean logout) first, then up to `grace` for it to end before any signal.
+
+    Only to a command server inside the recorded Gateway's own tree (when it is on this machine):
+    the port may now be another stack's Gateway's.
+    """
     host, _, port = address.rpartition(":")
+    holder = await asyncio.to_thread(foreign_listener, int(port), target) if is_loopback_host(host) else None
+    if holder is not None:
+        note(f"IBC at {address}: STOP not sent, the port is held by {holder.describe()}, not by this "
+             "Gateway's processes; stopping with signals")
+        return
     try:
         reply = await send_command(host, int(port), "STOP", timeout=min(grace, IBC_STOP_TIMEOUT))
     except (IbcUnavailable, ValueError) as err:
@@ -81,7 +93,7 @@ async def ask_ibc_to_stop(address: str, leader: ProcessIdentity, grace: float, n
         return
     note(f"IBC at {address}: {reply.describe()}")
     if reply.ok:
-        await wait_for_exits([leader], grace)
+        await wait_for_exits([target.leader], grace)
 
 
 async def stop_escaped(run_token: str, note: Note) -> StopReport:

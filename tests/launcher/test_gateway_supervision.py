@@ -212,3 +212,34 @@ async def test_with_ibc_unreachable_a_restart_falls_back_to_a_new_process_within
     failed_soft = [e for e in events if e.service == "gateway" and "no soft restart" in e.reason]
     assert failed_soft and "refuses connections" in failed_soft[0].reason
     assert h.state("gateway") == "healthy" and len(h.spawner.spawned) == 2  # one new login, within 3 a day
+
+
+async def test_down_never_sends_stop_to_a_command_port_another_process_holds(processes, tmp_path):
+    """The recorded IBC address is only a number: if another stack's Gateway (here a plain listener) holds
+    that port now, `down` stops the recorded Gateway with signals and sends that port nothing."""
+    import socket
+
+    from launcher.process.identity import identify
+    from launcher.state.store import RunState, ServiceRecord
+    from launcher.supervise.teardown import stop_recorded_services
+    from tests.helpers import wait_for_log_line
+
+    log = tmp_path / "gateway.log"
+    sim = processes.python("-m", "services.gateway_sim", "--port", "0", "--state-file", "none",
+                           "--ibc-command-port", str(free_port()), stdout=log.open("wb"))
+    wait_for_log_line(log, r"gateway_sim: state ready")
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        other.setblocking(False)
+        record = ServiceRecord(name="gateway", state="healthy", pid=sim.pid, pgid=sim.pid,
+                               create_time=identify(sim.pid).create_time, stop_grace=5.0,
+                               ibc_address=f"127.0.0.1:{other.getsockname()[1]}")
+        notes: list[str] = []
+        await stop_recorded_services(RunState(stack="s", stack_file="f", run_id="r", services={"gateway": record}),
+                                     notes.append)
+        with pytest.raises(BlockingIOError):
+            other.accept()  # nobody connected: no STOP reached the other process
+    assert sim.wait(timeout=DEADLINE) is not None
+    assert "STOP command" not in log.read_text()
+    assert any(f"held by pid {os.getpid()}" in note and "STOP not sent" in note for note in notes), notes
