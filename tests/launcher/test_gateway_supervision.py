@@ -181,7 +181,9 @@ async def test_a_hung_api_gets_a_soft_restart_from_the_ladder_not_a_new_login(ha
     assert "cleared by the restart" in gateway_log(h)
 
 
-async def test_down_without_a_supervisor_sends_ibc_stop_before_any_signal(processes, tmp_path):
+async def down_from_run_state(processes, tmp_path: Path, ibc_address) -> tuple[object, Path, list[str]]:
+    """A simulated Gateway under IBC, stopped as `down` does without a supervisor: from a run state whose
+    Gateway record names ``ibc_address(command_port)`` as its IBC. Returns (process, its log, down's notes)."""
     from launcher.process.identity import identify
     from launcher.state.store import RunState, ServiceRecord
     from launcher.supervise.teardown import stop_recorded_services
@@ -194,10 +196,15 @@ async def test_down_without_a_supervisor_sends_ibc_stop_before_any_signal(proces
     wait_for_log_line(log, r"gateway_sim: state ready")
     record = ServiceRecord(name="gateway", state="healthy", pid=sim.pid, pgid=sim.pid,
                            create_time=identify(sim.pid).create_time, stop_grace=5.0,
-                           ibc_address=f"127.0.0.1:{command_port}")
+                           ibc_address=ibc_address(command_port))
     notes: list[str] = []
     await stop_recorded_services(RunState(stack="s", stack_file="f", run_id="r", services={"gateway": record}),
                                  notes.append)
+    return sim, log, notes
+
+
+async def test_down_without_a_supervisor_sends_ibc_stop_before_any_signal(processes, tmp_path):
+    sim, log, notes = await down_from_run_state(processes, tmp_path, lambda port: f"127.0.0.1:{port}")
     assert sim.wait(timeout=DEADLINE) == 0  # IBC's STOP ended it, not a signal
     assert "STOP command" in log.read_text()
     assert any("STOP: OK Shutting down" in note for note in notes), notes
@@ -219,25 +226,12 @@ async def test_down_never_sends_stop_to_a_command_port_another_process_holds(pro
     that port now, `down` stops the recorded Gateway with signals and sends that port nothing."""
     import socket
 
-    from launcher.process.identity import identify
-    from launcher.state.store import RunState, ServiceRecord
-    from launcher.supervise.teardown import stop_recorded_services
-    from tests.helpers import wait_for_log_line
-
-    log = tmp_path / "gateway.log"
-    sim = processes.python("-m", "services.gateway_sim", "--port", "0", "--state-file", "none",
-                           "--ibc-command-port", str(free_port()), stdout=log.open("wb"))
-    wait_for_log_line(log, r"gateway_sim: state ready")
     with socket.socket() as other:
         other.bind(("127.0.0.1", 0))
         other.listen()
         other.setblocking(False)
-        record = ServiceRecord(name="gateway", state="healthy", pid=sim.pid, pgid=sim.pid,
-                               create_time=identify(sim.pid).create_time, stop_grace=5.0,
-                               ibc_address=f"127.0.0.1:{other.getsockname()[1]}")
-        notes: list[str] = []
-        await stop_recorded_services(RunState(stack="s", stack_file="f", run_id="r", services={"gateway": record}),
-                                     notes.append)
+        sim, log, notes = await down_from_run_state(processes, tmp_path,
+                                                    lambda _: f"127.0.0.1:{other.getsockname()[1]}")
         with pytest.raises(BlockingIOError):
             other.accept()  # nobody connected: no STOP reached the other process
     assert sim.wait(timeout=DEADLINE) is not None
