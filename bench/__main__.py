@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "gating": ("bench.bench_gating:run", "up wall time of a 3-service chain minus its critical path"),
     "probe": ("bench.bench_probe:run", "ib_api probe latency and sockets left after many probes"),
     "monitor": ("bench.bench_monitor:run", "Gateway monitor: connections per minute, farm outage to verdict"),
+    "gateway_restart": ("bench.bench_gateway_restart:run", "a Gateway under IBC: soft restart vs a hard one with a new login"),
     "stop_group": ("bench.bench_external:run_stop_group", "stop_group internals (bench/measure_stop.py)"),
     "gateway_sim": ("bench.bench_external:run_gateway_sim", "the Gateway simulator (bench/bench_gateway_sim.py)"),
     "orders": ("bench.bench_external:run_orders", "paper orders: round trip, fills/s, memory (bench/bench_orders.py)"),
