@@ -20,6 +20,7 @@ from launcher.process.sockets import ESTABLISHED, LISTEN, SocketRecord, ZombieCo
 from launcher.stack.resolved import ResolvedService, ResolvedStack
 from launcher.state.store import RunState
 from launcher.state.interpret import recorded_groups
+from stackkit.loopback import is_loopback_host
 
 # A CLOSE_WAIT counts only if it outlives this window: a healthy peer closes its side
 # within milliseconds of the client's FIN, a zombie never does. Only paid when a
@@ -116,13 +117,16 @@ def foreign_port_holders(service: ResolvedService, own: GroupTarget) -> list[Por
     return service_port_conflicts(service, listeners, spared_pids=members)
 
 
-def foreign_listener(port: int, own: GroupTarget) -> Holder | None:
-    """A process outside `own`'s tree listening on `port` (None if none: ours, or nothing listens).
+def foreign_listener(host: str, port: int, own: GroupTarget) -> Holder | None:
+    """A process outside `own`'s tree listening on `port` of this machine (None if none: ours, nothing
+    listens, or `host` is another machine, whose processes robostack does not own).
 
-    Asked before robostack sends an IBC command to a Gateway on this machine: a command server
-    on that port that belongs to another process (another stack's Gateway, a squatter) must
-    never receive a STOP or RESTART meant for ours.
+    Asked before robostack sends an IBC command to a Gateway: a command server on that port that
+    belongs to another process (another stack's Gateway, a squatter) must never receive a STOP or
+    RESTART meant for ours.
     """
+    if not is_loopback_host(host):
+        return None
     holders = scan_ports([port]).listeners().get(port, [])
     if not holders:
         return None

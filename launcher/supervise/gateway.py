@@ -39,7 +39,6 @@ from launcher.stack.durations import format_duration
 from launcher.stack.resolved import ResolvedService
 from launcher.state.transitions import ServiceState, Trigger
 from launcher.supervise.policy import Decision, decide_after_unhealthy
-from stackkit.loopback import is_loopback_host
 
 if TYPE_CHECKING:
     from launcher.supervise.lifecycle import ServiceLifecycle
@@ -184,9 +183,9 @@ class GatewayWatch:
         """
         assert self.ibc is not None
         process = self.lifecycle.process
-        if not is_loopback_host(self.ibc.host) or process is None:
-            return None  # a Gateway on another machine: robostack does not own its processes
-        holder = await asyncio.to_thread(foreign_listener, self.ibc.command_port, process.target)
+        if process is None:
+            return None
+        holder = await asyncio.to_thread(foreign_listener, self.ibc.host, self.ibc.command_port, process.target)
         if holder is None:
             return None
         return f"port {self.ibc.command_port} is held by {holder.describe()}, not by this Gateway's processes"

@@ -22,7 +22,6 @@ from typing import Callable
 from launcher.errors import StateError
 from launcher.gateway.ibc import IbcUnavailable, send_command
 from launcher.hygiene.scan import foreign_listener
-from stackkit.loopback import is_loopback_host
 from launcher.logwriter.launch import WRITER_VARIABLE
 from launcher.process.exits import wait_for_exits
 from launcher.process.identity import ProcessIdentity, is_alive, signal_process
@@ -81,7 +80,7 @@ async def ask_ibc_to_stop(address: str, target: GroupTarget, grace: float, note:
     the port may now be another stack's Gateway's.
     """
     host, _, port = address.rpartition(":")
-    holder = await asyncio.to_thread(foreign_listener, int(port), target) if is_loopback_host(host) else None
+    holder = await asyncio.to_thread(foreign_listener, host, int(port), target)
     if holder is not None:
         note(f"IBC at {address}: STOP not sent, the port is held by {holder.describe()}, not by this "
              "Gateway's processes; stopping with signals")
