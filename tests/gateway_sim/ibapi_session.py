@@ -78,7 +78,8 @@ def main() -> int:
     app.seen["server_version"] = app.serverVersion()
     if ok:
         app.reqMktData(1, stock("AAPL"), "", False, False, [])
-        app.reqHistoricalData(2, stock("AAPL"), "", "1 D", "5 mins", "TRADES", 1, 1, False, [])
+        # A fixed session day (Monday 2025-11-24, UTC): "1 D" ending now has no TRADES bars between midnight and the open.
+        app.reqHistoricalData(2, stock("AAPL"), "20251124-21:00:00", "1 D", "5 mins", "TRADES", 1, 1, False, [])
         ok = app.bars_done.wait(DEADLINE)
         order = Order()
         order.action, order.totalQuantity, order.orderType = "BUY", 10, "MKT"
