@@ -144,8 +144,9 @@ async def test_current_time_and_historical_bars(gateway_sim):
         assert all(b.date.second % 5 == 0 for b in bars)
         assert all(b.low <= min(b.open, b.close) and b.high >= max(b.open, b.close) for b in bars)
         assert [b.date for b in bars] == sorted(b.date for b in bars)
-        # What ib_async's Watchdog sends to check the API is alive.
-        probe = await ib.reqHistoricalDataAsync(Forex("EURUSD"), "", "30 S", "5 secs", "MIDPOINT", False)
+        # What ib_async's Watchdog sends to check the API is alive, at the same fixed moment: forex has no
+        # bars "now" from Friday evening to Sunday evening in New York.
+        probe = await ib.reqHistoricalDataAsync(Forex("EURUSD"), end, "30 S", "5 secs", "MIDPOINT", False)
         assert probe and 0.5 < probe[-1].close < 2.0
     finally:
         ib.disconnect()
