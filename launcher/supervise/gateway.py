@@ -149,7 +149,13 @@ class GatewayWatch:
                 "`robostack restart` once the cause is fixed")
 
     def after_exit(self, decision: Decision) -> Decision:
-        """The process ended: a login that failed (a second factor never approved) is never retried on its own."""
+        """The process ended: a login that failed (a second factor never approved) is never retried on its own.
+
+        Its exit is taken once its log writer has drained, so IBC's last lines ("closing because...") are in
+        the file: read them first, or a probe that ran just before the exit leaves the login "awaiting".
+        """
+        if self.monitor is not None:
+            self.monitor.read_log()
         condition = self.observe()
         if decision.action == "restart" and condition is not None and condition.state == conditions.LOGIN_FAILED:
             return Decision("give-up", reason=f"{condition.detail}; not retried on its own (each try asks the phone "
