@@ -13,15 +13,15 @@ change, that say plainly where the Gateway is.
 from __future__ import annotations
 
 import enum
-import heapq
-import itertools
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import datetime, time, timedelta, timezone as dt_timezone
 from functools import partial
 from typing import Callable
 
 from services.gateway_sim.actions import Action, ApiState, CommandReply, Exit, Notify, Say, SetApi, Voice
 from services.gateway_sim.conditions import FARMS, Conditions
 from services.gateway_sim.scenario import ConnectivityLoss, FarmOutage, WeekConfig, timezone_name
+from services.gateway_sim.schedule import Schedule
+from services.gateway_sim.weekly import SUNDAY, next_local_time, weekly_reset_between
 from stackkit.clock import Clock
 
 LOGIN_DIALOG_DISPLAY_TIMEOUT = 60  # IBC's LoginDialogDisplayTimeout default, only quoted in its log line
@@ -48,31 +48,6 @@ class State(enum.Enum):
         return {State.API_INITIALISING: ApiState.SILENT, State.READY: ApiState.READY}.get(self, ApiState.CLOSED)
 
 
-class Schedule:
-    """Steps due at given clock readings, in order (ties in the order they were added)."""
-
-    def __init__(self) -> None:
-        self._queue: list[tuple[float, int, str, Callable[[], None]]] = []
-        self._order = itertools.count()
-
-    def add(self, due: float, tag: str, step: Callable[[], None]) -> None:
-        heapq.heappush(self._queue, (due, next(self._order), tag, step))
-
-    def cancel(self, tag: str) -> None:
-        self._queue = [entry for entry in self._queue if entry[2] != tag]
-        heapq.heapify(self._queue)
-
-    def pop_due(self, now: float) -> tuple[float, Callable[[], None]] | None:
-        if self._queue and self._queue[0][0] <= now:
-            due, _, _, step = heapq.heappop(self._queue)
-            return due, step
-        return None
-
-    @property
-    def next_due(self) -> float | None:
-        return self._queue[0][0] if self._queue else None
-
-
 class GatewayLife:
     """One Gateway process's life: call :meth:`start`, then :meth:`advance` whenever :meth:`next_due` comes."""
 
@@ -93,6 +68,8 @@ class GatewayLife:
         self._stopping = False
         self._configured_restart: str | None = None  # the Gateway's auto-restart setting, as IBC prints it
         self._loss_kept = True
+        self._full_login = True  # the login under way needs full authentication (not a soft restart's)
+        self._full_login_at: datetime | None = None  # wall clock of the last full login: IB's week counts from it
 
     # --- driving ----------------------------------------------------------------------------
 
@@ -102,6 +79,8 @@ class GatewayLife:
         self._cold_start()
         if self.week.auto_restart is not None:
             self._schedule_auto_restart()
+        if self.week.cold_restart is not None:
+            self._schedule_cold_restart()
         return self.drain()
 
     def advance(self) -> list[Action]:
@@ -180,16 +159,18 @@ class GatewayLife:
 
     # --- login --------------------------------------------------------------------------------
 
-    def _cold_start(self) -> None:
+    def _cold_start(self, why: str = "") -> None:
         week = self.week
-        if not (week.ibc or week.java_start):
+        self._full_login = True
+        if not (why or week.ibc or week.java_start):
             self._login_completed()
             return
-        self._script("autorestart file not found: full authentication will be required")
+        if not why:
+            self._script("autorestart file not found: full authentication will be required")
         self._ibc(f"Starting session: will exit if login dialog is not displayed within "
                   f"{LOGIN_DIALOG_DISPLAY_TIMEOUT} seconds")
         self._ibc("Starting Gateway")
-        self._enter(State.STARTING, f"Java starting; login dialog in {week.java_start:g}s")
+        self._enter(State.STARTING, f"{why}Java starting; login dialog in {week.java_start:g}s")
         self._after(week.java_start, self._login_dialog, tag="login")
 
     def _login_dialog(self) -> None:
@@ -198,7 +179,10 @@ class GatewayLife:
         for line in ("Setting user name", "Setting password", "Login attempt: 1", "Click button: Log In"):
             self._ibc(line)
         self._enter(State.LOGIN_DIALOG, "credentials entered, Log In clicked")
-        if self.week.second_factor is None:
+        wait = self.week.second_factor
+        if wait is not None and self._first_login_at is not None and self.week.later_second_factor is not None:
+            wait = self.week.later_second_factor
+        if wait is None:
             self._login_accepted()
             return
         self._ibc("Waiting for Login frame to become SecondFactorAuthenticationDialog")
@@ -207,8 +191,8 @@ class GatewayLife:
         timeout = self.week.second_factor_timeout
         self._second_factor_since = self._now
         self._enter(State.AWAITING_SECOND_FACTOR, f"approve the login on the phone; IBC gives up after {timeout:g}s")
-        if self.week.second_factor < timeout:
-            self._after(self.week.second_factor, self._second_factor_approved, tag="login")
+        if wait < timeout:
+            self._after(wait, self._second_factor_approved, tag="login")
         else:
             self._after(timeout, self._second_factor_timed_out, tag="login")
 
@@ -240,6 +224,8 @@ class GatewayLife:
         self._ibc("detected frame entitled: Starting application...; event=Closed")
         self._ibc("Login has completed")
         self._logged_in = True
+        if self._full_login:
+            self._full_login_at = self._wall()
         if self._first_login_at is None:
             self._first_login_at = self._now
             self._schedule_conditions()
@@ -270,32 +256,54 @@ class GatewayLife:
         self._configured_restart = wanted
 
     def _schedule_auto_restart(self) -> None:
-        """The next ``auto_restart`` local time, at least a second away (so one minute never fires twice)."""
-        zone = self.week.timezone
-        wall = self.clock.now() - timedelta(seconds=self.clock.monotonic() - self._now)
-        local = (wall + timedelta(seconds=1)).astimezone(zone)
-        target = datetime.combine(local.date(), self.week.auto_restart, tzinfo=zone)
-        if target <= local:
-            target = datetime.combine(local.date() + timedelta(days=1), self.week.auto_restart, tzinfo=zone)
-        delay = (target.astimezone(dt_timezone.utc) - wall.astimezone(dt_timezone.utc)).total_seconds()
-        self._after(delay, self._auto_restart_due, tag="auto-restart")
+        self._at_local(self.week.auto_restart, None, self._auto_restart_due, "auto-restart")
+
+    def _schedule_cold_restart(self) -> None:
+        self._at_local(self.week.cold_restart, SUNDAY, self._cold_restart_due, "cold-restart")
+
+    def _at_local(self, at: time, weekday: int | None, step: Callable[[], None], tag: str) -> None:
+        """Schedule ``step`` at the next ``at`` local time (on ``weekday`` only, when given)."""
+        wall = self._wall()
+        target = next_local_time(wall, at, self.week.timezone, weekday)
+        self._after((target.astimezone(dt_timezone.utc) - wall.astimezone(dt_timezone.utc)).total_seconds(), step,
+                    tag=tag)
+
+    def _wall(self) -> datetime:
+        """The wall clock at the step being run (not at the moment it runs: chains must not drift)."""
+        return self.clock.now() - timedelta(seconds=self.clock.monotonic() - self._now)
 
     def _auto_restart_due(self) -> None:
         label = f"daily auto-restart at {self.week.auto_restart:%H:%M} {timezone_name(self.week.timezone)}"
         self._restart_due(label, pause=False)
         self._schedule_auto_restart()
 
-    def _restart_due(self, reason: str, pause: bool, commanded: bool = False) -> None:
-        if commanded:
-            self._restart_pending = False
+    def _cold_restart_due(self) -> None:
+        label = f"weekly cold restart (IBC's ColdRestartTime) at Sunday {self.week.cold_restart:%H:%M} " \
+                f"{timezone_name(self.week.timezone)}"
+        self._schedule_cold_restart()
+        if self._restart_skipped(label):
+            return
+        self._script("IBC returned exit status 0")
+        self._script("IBC will cold-restart shortly")
+        self._cold_start(f"{label}: a full login, second factor included; ")
+
+    def _restart_skipped(self, reason: str) -> bool:
+        """A restart is due: skipped unless the Gateway is logged in; otherwise the session ends here."""
         if self.state not in (State.READY, State.API_INITIALISING):
             state = self.state.value if self.state else "starting"
             self._sim(f"{reason}: skipped, the Gateway is {state}")
-            return
+            return True
         self._restart_pending = False
         self._schedule.cancel("restart")
         self._schedule.cancel("login")
         self._logged_in = False
+        return False
+
+    def _restart_due(self, reason: str, pause: bool, commanded: bool = False) -> None:
+        if commanded:
+            self._restart_pending = False
+        if self._restart_skipped(reason):
+            return
         duration = self.week.restart_duration
         self._enter(State.RESTARTING, f"{reason}; API port refusing connections for {duration:g}s")
         self._script("IBC returned exit status 0")
@@ -313,9 +321,16 @@ class GatewayLife:
         self._after(duration, self._relogin, tag="login")
 
     def _relogin(self) -> None:
+        if self._full_login_at is not None and weekly_reset_between(self._full_login_at, self._wall()):
+            self._sim("IB's weekly reset (Sunday 01:00 New York) has passed since the last full login: the "
+                      "autorestart token is refused, a full login follows, second factor included")
+            self._full_login = True
+            self._login_dialog()
+            return
         self._ibc("detected frame entitled: IBKR Gateway; event=Opened")
         self._ibc("Login dialog WINDOW_OPENED: LoginState is LOGGED_OUT")
         self._sim("login restored without a second factor (soft restart)")
+        self._full_login = False
         self._login_completed()
 
     # --- IB's conditions --------------------------------------------------------------------

@@ -21,6 +21,7 @@ from services.errors import UsageError
 from services.gateway_sim.calendar import login_zone
 from services.gateway_sim.conditions import FARM_NAMES
 from stackkit.durations import parse_duration
+from services.gateway_sim.weekly import DAY_NAMES, day_on_or_after, parse_weekday
 from stackkit.times import parse_clock_time, parse_time_zone, zone_name
 
 NEVER = math.inf  # --second-factor never: nobody taps the phone
@@ -69,16 +70,19 @@ class WeekConfig:
     java_start: float = 0.0
     second_factor: float | None = None  # seconds until approved; NEVER; None = no second factor
     second_factor_timeout: float = 180.0  # IBC's SecondFactorAuthenticationTimeout default
+    later_second_factor: float | None = None  # the full logins after the first; None: as second_factor
     existing_session: bool = False
     restart_delay: float = 60.0
     restart_duration: float = 30.0
     auto_restart: time | None = None
+    cold_restart: time | None = None  # IBC's ColdRestartTime: Sundays at this local time
     timezone: tzinfo = field(default_factory=lambda: local_timezone())
     farm_outage: tuple[FarmOutage, ...] = ()
     connectivity_loss: tuple[ConnectivityLoss, ...] = ()
     competing_session: tuple[CompetingSession, ...] = ()
     time_scale: float = 1.0
     start_time: time | None = None
+    start_day: int | None = None  # date.weekday() of the simulated start
     api_delay: float | None = None  # only from a scenario; the command line's --api-delay wins
 
     @property
@@ -90,8 +94,13 @@ class WeekConfig:
     def plain(self) -> bool:
         """True when none of the week is asked for: the simulator's API is up from the start, as ever."""
         return not (self.ibc or self.java_start or self.existing_session or self.auto_restart is not None
-                    or self.farm_outage or self.connectivity_loss or self.competing_session
-                    or self.time_scale != 1 or self.start_time is not None)
+                    or self.cold_restart is not None or self.farm_outage or self.connectivity_loss
+                    or self.competing_session or self.simulated_clock)
+
+    @property
+    def simulated_clock(self) -> bool:
+        """True when the week runs on its own clock (compressed, or starting at another time or day)."""
+        return self.time_scale != 1 or self.start_time is not None or self.start_day is not None
 
     def describe(self) -> str:
         """One line for the log: what this run will go through."""
@@ -103,18 +112,24 @@ class WeekConfig:
         if self.second_factor is not None:
             after = "never" if self.second_factor == NEVER else f"after {self.second_factor:g}s"
             parts.append(f"second factor {after} (IBC gives up after {self.second_factor_timeout:g}s)")
+        if self.later_second_factor is not None:
+            later = self.later_second_factor
+            parts.append(f"later full logins' second factor {'never' if later == NEVER else f'after {later:g}s'}")
         if self.existing_session:
             parts.append("existing session detected at login")
         parts.append(f"soft restart: delay {self.restart_delay:g}s, port refusing {self.restart_duration:g}s")
         if self.auto_restart is not None:
             parts.append(f"daily auto-restart {self.auto_restart:%H:%M} {timezone_name(self.timezone)}")
+        if self.cold_restart is not None:
+            parts.append(f"cold restart Sundays {self.cold_restart:%H:%M} {timezone_name(self.timezone)}")
         for label, events in (("farm outage", self.farm_outage), ("connectivity loss", self.connectivity_loss),
                               ("competing session", self.competing_session)):
             if events:
                 parts.append(f"{len(events)} {label}(s)")
-        if self.time_scale != 1 or self.start_time is not None:
-            start = f", simulated start {self.start_time:%H:%M:%S}" if self.start_time else ""
-            parts.append(f"time scale {self.time_scale:g}{start}")
+        if self.simulated_clock:
+            day = DAY_NAMES[self.start_day].title() if self.start_day is not None else ""
+            when = " ".join(p for p in (day, f"{self.start_time:%H:%M:%S}" if self.start_time else "") if p)
+            parts.append(f"time scale {self.time_scale:g}" + (f", simulated start {when}" if when else ""))
         return "; ".join(parts)
 
 
@@ -167,6 +182,14 @@ def timezone(value: Any) -> tzinfo:
     """An IANA time zone name such as ``America/New_York``."""
     try:
         return parse_time_zone(value)
+    except ValueError as problem:
+        raise BadValue(str(problem)) from None
+
+
+def weekday(value: Any) -> int:
+    """A day of the week: ``sun`` or ``Sunday``."""
+    try:
+        return parse_weekday(value)
     except ValueError as problem:
         raise BadValue(str(problem)) from None
 
@@ -279,6 +302,9 @@ OPTIONS: dict[str, Option] = {
     "java_start": Option(seconds, "S", "seconds from process start to IB Gateway's login dialog (default 0)"),
     "second_factor": Option(second_factor, "AFTER",
                             "the login waits for the second factor, approved AFTER seconds later, or 'never'"),
+    "later_second_factor": Option(second_factor, "AFTER",
+                                  "the full logins after the first (IBC's cold restart, IB's weekly reset) are "
+                                  "approved AFTER seconds later, or 'never' (default: as --second-factor)"),
     "second_factor_timeout": Option(positive_seconds, "S",
                                     "IBC's second factor timeout; past it the process exits with status 87, "
                                     "as ibcstart.sh does (default 180)"),
@@ -287,7 +313,10 @@ OPTIONS: dict[str, Option] = {
     "restart_duration": Option(positive_seconds, "S",
                                "seconds the API port refuses connections during a soft restart (default 30)"),
     "auto_restart": Option(clock_time, "HH:MM", "a daily soft restart at this local time, like IB's auto-restart"),
-    "timezone": Option(timezone, "TZ", "time zone of --auto-restart and --start-time (default: the machine's)"),
+    "cold_restart": Option(clock_time, "HH:MM", "IBC's ColdRestartTime: every Sunday at this local time, a full "
+                           "restart whose login asks for the second factor again"),
+    "timezone": Option(timezone, "TZ", "time zone of --auto-restart, --cold-restart and --start-time "
+                       "(default: the machine's)"),
     "farm_outage": Option(farm_outage, "AT:DURATION[:FARMS]",
                           "AT seconds after the first login, send 2103/2105/2157 (farm broken) to every session, "
                           "and 2104/2106/2158 after DURATION or on RECONNECTDATA; repeatable", repeats=True),
@@ -299,6 +328,7 @@ OPTIONS: dict[str, Option] = {
                                 "(10197 per subscription, ticks stop) for DURATION; repeatable", repeats=True),
     "time_scale": Option(time_scale, "X", "simulated seconds per real second for all of the above (default 1)"),
     "start_time": Option(clock_time, "HH:MM[:SS]", "simulated local time at process start (default: now)"),
+    "start_day": Option(weekday, "DAY", "simulated day of the week at process start, mon..sun (default: today)"),
 }
 SCENARIO_ONLY = {"api_delay": Option(seconds, None, "API initialisation after login (--api-delay)")}
 SCENARIO_KEYS = {**OPTIONS, **SCENARIO_ONLY}
@@ -394,9 +424,11 @@ def _scenario_value(path: Path, key: str, option: Option, raw: Any) -> Any:
 
 
 def simulated_start(week: WeekConfig, now: datetime) -> datetime | None:
-    """The simulated wall-clock time at start: today at ``start_time`` in the week's time zone."""
-    if week.start_time is None:
+    """The simulated wall-clock time at start: today (or the coming ``start_day``) at ``start_time`` (or now)."""
+    if week.start_time is None and week.start_day is None:
         return None
-    today = now.astimezone(week.timezone).date()
-    return datetime.combine(today, week.start_time, tzinfo=week.timezone)
+    local = now.astimezone(week.timezone)
+    day = local.date() if week.start_day is None else day_on_or_after(local.date(), week.start_day)
+    at = week.start_time if week.start_time is not None else local.timetz().replace(tzinfo=None)
+    return datetime.combine(day, at, tzinfo=week.timezone)
 

@@ -94,7 +94,7 @@ class GatewayServer:
         choose_login_zone(week.timezone)
         # The lifecycle's clock: real time, or a compressed day from a scenario's time_scale/start_time.
         self.week_clock: Clock = self.clock
-        if week.time_scale != 1 or week.start_time is not None:
+        if week.simulated_clock:
             self.week_clock = ScaledClock(self.clock, week.time_scale, simulated_start(week, self.clock.now()))
         self.life = GatewayLife(week, config.api_delay, self.week_clock)
         self.driver: LifecycleDriver | None = None

@@ -210,3 +210,18 @@ def test_a_command_port_in_use_is_one_line_and_exit_1():
     assert result.stderr.endswith(f"error: cannot listen on 127.0.0.1:{taken} (--ibc-command-port): "
                                   f"Address already in use\n")
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_the_sunday_cold_restart_closes_the_api_and_logs_in_again_with_the_second_factor(processes):
+    # 20x: the cold restart at Sunday 01:05 New York comes 1 s after the start; each second factor takes 0.5 s.
+    sim = start_sim(processes, "--ibc-command-port", "0", "--second-factor", "10", "--cold-restart", "01:05",
+                    "--timezone", "America/New_York", "--start-day", "sun", "--start-time", "01:04:40",
+                    "--time-scale", "20")
+    first_ready = sim.proc._seen_lines.index(log_line(sim.proc, r"state ready"))
+    lines = lines_in_order(sim.proc, [r"IBC will cold-restart shortly",
+                                      r"state starting: weekly cold restart \(IBC's ColdRestartTime\) at Sunday "
+                                      r"01:05 America/New_York: a full login, second factor included",
+                                      r"IBC: Second Factor Authentication initiated", r"state ready"],
+                           after=first_ready + 1)
+    assert "second factor" in lines[1]
+    assert sim.proc.poll() is None  # the same process: IBC restarts the Gateway, the simulator plays both

@@ -202,6 +202,53 @@ def test_ibc_reapplies_its_auto_restart_time_after_a_restart_command_changed_it(
     assert "Auto restart time changed from 02:31 PM to 11:45 PM" in said(back, Voice.IBC)
 
 
+def test_ibcs_sunday_cold_restart_is_a_full_login_with_the_second_factor_and_comes_again_a_week_later():
+    sunday = datetime(2025, 1, 5, 1, 4, 0, tzinfo=NEW_YORK)
+    run = Run(replace(IBC, java_start=5, second_factor=20, cold_restart=time(1, 5)), start=sunday)
+    assert states(run.wait(25)) == ["login-dialog", "awaiting-second-factor", "ready"]
+    assert run.wait(34.9) == []
+    cold = run.wait(0.1)  # 01:05:00
+    assert said(cold, Voice.SCRIPT) == ["IBC returned exit status 0", "IBC will cold-restart shortly"]
+    assert states(cold) == ["starting"] and api(cold) == [ApiState.CLOSED]
+    assert said(cold, Voice.SIM)[0].startswith("state starting: weekly cold restart (IBC's ColdRestartTime) at "
+                                               "Sunday 01:05 America/New_York: a full login, second factor included")
+    relogin = run.wait(25)
+    assert states(relogin) == ["login-dialog", "awaiting-second-factor", "ready"]
+    assert run.life.next_due() == pytest.approx(run.clock.t - 25 + 7 * 86400)  # next Sunday 01:05
+
+
+def test_the_first_soft_restart_after_ibs_weekly_reset_asks_for_the_second_factor_and_the_next_does_not():
+    saturday = datetime(2025, 1, 4, 23, 44, 0, tzinfo=NEW_YORK)
+    run = Run(replace(IBC, second_factor=20, auto_restart=time(23, 45), restart_duration=30), start=saturday)
+    run.wait(20)
+    assert states(run.actions)[-2:] == ["awaiting-second-factor", "ready"]
+    saturday_night = run.wait(40 + 31)  # Saturday 23:45: the week has not turned yet
+    assert states(saturday_night) == ["restarting", "ready"]
+    assert "login restored without a second factor (soft restart)" in said(saturday_night, Voice.SIM)
+    sunday_night = run.wait(86400 - 1 + 20)  # Sunday 23:45: past Sunday 01:00 New York
+    assert states(sunday_night) == ["restarting", "login-dialog", "awaiting-second-factor", "ready"]
+    assert any("weekly reset (Sunday 01:00 New York) has passed" in line for line in said(sunday_night, Voice.SIM))
+    monday_night = run.wait(86400)
+    assert states(monday_night) == ["restarting", "ready"]
+
+
+def test_a_weekly_login_nobody_approves_ends_the_process_as_ibc_does():
+    sunday = datetime(2025, 1, 5, 1, 4, 0, tzinfo=NEW_YORK)
+    run = Run(replace(IBC, second_factor=20, later_second_factor=NEVER, second_factor_timeout=180,
+                      cold_restart=time(1, 5)), start=sunday)
+    assert states(run.wait(60)) == ["ready", "starting", "login-dialog", "awaiting-second-factor"]
+    assert run.wait(179.9) == []
+    ended = run.wait(0.1)
+    assert states(ended) == ["stopping"] and ended[-1] == Exit(SECOND_FACTOR_EXIT_STATUS)
+
+
+def test_a_cold_restart_due_during_a_login_is_skipped():
+    sunday = datetime(2025, 1, 5, 1, 4, 50, tzinfo=NEW_YORK)
+    run = Run(replace(IBC, second_factor=NEVER, second_factor_timeout=600, cold_restart=time(1, 5)), start=sunday)
+    assert said(run.wait(10), Voice.SIM) == ["weekly cold restart (IBC's ColdRestartTime) at Sunday 01:05 "
+                                             "America/New_York: skipped, the Gateway is awaiting-second-factor"]
+
+
 # --- IBC commands -------------------------------------------------------------------------------
 
 def test_commands_answer_as_ibc_does():

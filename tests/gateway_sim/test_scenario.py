@@ -49,7 +49,7 @@ def test_every_option_parses_from_the_command_line():
                   "--restart-duration", "45s", "--auto-restart", "23:45", "--timezone", "America/New_York",
                   "--farm-outage", "1h:10m", "--farm-outage", "2h:30s:ushmds,secdefnj",
                   "--connectivity-loss", "3h:2m:lost", "--competing-session", "4h:15m",
-                  "--time-scale", "480", "--start-time", "09:20")
+                  "--time-scale", "480", "--start-time", "09:20", "--cold-restart", "07:05", "--start-day", "Sunday")
     assert config.ibc and not config.plain
     assert (config.java_start, config.second_factor, config.second_factor_timeout) == (5, 20, 180)
     assert config.existing_session and (config.restart_delay, config.restart_duration) == (90, 45)
@@ -58,6 +58,9 @@ def test_every_option_parses_from_the_command_line():
     assert config.connectivity_loss == (ConnectivityLoss(10800, 120, data_kept=False),)
     assert config.competing_session == (CompetingSession(14400, 900),)
     assert (config.time_scale, config.start_time) == (480, time(9, 20))
+    assert (config.cold_restart, config.start_day) == (time(7, 5), 6)
+    assert week("--later-second-factor", "never").later_second_factor == NEVER
+    assert week("--start-day", "sat").start_day == 5 and week("--start-day", "sat").simulated_clock
     assert week("--second-factor", "never").second_factor == NEVER
 
 
@@ -78,6 +81,8 @@ def test_every_option_parses_from_the_command_line():
     (["--time-scale", "0"], "--time-scale: expected a number above 0"),
     (["--time-scale", "fast"], "--time-scale: expected a number above 0"),
     (["--start-time", "9:20"], "--start-time: expected a time of day HH:MM"),
+    (["--cold-restart", "1:05"], "--cold-restart: expected a time of day HH:MM"),
+    (["--start-day", "sundae"], "--start-day: expected a day of the week (mon, tue, ..., sun), got 'sundae'"),
     (["--ibc-command-port", "70000"], "--ibc-command-port: 70000 is not a TCP port"),
 ])
 def test_bad_values_name_the_option(args, message):

@@ -21,6 +21,17 @@ def gateway_stack(*sim_args: str, ibc: str = "") -> str:
             f"    ibc: {{command_port: {command_port}{ibc}}}\n")
 
 
+def alert_file(tmp_path) -> "Path":
+    """Where the alert command of :func:`alerts_section` appends each alert's JSON, one per line."""
+    alerts = tmp_path / "alerts.jsonl"
+    (tmp_path / "alert.py").write_text(f"import sys\nopen({str(alerts)!r}, 'a').write(sys.stdin.read() + '\\n')\n")
+    return alerts
+
+
+def alerts_section(tmp_path, events: str) -> str:
+    return f"alerts: {{command: {sys.executable} {tmp_path / 'alert.py'}, events: [{events}], dedup: 1s}}"
+
+
 def gateway_row(status: subprocess.CompletedProcess) -> dict:
     return next(s for s in json.loads(status.stdout)["services"] if s["name"] == "gateway")
 
@@ -143,3 +154,90 @@ def test_status_shows_a_gateway_in_its_window_as_maintenance_and_exits_0(robosta
     assert "maintenance" in status.stdout and "maintenance until" in status.stdout
     down = stack.run("down")
     assert down.returncode == 0, down.stdout + down.stderr
+
+
+def test_the_weekly_login_is_a_second_factor_alert_not_a_restart_and_the_trader_subscribes_again(robostack,
+                                                                                                   tmp_path):
+    port, command_port, ws_port = free_port(), free_port(), free_port()
+    alerts = alert_file(tmp_path)
+    # 10x: Sunday 01:04 New York; each second factor takes 2 s, IBC's cold restart at 01:05 comes 6 s after the start.
+    sim = [sys.executable, "-m", "services.gateway_sim", "--port", str(port), "--state-file", "none",
+           "--ibc-command-port", str(command_port), "--tick-interval", "0.1", "--time-scale", "10",
+           "--timezone", "America/New_York", "--start-day", "sun", "--start-time", "01:04:00",
+           "--second-factor", "20", "--cold-restart", "01:05"]
+    stack = robostack(f"""generated_secrets: [ROBOSTACK_WS_TOKEN]
+{alerts_section(tmp_path, "second-factor, restarting")}
+services:
+  gateway:
+    command: {' '.join(sim)}
+    cwd: {REPO}
+    health: {{ib_api: {{port: {port}}}, interval: 250ms, timeout: 2s, retries: 2}}
+    startup_timeout: 30s
+    stop_grace: 5s
+    ibc: {{command_port: {command_port}}}
+  websocket:
+    command: {sys.executable} -m services.websocket_server --port {ws_port}
+    cwd: {REPO}
+    env: {{ROBOSTACK_WS_TOKEN: "${{ROBOSTACK_WS_TOKEN}}"}}
+    health: {{http: {{url: "http://127.0.0.1:{ws_port}/healthz"}}, interval: 250ms}}
+    stop_grace: 5s
+  trader:
+    command: >-
+      {sys.executable} -m services.runner_async --symbols AAPL --port {port} --client-id 10
+      --ws-url ws://127.0.0.1:{ws_port}/publish --data-timeout 1 --max-backoff 1
+    cwd: {REPO}
+    env: {{ROBOSTACK_WS_TOKEN: "${{ROBOSTACK_WS_TOKEN}}"}}
+    depends_on: [gateway, websocket]
+    health: {{notify: {{watchdog_timeout: 30s}}, interval: 500ms}}
+    startup_timeout: 30s
+    stop_grace: 5s
+    dependency_grace: 30s
+""")
+    up = stack.run("up", "--detach")
+    assert up.returncode == 0, up.stdout + up.stderr
+    first = stack.wait_for_event("gateway", "awaiting-second-factor", timeout=30)
+    ready = stack.wait_for_event("gateway", "gateway-ready", after=first, timeout=30)
+    weekly = stack.wait_for_event("gateway", "awaiting-second-factor", after=ready + 1, timeout=30)
+    stack.wait_for_event("gateway", "gateway-ready", after=weekly, timeout=30)
+    gateway_log = (stack.state_dir / "logs" / "gateway.log").read_text()
+    assert "IBC will cold-restart shortly" in gateway_log
+    trader_log = stack.state_dir / "logs" / "trader.log"
+    wait_until(lambda: trader_log.read_text().count("subscribed to AAPL") >= 2, timeout=30,
+               what="the trader subscribing again after the weekly login")
+    # Two prompts, each told to a person at once (the second folded with nothing else: dedup is 1 s).
+    wait_until(lambda: alerts.exists() and alerts.read_text().count('"event": "second-factor"') >= 2, timeout=30,
+               what="an alert for each second factor")
+    gateway_events = [e["event"] for e in stack.events() if e["service"] == "gateway"]
+    assert "restarting" not in gateway_events and gateway_events.count("starting") == 1, gateway_events
+    rows = {s["name"]: s for s in json.loads(stack.run("status", "--json").stdout)["services"]}
+    assert rows["gateway"]["restarts"] == 0 and rows["trader"]["restarts"] == 0, rows
+    down = stack.run("down")
+    assert down.returncode == 0, down.stdout + down.stderr
+
+
+def test_a_weekly_login_nobody_approves_gives_up_with_an_alert_and_never_asks_the_phone_again(robostack, tmp_path):
+    alerts = alert_file(tmp_path)
+    # 10x: the first login's second factor comes after 2 s; the cold restart 6 s after the start asks again and
+    # nobody answers: IBC gives up 3 s later.
+    stack = robostack(alerts_section(tmp_path, "second-factor, gave-up") + "\n" + gateway_stack(
+        "--time-scale", "10", "--timezone", "America/New_York", "--start-day", "sun", "--start-time", "01:04:00",
+        "--second-factor", "20", "--later-second-factor", "never", "--second-factor-timeout", "30",
+        "--cold-restart", "01:05", ibc=", second_factor_timeout: 3s"))
+    up = stack.run("up", "--detach")
+    assert up.returncode == 0, up.stdout + up.stderr
+    ready = stack.wait_for_event("gateway", "gateway-ready", timeout=30)
+    weekly = stack.wait_for_event("gateway", "awaiting-second-factor", after=ready, timeout=30)
+    gave_up = stack.wait_for_event("gateway", "gave-up", after=weekly, timeout=30)
+    reason = stack.events()[gave_up]["reason"]
+    assert "IBC closing because login has not completed" in reason and "not retried on its own" in reason, reason
+    wait_until(lambda: alerts.exists() and '"event": "gave-up"' in alerts.read_text(), timeout=30,
+               what="the gave-up alert")
+    assert alerts.read_text().count('"event": "second-factor"') == 2
+    gateway_events = [(e["event"], e["reason"]) for e in stack.events() if e["service"] == "gateway"]
+    assert ("exited", "exited with code 87") in gateway_events, gateway_events
+    # One process: before the fix, a probe just ahead of the exit left the login "awaiting", and the Gateway was
+    # started again (a new phone prompt each time) until the login budget was spent.
+    assert [event for event, _ in gateway_events].count("started") == 1, gateway_events
+    row = gateway_row(stack.run("status", "--json"))
+    assert row["state"] == "failed" and row["restarts"] == 0, row
+    stack.run("down")
