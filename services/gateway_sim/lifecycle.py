@@ -150,12 +150,19 @@ class GatewayLife:
         return CommandReply((f"OK {verb} in progress", f"OK {verb} at {stamp}"), close=True)
 
     def _reconnect_data(self) -> CommandReply:
-        self._farms_restore(None, "on RECONNECTDATA")
+        if not self._outage_on_ibs_side("RECONNECTDATA"):
+            self._farms_restore(None, "on RECONNECTDATA")
         return CommandReply(("OK ",))
 
     def _reconnect_account(self) -> CommandReply:
-        self._connectivity_restore("on RECONNECTACCOUNT")
+        if not self._outage_on_ibs_side("RECONNECTACCOUNT"):
+            self._connectivity_restore("on RECONNECTACCOUNT")
         return CommandReply(("OK ",))
+
+    def _outage_on_ibs_side(self, command: str) -> bool:
+        if self.week.outages_on_ibs_side:
+            self._sim(f"{command}: nothing changes, the outage is on IB's side")
+        return self.week.outages_on_ibs_side
 
     # --- login --------------------------------------------------------------------------------
 

@@ -80,6 +80,7 @@ class WeekConfig:
     farm_outage: tuple[FarmOutage, ...] = ()
     connectivity_loss: tuple[ConnectivityLoss, ...] = ()
     competing_session: tuple[CompetingSession, ...] = ()
+    outages_on_ibs_side: bool = False  # RECONNECTDATA/RECONNECTACCOUNT answer OK and change nothing
     time_scale: float = 1.0
     start_time: time | None = None
     start_day: int | None = None  # date.weekday() of the simulated start
@@ -95,7 +96,7 @@ class WeekConfig:
         """True when none of the week is asked for: the simulator's API is up from the start, as ever."""
         return not (self.ibc or self.java_start or self.existing_session or self.auto_restart is not None
                     or self.cold_restart is not None or self.farm_outage or self.connectivity_loss
-                    or self.competing_session or self.simulated_clock)
+                    or self.competing_session or self.outages_on_ibs_side or self.simulated_clock)
 
     @property
     def simulated_clock(self) -> bool:
@@ -126,6 +127,8 @@ class WeekConfig:
                               ("competing session", self.competing_session)):
             if events:
                 parts.append(f"{len(events)} {label}(s)")
+        if self.outages_on_ibs_side:
+            parts.append("outages on IB's side (RECONNECTDATA/RECONNECTACCOUNT change nothing)")
         if self.simulated_clock:
             day = DAY_NAMES[self.start_day].title() if self.start_day is not None else ""
             when = " ".join(p for p in (day, f"{self.start_time:%H:%M:%S}" if self.start_time else "") if p)
@@ -326,6 +329,8 @@ OPTIONS: dict[str, Option] = {
     "competing_session": Option(competing_session, "AT:DURATION",
                                 "AT seconds after the first login, a live session elsewhere takes the market data "
                                 "(10197 per subscription, ticks stop) for DURATION; repeatable", repeats=True),
+    "outages_on_ibs_side": Option(flag, None, "the outages above are IB's own: RECONNECTDATA and RECONNECTACCOUNT "
+                                              "answer OK and change nothing; only their DURATION ends them"),
     "time_scale": Option(time_scale, "X", "simulated seconds per real second for all of the above (default 1)"),
     "start_time": Option(clock_time, "HH:MM[:SS]", "simulated local time at process start (default: now)"),
     "start_day": Option(weekday, "DAY", "simulated day of the week at process start, mon..sun (default: today)"),

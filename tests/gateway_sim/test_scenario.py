@@ -60,6 +60,7 @@ def test_every_option_parses_from_the_command_line():
     assert (config.time_scale, config.start_time) == (480, time(9, 20))
     assert (config.cold_restart, config.start_day) == (time(7, 5), 6)
     assert week("--later-second-factor", "never").later_second_factor == NEVER
+    assert week("--outages-on-ibs-side").outages_on_ibs_side and not week().outages_on_ibs_side
     assert week("--start-day", "sat").start_day == 5 and week("--start-day", "sat").simulated_clock
     assert week("--second-factor", "never").second_factor == NEVER
 
