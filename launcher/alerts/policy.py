@@ -27,7 +27,7 @@ KINDS = ("unhealthy", "recovered", "restarting", "gave-up", "blocked", "second-f
 HEALTH_KINDS = ("unhealthy", "recovered", "restarting")  # one window per service for all of these
 # The supervisor's event names, and what they mean for alerts (names other helpers add map here too).
 EVENT_KINDS = {
-    "unhealthy": ("unhealthy", ""), "external-down": ("unhealthy", ""),
+    "unhealthy": ("unhealthy", ""), "external-down": ("unhealthy", ""), "ib-outage": ("unhealthy", ""),
     "restarting": ("restarting", ""),
     "gave-up": ("gave-up", ""),
     "blocked": ("blocked", ""), "preflight-refused": ("blocked", ""),

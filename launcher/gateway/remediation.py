@@ -47,10 +47,13 @@ class LadderSettings:
     @classmethod
     def for_service(cls, spec: Service) -> "LadderSettings":
         budget = spec.effective_login_budget
-        return cls(ibc=spec.ibc is not None, budget_count=budget.count if budget else None,
-                   budget_window=budget.window if budget else 86400.0,
-                   soft_restart_timeout=spec.ibc.restart_timeout if spec.ibc else 300.0,
-                   reconnect_after=spec.ibc.reconnect_after if spec.ibc else 10.0)
+        common = dict(ibc=spec.ibc is not None, budget_count=budget.count if budget else None,
+                      budget_window=budget.window if budget else 86400.0)
+        if spec.ibc is None:
+            return cls(**common)
+        ibc = spec.ibc
+        return cls(**common, soft_restart_timeout=ibc.restart_timeout, reconnect_after=ibc.reconnect_after,
+                   connectivity_grace=ibc.reconnect_account_after, escalate_after=ibc.escalate_after)
 
 
 @dataclass(frozen=True)
@@ -155,8 +158,8 @@ def _next_rung(condition: GatewayCondition, gentle: Action, settings: LadderSett
                                   "ago")
         return Remedy("soft-restart", f"{condition.detail}; {gentle.upper().replace('-', '')} did not help within "
                                       f"{settings.escalate_after:g}s")
-    return Remedy("wait", f"{condition.detail}; a soft restart did not help either: this is on IB's side "
-                          "(a new login would not help, and costs a second factor)", alert=True)
+    return Remedy("wait", f"{condition.detail}; {gentle.upper().replace('-', '')} and a soft restart did not help: "
+                          "this is on IB's side (a new login would not help, and costs a second factor)", alert=True)
 
 
 def _api_dead(condition: GatewayCondition, settings: LadderSettings, history: RemediationHistory,

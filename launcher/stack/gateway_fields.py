@@ -49,6 +49,8 @@ class IbcSettings(Strict):
     second_factor_timeout: PositiveDuration = 180.0  # IBC's own: past it IBC gives up the login and exits
     restart_timeout: PositiveDuration = 300.0  # a soft restart must bring the API back within this
     reconnect_after: PositiveDuration = 10.0  # farms broken this long (a blip clears itself) before RECONNECTDATA
+    reconnect_account_after: PositiveDuration = 60.0  # IB lost this long (it usually returns) before RECONNECTACCOUNT
+    escalate_after: PositiveDuration = 120.0  # a RECONNECT... that has not helped within this: a soft restart
 
 
 def _one_or_many(value: object) -> object:

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from launcher.supervise.lifecycle import ServiceLifecycle
 
 SOFT_RESTART_PACE = 0.5  # seconds between verdicts while a soft restart is awaited (at most `interval`)
+IB_OUTAGE = "ib-outage"  # the ladder's conclusion: every gentle step tried, the rest is on IB's side
 EVENT_NAMES = {conditions.phases.AWAITING_SECOND_FACTOR: "awaiting-second-factor"}  # the alert policy's names
 
 
@@ -333,3 +334,8 @@ async def _climb(stack: Restarts, lifecycle: "ServiceLifecycle", remedy: Remedy)
                                                             history=lifecycle.history, now=now))
     elif remedy.action == "give-up" and not lifecycle.service.external:
         await stack.apply(lifecycle, Decision("give-up", reason=remedy.reason))
+    elif remedy.action == "wait" and remedy.alert and watch.history.last(IB_OUTAGE) is None:
+        # The ladder is done and the rest is IB's: said once per trouble, as an event (and an alert).
+        watch.history.record(IB_OUTAGE, now)
+        lifecycle.journal.emit(lifecycle.name, IB_OUTAGE, remedy.reason)
+        lifecycle.journal.save()

@@ -94,10 +94,13 @@ def test_without_a_budget_hard_restarts_are_not_counted():
 
 
 def test_settings_come_from_the_stack_file():
-    spec = Service.model_validate({"command": "x", "health": {"ib_api": {"port": 4002}}, "ibc": {"restart_timeout": "2m"}})
+    spec = Service.model_validate({"command": "x", "health": {"ib_api": {"port": 4002}},
+                                   "ibc": {"restart_timeout": "2m", "reconnect_account_after": "5m",
+                                           "escalate_after": "30s"}})
     settings = LadderSettings.for_service(spec)
     assert (settings.ibc, settings.budget_count, settings.budget_window, settings.soft_restart_timeout) == \
         (True, 3, 86400.0, 120.0)
+    assert (settings.connectivity_grace, settings.escalate_after) == (300.0, 30.0)
     plain = LadderSettings.for_service(Service.model_validate({"command": "x", "login_budget": "5 per week",
                                                                 "health": {"ib_api": {"port": 4002}}}))
     assert (plain.ibc, plain.budget_count, plain.budget_window) == (False, 5, 7 * 86400.0)

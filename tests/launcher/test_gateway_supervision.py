@@ -181,6 +181,28 @@ async def test_a_hung_api_gets_a_soft_restart_from_the_ladder_not_a_new_login(ha
     assert "cleared by the restart" in gateway_log(h)
 
 
+async def test_an_outage_on_ibs_side_climbs_the_gentle_rungs_once_then_says_so_and_asks_no_new_login(harness):
+    text, _, _ = gateway_stack("--farm-outage", "0.3:60", "--outages-on-ibs-side", "--restart-delay", "0",
+                               "--restart-duration", "0.3")
+    h = harness(text.replace("restart_timeout: 20s}", "restart_timeout: 20s, escalate_after: 1s}"))
+    await h.up()
+    pid = h.pid("gateway")
+    broken = await h.recorder.wait_for("gateway", "gateway-farms-broken")
+    sent = await h.recorder.wait_for("gateway", "ibc-command", after=broken)
+    assert h.recorder.events[sent].data == {"command": "RECONNECTDATA", "ok": True}
+    restarted = await h.recorder.wait_for("gateway", "restarted", after=sent)
+    assert "soft restart" in h.recorder.events[restarted].reason
+    told = await h.recorder.wait_for("gateway", "ib-outage", after=restarted)
+    assert "RECONNECTDATA and a soft restart did not help: this is on IB's side" in h.recorder.events[told].reason
+    # The ladder is done: the next probes wait (no second RECONNECTDATA, restart or event), same process, no login.
+    watch = h.services["gateway"].gateway
+    probes = watch.monitor.heartbeats_answered
+    await until(lambda: watch.monitor.heartbeats_answered >= probes + 10, "ten more probes")
+    after = [e.event for e in h.recorder.events[told + 1:] if e.service == "gateway"]
+    assert after.count("ib-outage") == 0 and "restarted" not in after and "ibc-command" not in after, after
+    assert h.pid("gateway") == pid and len(h.spawner.spawned) == 1
+
+
 async def down_from_run_state(processes, tmp_path: Path, ibc_address) -> tuple[object, Path, list[str]]:
     """A simulated Gateway under IBC, stopped as `down` does without a supervisor: from a run state whose
     Gateway record names ``ibc_address(command_port)`` as its IBC. Returns (process, its log, down's notes)."""
