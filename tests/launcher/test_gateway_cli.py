@@ -241,3 +241,27 @@ def test_a_weekly_login_nobody_approves_gives_up_with_an_alert_and_never_asks_th
     row = gateway_row(stack.run("status", "--json"))
     assert row["state"] == "failed" and row["restarts"] == 0, row
     stack.run("down")
+
+
+def test_a_crash_loop_stops_at_the_login_budget_and_a_person_may_restart_it(robostack):
+    import os
+    import signal
+
+    stack = robostack(gateway_stack() + "    restart: always\n    backoff: {initial: 100ms}\n"
+                                        "    login_budget: 2 per day\n")
+    up = stack.run("up", "--detach")
+    assert up.returncode == 0, up.stdout + up.stderr
+    # Two crashes: the first is restarted (a second login); a restart after the second would be a third login.
+    os.kill(gateway_row(stack.run("status", "--json"))["pid"], signal.SIGKILL)  # a process this stack started
+    restarted = stack.wait_for_event("gateway", "restarted", timeout=30)
+    os.kill(gateway_row(stack.run("status", "--json"))["pid"], signal.SIGKILL)
+    gave_up = stack.wait_for_event("gateway", "gave-up", after=restarted, timeout=30)
+    assert "the login budget is spent (2 logins within 24h)" in stack.events()[gave_up]["reason"]
+    status = stack.run("status")
+    assert status.returncode == 1 and "failed" in status.stdout and "login budget" in status.stdout, status.stdout
+    assert [e["event"] for e in stack.events() if e["service"] == "gateway"].count("started") == 2
+    restart = stack.run("restart", "gateway")  # a person may: the budget only stops loops
+    assert restart.returncode == 0, restart.stdout + restart.stderr
+    assert gateway_row(stack.run("status", "--json"))["state"] == "healthy"
+    down = stack.run("down")
+    assert down.returncode == 0, down.stdout + down.stderr
