@@ -75,6 +75,25 @@ def test_a_farm_outage_is_in_status_and_doctor_within_interval_times_retries(rob
     assert down.returncode == 0, down.stdout + down.stderr
 
 
+def test_a_farm_outage_is_cleared_by_the_ladders_reconnectdata_and_the_gateway_is_never_restarted(robostack):
+    stack = robostack(gateway_stack("--farm-outage", "0.5:300", ibc=", reconnect_after: 500ms"))
+    up = stack.run("up", "--detach")
+    assert up.returncode == 0, up.stdout + up.stderr
+    broken = stack.wait_for_event("gateway", "gateway-farms-broken", timeout=30)
+    sent = stack.wait_for_event("gateway", "ibc-command", after=broken, timeout=30)
+    event = stack.events()[sent]
+    assert (event["command"], event["ok"]) == ("RECONNECTDATA", True), event
+    # 2104/2106/2158 reach the monitor while IBC is still answering: ready may come before the command's event.
+    stack.wait_for_event("gateway", "gateway-ready", after=broken, timeout=30)
+    row = gateway_row(stack.run("status", "--json"))
+    assert row["condition"]["state"] == "ready" and row["condition"]["farms_broken"] == [], row
+    assert row["restarts"] == 0 and row["state"] == "healthy", row
+    gateway_log = (stack.state_dir / "logs" / "gateway.log").read_text()
+    assert "condition farms-ok:" in gateway_log and "on RECONNECTDATA" in gateway_log
+    down = stack.run("down")
+    assert down.returncode == 0, down.stdout + down.stderr
+
+
 def test_the_daily_restart_in_a_maintenance_window_and_a_1101_loss_are_no_restart_and_the_trader_resubscribes(
         robostack):
     from datetime import datetime, timedelta, timezone
