@@ -1,4 +1,4 @@
-"""IB Gateway's life under IBC as a pure state machine: login phases, soft and daily restarts, IB's conditions.
+"""IB Gateway's life under IBC as a pure state machine: login phases, soft, daily and weekly restarts, IB's conditions.
 
 It reads the injected clock, keeps a schedule of what happens next, answers IBC
 commands, and returns *actions* (log lines, API port states, notices, exit) that
