@@ -148,6 +148,22 @@ async def test_a_second_factor_that_never_comes_fails_the_start_with_its_verdict
     assert gateway_log(h).count(SECOND_FACTOR) == 1  # never asked again
 
 
+async def test_a_weekly_second_factor_nobody_approves_is_judged_on_ibcs_last_lines_and_not_retried(harness):
+    # 10x from Sunday 01:04:50 New York: logged in after 0.2 s, IBC's cold restart at 01:05 (1 s), and the weekly
+    # prompt is never approved: IBC exits 87 after 1 s while the monitor probes every 200 ms. The exit must be
+    # judged on IBC's last lines, not on the "awaiting" a probe read just before them.
+    text, _, _ = gateway_stack("--time-scale", "10", "--timezone", "America/New_York", "--start-day", "sun",
+                               "--start-time", "01:04:50", "--second-factor", "2", "--later-second-factor", "never",
+                               "--second-factor-timeout", "10", "--cold-restart", "01:05",
+                               extra="    restart: always\n")
+    h = harness(text)
+    await h.up()
+    gave_up = await h.recorder.wait_for("gateway", "gave-up")
+    assert "not retried on its own" in h.recorder.events[gave_up].reason
+    assert h.state("gateway") == "failed" and len(h.spawner.spawned) == 1
+    assert gateway_log(h).count(SECOND_FACTOR) == 2  # the first login's and the weekly one's: no third
+
+
 async def test_a_hard_restart_loop_stops_at_the_login_budget(harness):
     text, _, _ = gateway_stack(ibc=False, extra="    restart: always\n    login_budget: 2 per day\n")
     h = harness(text)
