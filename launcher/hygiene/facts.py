@@ -19,7 +19,7 @@ from pathlib import Path
 from launcher.hygiene.connect import TcpConnect, tcp_connect
 from launcher.hygiene.findings import (Holder, ZombieFinding, classify_zombies, is_remote, owner_label, probe_host,
                                        remote_ports, watched_ports)
-from launcher.hygiene.gateway_facts import gateway_condition
+from launcher.hygiene.gateway_facts import gateway_condition, with_monitors_view
 from launcher.hygiene.scan import (PortScan, external_holder_pids, find_stale, live_groups, process_ages,
                                    settled_scan)
 from launcher.gateway.condition import GatewayCondition
@@ -110,9 +110,10 @@ async def collect_facts(stack: ResolvedStack, paths: StatePaths, names: list[str
         service_facts.log_writer = _log_writer(service_facts.log_path)
         if service_facts.label == "Gateway":
             log_path = Path(service_facts.log_path) if service_facts.log_path else None
-            service_facts.gateway = gateway_condition(service, service_facts.ib_api, log_path=log_path,
-                                                      process_running=None if service.external
-                                                      else service_facts.managed_alive)
+            own = gateway_condition(service, service_facts.ib_api, log_path=log_path,
+                                    process_running=None if service.external else service_facts.managed_alive)
+            recorded = service_facts.record.condition if running and service_facts.record is not None else None
+            service_facts.gateway = with_monitors_view(own, recorded)
     return facts
 
 

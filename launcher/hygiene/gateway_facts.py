@@ -4,13 +4,16 @@ Doctor's own session (the ib_api check's client id) hears the farm and connectiv
 notices a Gateway sends every new session; the service's log says where a login is;
 the stack file says whether a maintenance window is on. Together they make the
 Gateway's condition (:mod:`launcher.gateway.condition`), which
-:mod:`launcher.hygiene.gateway_verdicts` turns into verdicts.
+:mod:`launcher.hygiene.gateway_verdicts` turns into verdicts. With a live supervisor,
+its monitor's record says since when (doctor's session only knows "since now").
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from ibproto.notices import NoticeBoard, classify
 from launcher.gateway.condition import GatewayCondition, judge_service
@@ -36,6 +39,27 @@ def gateway_condition(service: ResolvedService, diagnosis: IbApiDiagnosis | None
     return judge_service(service.spec, now=now, api_answering=None if diagnosis is None else answered(diagnosis),
                          api_detail=(diagnosis.failure or "") if diagnosis is not None else "", board=board,
                          login=tracker.state, process_running=process_running)
+
+
+def with_monitors_view(own: GatewayCondition, recorded: Any) -> GatewayCondition:
+    """Doctor's own look, dated by a live supervisor's monitor when both see the same state.
+
+    Doctor's session hears a Gateway's broken farms (or a lost IB) when it connects, so on its
+    own it can only say "since now"; the monitor heard them when they began, and the supervisor
+    keeps that in the run state. Anything else recorded (another state or other farms, a later or
+    missing time, values of the wrong type) leaves doctor's own look as it is.
+    """
+    if not isinstance(recorded, dict) or recorded.get("state") != own.state:
+        return own
+    farms = recorded.get("farms_broken")
+    if not isinstance(farms, list) or set(map(str, farms)) != set(own.farms_broken):
+        return own
+    since, detail = recorded.get("since"), recorded.get("detail")
+    if isinstance(since, bool) or not isinstance(since, (int, float)) or not isinstance(detail, str) or not detail:
+        return own
+    if own.since is not None and since >= own.since:
+        return own
+    return replace(own, since=float(since), detail=detail)
 
 
 def answered(diagnosis: IbApiDiagnosis) -> bool:

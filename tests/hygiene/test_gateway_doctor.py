@@ -80,6 +80,20 @@ def doctor(stack) -> tuple[int, dict[str, dict]]:
     return result.returncode, {s["name"]: s for s in json.loads(result.stdout)["services"]}
 
 
+def test_doctor_dates_what_it_sees_by_the_live_supervisors_monitor_and_nothing_else():
+    from launcher.hygiene.gateway_facts import with_monitors_view
+
+    own = GatewayCondition("farms-broken", "farms broken: usfarm since 10:00:05", since=1005.0, farms_broken=("usfarm",))
+    monitor = {"state": "farms-broken", "detail": "farms broken: usfarm since 09:12:00", "since": 972.0,
+               "farms_broken": ["usfarm"]}
+    assert with_monitors_view(own, monitor) == GatewayCondition("farms-broken", "farms broken: usfarm since 09:12:00",
+                                                                since=972.0, farms_broken=("usfarm",))
+    for recorded in (None, "farms-broken", {**monitor, "state": "ready"}, {**monitor, "farms_broken": ["ushmds"]},
+                     {**monitor, "since": 2000.0}, {**monitor, "since": True}, {**monitor, "since": "972"},
+                     {**monitor, "detail": ""}, {**monitor, "detail": 7}, {**monitor, "farms_broken": "usfarm"}):
+        assert with_monitors_view(own, recorded) is own, recorded
+
+
 def external(name: str, port: int, extra: str = "") -> str:
     return f"  {name}:\n    external: true\n    health: {{ib_api: {{port: {port}}}, timeout: 2s}}\n{extra}"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 from tests.helpers import REPO, free_port, wait_for_log_line, wait_until
 
@@ -63,13 +64,18 @@ def test_a_farm_outage_is_in_status_and_doctor_within_interval_times_retries(rob
     up = stack.run("up", "--detach")
     assert up.returncode == 0, up.stdout + up.stderr
     broken = stack.wait_for_event("gateway", "gateway-farms-broken", timeout=30)
+    heard = time.time()
     row = gateway_row(stack.run("status", "--json"))
     assert row["state"] == "healthy" and row["condition"]["state"] == "farms-broken", row
+    # Into the next second, so that doctor's own session, on its own, would date the outage later than it began.
+    wait_until(lambda: time.time() >= int(heard) + 1, timeout=5, what="the next second")
     assert "usfarm" in row["condition"]["farms_broken"]
     doctor = stack.run("doctor", "--json")
     verdicts = {s["name"]: s for s in json.loads(doctor.stdout)["services"]}
     assert verdicts["gateway"]["verdict"] == "farms-broken", verdicts["gateway"]
     assert "RECONNECTDATA" in verdicts["gateway"]["fix"]
+    # Dated by the supervisor's monitor, which heard the outage begin, not by doctor's own session.
+    assert verdicts["gateway"]["detail"] == gateway_row(stack.run("status", "--json"))["condition"]["detail"]
     assert stack.events()[broken]["event"] == "gateway-farms-broken"
     down = stack.run("down")
     assert down.returncode == 0, down.stdout + down.stderr
