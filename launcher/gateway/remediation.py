@@ -30,6 +30,10 @@ from launcher.stack.model import Service
 
 Action = Literal["none", "wait", "reconnect-data", "reconnect-account", "soft-restart", "hard-restart", "give-up"]
 RECOVERED = (c.READY, c.READ_ONLY)
+# A trouble is over once the Gateway has been ready this long. A new session's greeting may say
+# "farm OK" a moment before its "farm broken" notices (seen after every soft restart during an
+# outage): counted as a recovery, it started the ladder over, a soft restart each time around.
+RECOVERY_SETTLE = 5.0
 
 
 @dataclass(frozen=True)
@@ -72,12 +76,18 @@ class RemediationHistory:
     trouble_since: float | None = None
     tried: list[tuple[str, float]] = field(default_factory=list)  # (action, when)
     logins: list[float] = field(default_factory=list)
+    ready_since: float | None = None
 
     def observe(self, condition: GatewayCondition, now: float) -> None:
-        """Note the condition: recovery ends the trouble (and its ladder); a first problem starts one."""
+        """Note the condition: a settled recovery ends the trouble (and its ladder); a first problem starts one."""
         if condition.state in RECOVERED:
-            self.trouble_since, self.tried = None, []
-        elif self.trouble_since is None and condition.state not in (c.UNKNOWN,):
+            if self.ready_since is None:
+                self.ready_since = now
+            if now - self.ready_since >= RECOVERY_SETTLE or self.trouble_since is None:
+                self.trouble_since, self.tried = None, []
+            return
+        self.ready_since = None
+        if self.trouble_since is None and condition.state not in (c.UNKNOWN,):
             self.trouble_since = now
 
     def record(self, action: str, now: float) -> None:

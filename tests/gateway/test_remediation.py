@@ -27,9 +27,22 @@ def test_broken_farms_climb_reconnectdata_then_a_soft_restart_then_wait_with_an_
     assert actions == ["wait", "wait", "reconnect-data", "wait", "soft-restart", "wait", "wait"]
     last = step("farms-broken", IBC, history, 500)
     assert last.alert and "on IB's side" in last.reason and "hard" not in last.action
-    step("ready", IBC, history, 510)  # recovered: the next outage starts its own ladder
+    step("ready", IBC, history, 510)
+    step("ready", IBC, history, 515)  # recovered (ready for RECOVERY_SETTLE): the next outage starts its own ladder
     assert history.tried == [] and step("farms-broken", IBC, history, 600).action == "wait"
     assert step("farms-broken", IBC, history, 611).action == "reconnect-data"
+
+
+def test_a_ready_moment_as_a_new_session_greets_is_no_recovery_and_the_ladder_goes_on():
+    history = RemediationHistory()
+    for now in (0, 10, 130):  # broken farms: RECONNECTDATA at 10, a soft restart at 130
+        step("farms-broken", IBC, history, now)
+    assert [action for action, _ in history.tried] == ["reconnect-data", "soft-restart"]
+    step("restarting", IBC, history, 131)
+    assert step("ready", IBC, history, 132).action == "none"  # the new session's "farm OK" greeting...
+    last = step("farms-broken", IBC, history, 132.01)  # ...then its "farm broken" notices
+    assert last.action == "wait" and last.alert and "on IB's side" in last.reason
+    assert [action for action, _ in history.tried] == ["reconnect-data", "soft-restart"]  # no second round
 
 
 def test_without_ibc_broken_farms_and_lost_connectivity_only_wait():

@@ -216,6 +216,8 @@ async def test_an_outage_on_ibs_side_climbs_the_gentle_rungs_once_then_says_so_a
     await until(lambda: watch.monitor.heartbeats_answered >= probes + 10, "ten more probes")
     after = [e.event for e in h.recorder.events[told + 1:] if e.service == "gateway"]
     assert after.count("ib-outage") == 0 and "restarted" not in after and "ibc-command" not in after, after
+    before = [e.event for e in h.recorder.events[:told] if e.service == "gateway"]
+    assert before.count("ibc-command") == 1 and before.count("restarted") == 1, before  # one round, not a loop
     assert h.pid("gateway") == pid and len(h.spawner.spawned) == 1
 
 
