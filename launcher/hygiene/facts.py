@@ -19,7 +19,7 @@ from pathlib import Path
 from launcher.hygiene.connect import TcpConnect, tcp_connect
 from launcher.hygiene.findings import (Holder, ZombieFinding, classify_zombies, is_remote, owner_label, probe_host,
                                        remote_ports, watched_ports)
-from launcher.hygiene.gateway_facts import gateway_condition, with_monitors_view
+from launcher.hygiene.gateway_facts import gateway_condition, ladder_so_far, with_monitors_view
 from launcher.hygiene.scan import (PortScan, external_holder_pids, find_stale, live_groups, process_ages,
                                    settled_scan)
 from launcher.gateway.condition import GatewayCondition
@@ -32,6 +32,7 @@ from launcher.probes.ib_api import IbApiDiagnosis, diagnose_ib_api
 from launcher.probes.registry import PROBES  # noqa: F401 - imported now, not mid-measurement (run_probe imports it late)
 from launcher.process.search import MatchedProcess
 from launcher.stack.resolved import ResolvedService, ResolvedStack
+from launcher.state.events import last_events
 from launcher.state.paths import StatePaths
 from launcher.state.store import RunState, ServiceRecord, read_run_state
 from launcher.state.interpret import live_supervisor
@@ -39,6 +40,7 @@ from launcher.state.interpret import live_supervisor
 DEFAULT_TIMEOUT = 2.0  # for services without a health check
 LOG_LINES_SCANNED = 200
 LOG_ERRORS_SHOWN = 3
+LADDER_LOOKBACK = 500  # timeline events read back for the Gateway ladder's steps (a trouble writes a few dozen)
 ERROR_LOOKING = re.compile(r"(?i)\b(error|errors|exception|traceback|fatal|critical|failed|failure|refused|denied|"
                            r"timed out|timeout|cannot|can't|unable|warning)\b")
 
@@ -76,6 +78,7 @@ class ServiceFacts:
     gateway: GatewayCondition | None = None  # a TWS API service's condition (login phase, notices, maintenance)
     ibc_address: str | None = None  # IBC's command server, when the stack declares one
     second_factor_timeout: float = 180.0
+    ladder: list[str] = field(default_factory=list)  # what the live supervisor did about the Gateway's condition
 
     @property
     def managed_alive(self) -> bool:
@@ -114,6 +117,8 @@ async def collect_facts(stack: ResolvedStack, paths: StatePaths, names: list[str
                                     process_running=None if service.external else service_facts.managed_alive)
             recorded = service_facts.record.condition if running and service_facts.record is not None else None
             service_facts.gateway = with_monitors_view(own, recorded)
+            if recorded is not None:
+                service_facts.ladder = _ladder(paths, service.name)
     return facts
 
 
@@ -199,6 +204,14 @@ def _log_errors(paths: StatePaths, service: ResolvedService) -> tuple[str | None
     if target is None or not target.exists():
         return None, []
     return str(target), error_lines(last_lines(target, LOG_LINES_SCANNED))
+
+
+def _ladder(paths: StatePaths, name: str) -> list[str]:
+    """The ladder's steps for `name` in the timeline's latest events (an unreadable timeline: none)."""
+    try:
+        return ladder_so_far(last_events(paths.events, LADDER_LOOKBACK), name)
+    except OSError:
+        return []
 
 
 def _log_writer(log_path: str | None) -> dict | None:

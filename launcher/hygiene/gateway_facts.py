@@ -13,14 +13,17 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from datetime import tzinfo
+from typing import Any, Iterable
 
 from ibproto.notices import NoticeBoard, classify
 from launcher.gateway.condition import GatewayCondition, judge_service
 from launcher.gateway.login import LoginTracker
 from launcher.gateway.logtail import LogTail
+from launcher.gateway.remediation import RECOVERY_SETTLE
 from launcher.probes.ib_api import OK, SESSION_FAILED, IbApiDiagnosis
 from launcher.stack.resolved import ResolvedService
+from launcher.state.events import Event
 
 
 def gateway_condition(service: ResolvedService, diagnosis: IbApiDiagnosis | None, *, process_running: bool | None,
@@ -60,6 +63,44 @@ def with_monitors_view(own: GatewayCondition, recorded: Any) -> GatewayCondition
     if own.since is not None and since >= own.since:
         return own
     return replace(own, since=float(since), detail=detail)
+
+
+LADDER_EVENTS = ("ibc-command", "restarted", "ib-outage")
+
+
+def ladder_so_far(events: Iterable[Event], service: str, zone: tzinfo | None = None) -> list[str]:
+    """What the supervisor's remediation ladder did for ``service`` since it was last ready, in a person's words.
+
+    From the timeline's latest ``events`` (oldest first): the IBC commands it sent, its soft
+    restarts and its conclusion that the rest is on IB's side, after the Gateway's last settled
+    ``gateway-ready`` (the ladder starts over only then: see ``remediation.RECOVERY_SETTLE``). Pure.
+    """
+    mine = [event for event in events if event.service == service]
+    steps = []
+    for event in mine[_last_recovery(mine) + 1:]:
+        if event.event not in LADDER_EVENTS:
+            continue
+        at = event.time.astimezone(zone).strftime("%H:%M:%S")
+        if event.event == "ibc-command":
+            answered = "" if event.data.get("ok") else " (IBC did not say OK)"
+            steps.append(f"sent {event.data.get('command') or 'a command'} at {at}{answered}")
+        elif event.event == "restarted" and event.reason.startswith("soft restart"):
+            steps.append(f"restarted it softly at {at}")
+        elif event.event == "ib-outage":
+            steps.append(f"concluded at {at} that the rest is on IB's side")
+    return steps
+
+
+def _last_recovery(events: list[Event]) -> int:
+    """Index of the last ``gateway-ready`` no other condition followed within the settle time (-1: none)."""
+    for index in range(len(events) - 1, -1, -1):
+        if events[index].event != "gateway-ready":
+            continue
+        later = next((e for e in events[index + 1:] if e.event.startswith("gateway-") and e.event != "gateway-ready"),
+                     None)
+        if later is None or (later.time - events[index].time).total_seconds() >= RECOVERY_SETTLE:
+            return index
+    return -1
 
 
 def answered(diagnosis: IbApiDiagnosis) -> bool:

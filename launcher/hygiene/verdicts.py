@@ -270,7 +270,7 @@ def _gateway_away(f: ServiceFacts) -> Verdict | None:
 
 
 def _gateway_degraded(f: ServiceFacts) -> Verdict | None:
-    return _found(gateway_verdicts.degraded(f.gateway, f.ibc_address))
+    return _found(gateway_verdicts.degraded(f.gateway, f.ibc_address, f.ladder))
 
 
 def _found(finding: tuple[str, str, str] | None) -> Verdict | None:

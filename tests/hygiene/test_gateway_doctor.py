@@ -94,6 +94,40 @@ def test_doctor_dates_what_it_sees_by_the_live_supervisors_monitor_and_nothing_e
         assert with_monitors_view(own, recorded) is own, recorded
 
 
+def test_doctor_says_what_the_ladder_did_since_the_gateway_was_last_ready():
+    from datetime import datetime, timedelta, timezone
+
+    from launcher.hygiene.gateway_facts import ladder_so_far
+    from launcher.hygiene.gateway_verdicts import degraded
+    from launcher.state.events import Event
+
+    def at(second: float, service: str, event: str, reason: str = "", **data) -> Event:
+        return Event(datetime(2026, 12, 2, 9, 0, tzinfo=timezone.utc) + timedelta(seconds=second), service, event,
+                     reason, data)
+
+    timeline = [at(1, "gateway", "ibc-command", command="RECONNECTDATA", ok=True),  # an earlier trouble
+                at(2, "gateway", "gateway-ready"),  # recovered: ready for a minute
+                at(62, "gateway", "gateway-farms-broken"),
+                at(72, "gateway", "ibc-command", command="RECONNECTDATA", ok=True),
+                at(80, "trader", "restarted", "soft restart: not the Gateway"),
+                at(84, "gateway", "restarted", "soft restart: farms broken; RECONNECTDATA did not help"),
+                at(85, "gateway", "restarted", "exited with code 1"),  # not the ladder's
+                at(86, "gateway", "gateway-ready"),  # a new session's "farm OK" greeting after the soft restart,
+                at(86.01, "gateway", "gateway-farms-broken"),  # then its "farm broken": no recovery, the ladder goes on
+                at(90, "gateway", "ib-outage", "...: this is on IB's side"),
+                at(95, "gateway", "ibc-command", command="RECONNECTACCOUNT", ok=False)]
+    steps = ladder_so_far(timeline, "gateway", timezone.utc)
+    assert steps == ["sent RECONNECTDATA at 09:01:12", "restarted it softly at 09:01:24",
+                     "concluded at 09:01:30 that the rest is on IB's side",
+                     "sent RECONNECTACCOUNT at 09:01:35 (IBC did not say OK)"]
+    farms = GatewayCondition("farms-broken", "farms broken: usfarm since 09:00:00", farms_broken=("usfarm",))
+    _, _, fix = degraded(farms, "127.0.0.1:7462", steps[:3])
+    assert fix == ("robostack has sent RECONNECTDATA at 09:01:12; restarted it softly at 09:01:24; concluded at "
+                   "09:01:30 that the rest is on IB's side; wait for IB (a new login would not help)")
+    assert degraded(farms, "127.0.0.1:7462", steps[:1])[2].endswith("; it goes on if needed")
+    assert degraded(farms, "127.0.0.1:7462")[2].startswith("robostack will send RECONNECTDATA")
+
+
 def external(name: str, port: int, extra: str = "") -> str:
     return f"  {name}:\n    external: true\n    health: {{ib_api: {{port: {port}}}, timeout: 2s}}\n{extra}"
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -96,6 +97,27 @@ def test_a_farm_outage_is_cleared_by_the_ladders_reconnectdata_and_the_gateway_i
     assert row["restarts"] == 0 and row["state"] == "healthy", row
     gateway_log = (stack.state_dir / "logs" / "gateway.log").read_text()
     assert "condition farms-ok:" in gateway_log and "on RECONNECTDATA" in gateway_log
+    down = stack.run("down")
+    assert down.returncode == 0, down.stdout + down.stderr
+
+
+def test_an_outage_on_ibs_side_ends_the_ladder_with_one_event_and_doctor_says_what_was_done(robostack):
+    stack = robostack(gateway_stack("--farm-outage", "0.5:300", "--outages-on-ibs-side", "--restart-delay", "0",
+                                    "--restart-duration", "0.3", ibc=", reconnect_after: 500ms, escalate_after: 1s"))
+    up = stack.run("up", "--detach")
+    assert up.returncode == 0, up.stdout + up.stderr
+    told = stack.wait_for_event("gateway", "ib-outage", timeout=60)
+    assert "this is on IB's side" in stack.events()[told]["reason"]
+    doctor = stack.run("doctor", "--json")
+    verdict = {s["name"]: s for s in json.loads(doctor.stdout)["services"]}["gateway"]
+    assert verdict["verdict"] == "farms-broken", verdict
+    assert re.fullmatch(r"robostack has sent RECONNECTDATA at \S+; restarted it softly at \S+; concluded at \S+ "
+                        r"that the rest is on IB's side; wait for IB \(a new login would not help\)", verdict["fix"]), \
+        verdict["fix"]
+    events = [e["event"] for e in stack.events() if e["service"] == "gateway"]
+    assert events.count("ib-outage") == 1 and events.count("started") == 1, events
+    # One round of the ladder: a new session's "farm OK" greeting after the soft restart is no recovery.
+    assert events.count("ibc-command") == 1 and events.count("restarted") == 1, events
     down = stack.run("down")
     assert down.returncode == 0, down.stdout + down.stderr
 
