@@ -162,14 +162,19 @@ def _next_rung(condition: GatewayCondition, gentle: Action, settings: LadderSett
     asked, soft = history.last(gentle), history.last("soft-restart")
     if asked is None:
         return Remedy(gentle, condition.detail)
+    command = ibc_command(gentle)
     if soft is None:
         if now - asked < settings.escalate_after:
-            return Remedy("wait", f"{condition.detail}; {gentle.upper().replace('-', '')} sent {int(now - asked)}s "
-                                  "ago")
-        return Remedy("soft-restart", f"{condition.detail}; {gentle.upper().replace('-', '')} did not help within "
+            return Remedy("wait", f"{condition.detail}; {command} sent {int(now - asked)}s ago")
+        return Remedy("soft-restart", f"{condition.detail}; {command} did not help within "
                                       f"{settings.escalate_after:g}s")
-    return Remedy("wait", f"{condition.detail}; {gentle.upper().replace('-', '')} and a soft restart did not help: "
-                          "this is on IB's side (a new login would not help, and costs a second factor)", alert=True)
+    return Remedy("wait", f"{condition.detail}; {command} and a soft restart did not help: this is on IB's side "
+                          "(a new login would not help, and costs a second factor)", alert=True)
+
+
+def ibc_command(action: str) -> str:
+    """The IBC command a ladder action sends, as IBC spells it: ``reconnect-data`` is ``RECONNECTDATA``."""
+    return action.replace("-", "").upper()
 
 
 def _api_dead(condition: GatewayCondition, settings: LadderSettings, history: RemediationHistory,

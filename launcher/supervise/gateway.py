@@ -32,7 +32,7 @@ from launcher.gateway import condition as conditions
 from launcher.gateway.condition import GatewayCondition
 from launcher.gateway.ibc import IbcUnavailable, send_command
 from launcher.hygiene.scan import foreign_listener
-from launcher.gateway.remediation import LadderSettings, Remedy, RemediationHistory, decide_remedy
+from launcher.gateway.remediation import LadderSettings, Remedy, RemediationHistory, decide_remedy, ibc_command
 from launcher.probes.base import ProbeResult
 from launcher.probes.gateway_monitor import KIND, GatewayMonitor
 from launcher.stack.durations import format_duration
@@ -324,7 +324,7 @@ async def _climb(stack: Restarts, lifecycle: "ServiceLifecycle", remedy: Remedy)
     now = lifecycle.clock.monotonic()
     if remedy.action in ("reconnect-data", "reconnect-account"):
         watch.history.record(remedy.action, now)
-        await watch.send(remedy.action.replace("-", "").upper())
+        await watch.send(ibc_command(remedy.action))
     elif remedy.action == "soft-restart" and watch.can_restart_softly and not lifecycle.service.external:
         await stack.apply(lifecycle, Decision("restart", reason=f"soft restart: {remedy.reason}", soft=True))
     elif remedy.action == "hard-restart" and not lifecycle.service.external:
