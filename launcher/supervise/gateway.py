@@ -121,13 +121,21 @@ class GatewayWatch:
     async def explain(self, detail: str) -> str:
         """A failure's detail, with what the Gateway's condition adds (a second factor that never came)."""
         await self.lifecycle.settle_exit()  # its last log lines are written (IBC's "closing because...")
-        if self.monitor is not None:
-            self.monitor.read_log()
-        condition = self.observe()
+        condition = self._judge_after_exit()
         if condition is None or condition.state not in (conditions.LOGIN_FAILED,
                                                         conditions.phases.AWAITING_SECOND_FACTOR):
             return detail
         return f"{detail}; {condition.detail}"
+
+    def _judge_after_exit(self) -> GatewayCondition | None:
+        """The condition once the process has ended, with IBC's last log lines ("closing because...") read.
+
+        By then its log writer has drained, so the lines are in the file; judged without them, a probe
+        that ran just before the exit would leave the login "awaiting" rather than failed.
+        """
+        if self.monitor is not None:
+            self.monitor.read_log()
+        return self.observe()
 
     # -- the ladder ------------------------------------------------------------------------------
 
@@ -150,14 +158,8 @@ class GatewayWatch:
                 "`robostack restart` once the cause is fixed")
 
     def after_exit(self, decision: Decision) -> Decision:
-        """The process ended: a login that failed (a second factor never approved) is never retried on its own.
-
-        Its exit is taken once its log writer has drained, so IBC's last lines ("closing because...") are in
-        the file: read them first, or a probe that ran just before the exit leaves the login "awaiting".
-        """
-        if self.monitor is not None:
-            self.monitor.read_log()
-        condition = self.observe()
+        """The process ended: a login that failed (a second factor never approved) is never retried on its own."""
+        condition = self._judge_after_exit()
         if decision.action == "restart" and condition is not None and condition.state == conditions.LOGIN_FAILED:
             return Decision("give-up", reason=f"{condition.detail}; not retried on its own (each try asks the phone "
                                               "again): approve the login within IBC's timeout after `robostack "
