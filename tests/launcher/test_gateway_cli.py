@@ -23,6 +23,45 @@ def gateway_stack(*sim_args: str, ibc: str = "") -> str:
             f"    ibc: {{command_port: {command_port}{ibc}}}\n")
 
 
+def trading_stack(*sim_args: str, head: str = "", gateway: str = "") -> str:
+    """A simulated Gateway under IBC (its week from ``sim_args``), the WebSocket server and a trader on AAPL.
+
+    ``head`` goes before ``services:`` (an alerts section), ``gateway`` into the Gateway's block (a
+    maintenance window).
+    """
+    port, command_port, ws_port = free_port(), free_port(), free_port()
+    sim = [sys.executable, "-m", "services.gateway_sim", "--port", str(port), "--state-file", "none",
+           "--ibc-command-port", str(command_port), "--tick-interval", "0.1", *sim_args]
+    return f"""generated_secrets: [ROBOSTACK_WS_TOKEN]
+{head}
+services:
+  gateway:
+    command: {' '.join(sim)}
+    cwd: {REPO}
+    health: {{ib_api: {{port: {port}}}, interval: 250ms, timeout: 2s, retries: 2}}
+    startup_timeout: 30s
+    stop_grace: 5s
+    ibc: {{command_port: {command_port}}}
+{gateway}  websocket:
+    command: {sys.executable} -m services.websocket_server --port {ws_port}
+    cwd: {REPO}
+    env: {{ROBOSTACK_WS_TOKEN: "${{ROBOSTACK_WS_TOKEN}}"}}
+    health: {{http: {{url: "http://127.0.0.1:{ws_port}/healthz"}}, interval: 250ms}}
+    stop_grace: 5s
+  trader:
+    command: >-
+      {sys.executable} -m services.runner_async --symbols AAPL --port {port} --client-id 10
+      --ws-url ws://127.0.0.1:{ws_port}/publish --data-timeout 1 --max-backoff 1
+    cwd: {REPO}
+    env: {{ROBOSTACK_WS_TOKEN: "${{ROBOSTACK_WS_TOKEN}}"}}
+    depends_on: [gateway, websocket]
+    health: {{notify: {{watchdog_timeout: 30s}}, interval: 500ms}}
+    startup_timeout: 30s
+    stop_grace: 5s
+    dependency_grace: 30s
+"""
+
+
 def alert_file(tmp_path) -> "Path":
     """Where the alert command of :func:`alerts_section` appends each alert's JSON, one per line."""
     alerts = tmp_path / "alerts.jsonl"
@@ -126,41 +165,13 @@ def test_the_daily_restart_in_a_maintenance_window_and_a_1101_loss_are_no_restar
         robostack):
     from datetime import datetime, timedelta, timezone
 
-    port, command_port, ws_port = free_port(), free_port(), free_port()
     window = (datetime.now(timezone.utc) - timedelta(minutes=1)).strftime("%H:%M")  # now is inside it
-    # 10x: the daily restart at 23:45 comes 3 s after the start, the API refuses for 2 s.
-    sim = [sys.executable, "-m", "services.gateway_sim", "--port", str(port), "--state-file", "none",
-           "--ibc-command-port", str(command_port), "--tick-interval", "0.1", "--time-scale", "10",
-           "--timezone", "UTC", "--start-time", "23:44:30", "--auto-restart", "23:45", "--restart-duration", "20",
-           "--connectivity-loss", "80:20:lost"]  # 8 s after the login, IB lost for 2 s, the market data with it
-    stack = robostack(f"""generated_secrets: [ROBOSTACK_WS_TOKEN]
-services:
-  gateway:
-    command: {' '.join(sim)}
-    cwd: {REPO}
-    health: {{ib_api: {{port: {port}}}, interval: 250ms, timeout: 2s, retries: 2}}
-    startup_timeout: 30s
-    stop_grace: 5s
-    ibc: {{command_port: {command_port}}}
-    maintenance: [{{at: "{window}", duration: 10m, timezone: UTC}}]
-  websocket:
-    command: {sys.executable} -m services.websocket_server --port {ws_port}
-    cwd: {REPO}
-    env: {{ROBOSTACK_WS_TOKEN: "${{ROBOSTACK_WS_TOKEN}}"}}
-    health: {{http: {{url: "http://127.0.0.1:{ws_port}/healthz"}}, interval: 250ms}}
-    stop_grace: 5s
-  trader:
-    command: >-
-      {sys.executable} -m services.runner_async --symbols AAPL --port {port} --client-id 10
-      --ws-url ws://127.0.0.1:{ws_port}/publish --data-timeout 1 --max-backoff 1
-    cwd: {REPO}
-    env: {{ROBOSTACK_WS_TOKEN: "${{ROBOSTACK_WS_TOKEN}}"}}
-    depends_on: [gateway, websocket]
-    health: {{notify: {{watchdog_timeout: 30s}}, interval: 500ms}}
-    startup_timeout: 30s
-    stop_grace: 5s
-    dependency_grace: 30s
-""")
+    # 10x: the daily restart at 23:45 comes 3 s after the start, the API refuses for 2 s; 8 s after the login, IB is
+    # lost for 2 s, the market data with it.
+    stack = robostack(trading_stack("--time-scale", "10", "--timezone", "UTC", "--start-time", "23:44:30",
+                                    "--auto-restart", "23:45", "--restart-duration", "20",
+                                    "--connectivity-loss", "80:20:lost",
+                                    gateway=f'    maintenance: [{{at: "{window}", duration: 10m, timezone: UTC}}]\n'))
     up = stack.run("up", "--detach")
     assert up.returncode == 0, up.stdout + up.stderr
     away = stack.wait_for_event("gateway", "maintenance-start", timeout=30)
@@ -205,41 +216,11 @@ def test_status_shows_a_gateway_in_its_window_as_maintenance_and_exits_0(robosta
 
 def test_the_weekly_login_is_a_second_factor_alert_not_a_restart_and_the_trader_subscribes_again(robostack,
                                                                                                    tmp_path):
-    port, command_port, ws_port = free_port(), free_port(), free_port()
     alerts = alert_file(tmp_path)
     # 10x: Sunday 01:04 New York; each second factor takes 2 s, IBC's cold restart at 01:05 comes 6 s after the start.
-    sim = [sys.executable, "-m", "services.gateway_sim", "--port", str(port), "--state-file", "none",
-           "--ibc-command-port", str(command_port), "--tick-interval", "0.1", "--time-scale", "10",
-           "--timezone", "America/New_York", "--start-day", "sun", "--start-time", "01:04:00",
-           "--second-factor", "20", "--cold-restart", "01:05"]
-    stack = robostack(f"""generated_secrets: [ROBOSTACK_WS_TOKEN]
-{alerts_section(tmp_path, "second-factor, restarting")}
-services:
-  gateway:
-    command: {' '.join(sim)}
-    cwd: {REPO}
-    health: {{ib_api: {{port: {port}}}, interval: 250ms, timeout: 2s, retries: 2}}
-    startup_timeout: 30s
-    stop_grace: 5s
-    ibc: {{command_port: {command_port}}}
-  websocket:
-    command: {sys.executable} -m services.websocket_server --port {ws_port}
-    cwd: {REPO}
-    env: {{ROBOSTACK_WS_TOKEN: "${{ROBOSTACK_WS_TOKEN}}"}}
-    health: {{http: {{url: "http://127.0.0.1:{ws_port}/healthz"}}, interval: 250ms}}
-    stop_grace: 5s
-  trader:
-    command: >-
-      {sys.executable} -m services.runner_async --symbols AAPL --port {port} --client-id 10
-      --ws-url ws://127.0.0.1:{ws_port}/publish --data-timeout 1 --max-backoff 1
-    cwd: {REPO}
-    env: {{ROBOSTACK_WS_TOKEN: "${{ROBOSTACK_WS_TOKEN}}"}}
-    depends_on: [gateway, websocket]
-    health: {{notify: {{watchdog_timeout: 30s}}, interval: 500ms}}
-    startup_timeout: 30s
-    stop_grace: 5s
-    dependency_grace: 30s
-""")
+    stack = robostack(trading_stack("--time-scale", "10", "--timezone", "America/New_York", "--start-day", "sun",
+                                    "--start-time", "01:04:00", "--second-factor", "20", "--cold-restart", "01:05",
+                                    head=alerts_section(tmp_path, "second-factor, restarting")))
     up = stack.run("up", "--detach")
     assert up.returncode == 0, up.stdout + up.stderr
     first = stack.wait_for_event("gateway", "awaiting-second-factor", timeout=30)
