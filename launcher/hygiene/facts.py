@@ -19,7 +19,7 @@ from pathlib import Path
 from launcher.hygiene.connect import TcpConnect, tcp_connect
 from launcher.hygiene.findings import (Holder, ZombieFinding, classify_zombies, is_remote, owner_label, probe_host,
                                        remote_ports, watched_ports)
-from launcher.hygiene.gateway_facts import gateway_condition, ladder_so_far, with_monitors_view
+from launcher.hygiene.gateway_facts import LadderSoFar, gateway_condition, ladder_so_far, with_monitors_view
 from launcher.hygiene.scan import (PortScan, external_holder_pids, find_stale, live_groups, process_ages,
                                    settled_scan)
 from launcher.gateway.condition import GatewayCondition
@@ -78,7 +78,7 @@ class ServiceFacts:
     gateway: GatewayCondition | None = None  # a TWS API service's condition (login phase, notices, maintenance)
     ibc_address: str | None = None  # IBC's command server, when the stack declares one
     second_factor_timeout: float = 180.0
-    ladder: list[str] = field(default_factory=list)  # what the live supervisor did about the Gateway's condition
+    ladder: LadderSoFar | None = None  # what the live supervisor did about the Gateway's condition
 
     @property
     def managed_alive(self) -> bool:
@@ -206,12 +206,12 @@ def _log_errors(paths: StatePaths, service: ResolvedService) -> tuple[str | None
     return str(target), error_lines(last_lines(target, LOG_LINES_SCANNED))
 
 
-def _ladder(paths: StatePaths, name: str) -> list[str]:
+def _ladder(paths: StatePaths, name: str) -> LadderSoFar | None:
     """The ladder's steps for `name` in the timeline's latest events (an unreadable timeline: none)."""
     try:
         return ladder_so_far(last_events(paths.events, LADDER_LOOKBACK), name)
     except OSError:
-        return []
+        return None
 
 
 def _log_writer(log_path: str | None) -> dict | None:

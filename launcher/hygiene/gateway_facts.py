@@ -14,7 +14,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 from datetime import tzinfo
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 from ibproto.notices import NoticeBoard, classify
 from launcher.gateway.condition import GatewayCondition, judge_service
@@ -68,7 +68,14 @@ def with_monitors_view(own: GatewayCondition, recorded: Any) -> GatewayCondition
 LADDER_EVENTS = ("ibc-command", "restarted", "ib-outage")
 
 
-def ladder_so_far(events: Iterable[Event], service: str, zone: tzinfo | None = None) -> list[str]:
+class LadderSoFar(NamedTuple):
+    """The ladder's steps in a person's words, and whether it concluded that the rest is on IB's side."""
+
+    steps: tuple[str, ...] = ()
+    concluded: bool = False
+
+
+def ladder_so_far(events: Iterable[Event], service: str, zone: tzinfo | None = None) -> LadderSoFar:
     """What the supervisor's remediation ladder did for ``service`` since it was last ready, in a person's words.
 
     From the timeline's latest ``events`` (oldest first): the IBC commands it sent, its soft
@@ -76,7 +83,7 @@ def ladder_so_far(events: Iterable[Event], service: str, zone: tzinfo | None = N
     ``gateway-ready`` (the ladder starts over only then: see ``remediation.RECOVERY_SETTLE``). Pure.
     """
     mine = [event for event in events if event.service == service]
-    steps = []
+    steps, concluded = [], False
     for event in mine[_last_recovery(mine) + 1:]:
         if event.event not in LADDER_EVENTS:
             continue
@@ -88,7 +95,8 @@ def ladder_so_far(events: Iterable[Event], service: str, zone: tzinfo | None = N
             steps.append(f"restarted it softly at {at}")
         elif event.event == "ib-outage":
             steps.append(f"concluded at {at} that the rest is on IB's side")
-    return steps
+            concluded = True
+    return LadderSoFar(tuple(steps), concluded)
 
 
 def _last_recovery(events: list[Event]) -> int:

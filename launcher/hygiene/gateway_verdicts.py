@@ -9,11 +9,14 @@ returns ``(code, detail, fix)`` or ``None``; the codes are the condition's state
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING
 
 from launcher.gateway import condition as c
 from launcher.gateway import login as phases
 from launcher.gateway.condition import GatewayCondition
+
+if TYPE_CHECKING:
+    from launcher.hygiene.gateway_facts import LadderSoFar
 
 Finding = tuple[str, str, str]
 AWAY = (*phases.LOGIN_PHASES, c.MAINTENANCE)
@@ -56,7 +59,8 @@ def away(condition: GatewayCondition | None, name: str, external: bool) -> Findi
     return state, condition.detail, fixes[state]
 
 
-def degraded(condition: GatewayCondition | None, ibc_address: str | None, ladder: Sequence[str] = ()) -> Finding | None:
+def degraded(condition: GatewayCondition | None, ibc_address: str | None,
+             ladder: "LadderSoFar | None" = None) -> Finding | None:
     """The API answers but the Gateway cannot serve: broken farms, IB unreachable, a competing session, read-only.
 
     ``ladder`` is what the live supervisor already did about it (:func:`gateway_facts.ladder_so_far`): doctor
@@ -65,9 +69,9 @@ def degraded(condition: GatewayCondition | None, ibc_address: str | None, ladder
     if condition is None or condition.state not in DEGRADED:
         return None
     state = condition.state
-    if ladder and state in (c.FARMS_BROKEN, c.CONNECTIVITY_LOST):
-        fix = "robostack has " + "; ".join(ladder) + (
-            "; wait for IB (a new login would not help)" if "IB's side" in ladder[-1] else "; it goes on if needed")
+    if ladder is not None and ladder.steps and state in (c.FARMS_BROKEN, c.CONNECTIVITY_LOST):
+        fix = "robostack has " + "; ".join(ladder.steps) + (
+            "; wait for IB (a new login would not help)" if ladder.concluded else "; it goes on if needed")
     elif state == c.FARMS_BROKEN:
         fix = (f"robostack will send RECONNECTDATA through IBC's command server ({ibc_address}); IB usually restores "
                "its farms within minutes") if ibc_address else (

@@ -97,7 +97,7 @@ def test_doctor_dates_what_it_sees_by_the_live_supervisors_monitor_and_nothing_e
 def test_doctor_says_what_the_ladder_did_since_the_gateway_was_last_ready():
     from datetime import datetime, timedelta, timezone
 
-    from launcher.hygiene.gateway_facts import ladder_so_far
+    from launcher.hygiene.gateway_facts import LadderSoFar, ladder_so_far
     from launcher.hygiene.gateway_verdicts import degraded
     from launcher.state.events import Event
 
@@ -116,15 +116,16 @@ def test_doctor_says_what_the_ladder_did_since_the_gateway_was_last_ready():
                 at(86.01, "gateway", "gateway-farms-broken"),  # then its "farm broken": no recovery, the ladder goes on
                 at(90, "gateway", "ib-outage", "...: this is on IB's side"),
                 at(95, "gateway", "ibc-command", command="RECONNECTACCOUNT", ok=False)]
-    steps = ladder_so_far(timeline, "gateway", timezone.utc)
-    assert steps == ["sent RECONNECTDATA at 09:01:12", "restarted it softly at 09:01:24",
+    steps, concluded = ladder_so_far(timeline, "gateway", timezone.utc)
+    assert steps == ("sent RECONNECTDATA at 09:01:12", "restarted it softly at 09:01:24",
                      "concluded at 09:01:30 that the rest is on IB's side",
-                     "sent RECONNECTACCOUNT at 09:01:35 (IBC did not say OK)"]
+                     "sent RECONNECTACCOUNT at 09:01:35 (IBC did not say OK)")
+    assert concluded and not ladder_so_far(timeline[:6], "gateway", timezone.utc).concluded
     farms = GatewayCondition("farms-broken", "farms broken: usfarm since 09:00:00", farms_broken=("usfarm",))
-    _, _, fix = degraded(farms, "127.0.0.1:7462", steps[:3])
+    _, _, fix = degraded(farms, "127.0.0.1:7462", LadderSoFar(steps[:3], concluded=True))
     assert fix == ("robostack has sent RECONNECTDATA at 09:01:12; restarted it softly at 09:01:24; concluded at "
                    "09:01:30 that the rest is on IB's side; wait for IB (a new login would not help)")
-    assert degraded(farms, "127.0.0.1:7462", steps[:1])[2].endswith("; it goes on if needed")
+    assert degraded(farms, "127.0.0.1:7462", LadderSoFar(steps[:1]))[2].endswith("; it goes on if needed")
     assert degraded(farms, "127.0.0.1:7462")[2].startswith("robostack will send RECONNECTDATA")
 
 
